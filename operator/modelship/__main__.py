@@ -1,0 +1,5 @@
+import sys
+
+from modelship.cli import main
+
+sys.exit(main())

@@ -1,0 +1,410 @@
+"""ModelDeployment spec, v1alpha1 (names fixed by shared/design/api.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from modelship.api.status import ModelDeploymentStatus
+from modelship.api.types import (
+    DNS1123_LABEL,
+    ApiModel,
+    Duration,
+    EmbeddedObject,
+    Percent,
+    Ratio,
+    cel,
+    exactly_one,
+    validations,
+)
+
+GROUP = "modelship.io"
+VERSION = "v1alpha1"
+KIND = "ModelDeployment"
+PLURAL = "modeldeployments"
+
+URI_SCHEMES = ("s3", "gs", "https", "pvc", "hf", "oci", "file")
+_SCHEME_RULE = "^(" + "|".join(URI_SCHEMES) + ")://.+"
+_RESOURCE_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+_LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
+
+
+class ModelRef(ApiModel):
+    """The versioned model asset being served."""
+
+    name: str = Field(
+        max_length=63, pattern=DNS1123_LABEL, description="Model name, a DNS-1123 label."
+    )
+    version: str = Field(
+        min_length=1, max_length=63, description="Model version, free text (max 63 chars)."
+    )
+    uri: str = Field(
+        max_length=2048,
+        description="Where the artifact lives: s3://, gs://, https://, pvc://, hf://, oci:// "
+        "or file://. Passed to the runtime as MODELSHIP_MODEL_URI.",
+        json_schema_extra=validations(
+            cel(
+                f"self.matches('{_SCHEME_RULE}')",
+                "must start with one of " + ", ".join(f"{s}://" for s in URI_SCHEMES),
+            )
+        ),
+    )
+    digest: str | None = Field(
+        default=None,
+        max_length=71,
+        description="Optional sha256:<64 hex> digest pinning the artifact.",
+        json_schema_extra=validations(
+            cel(
+                "self.matches('^sha256:[0-9a-f]{64}$')",
+                "must be sha256: followed by 64 lowercase hex digits",
+            )
+        ),
+    )
+    format: str | None = Field(
+        default=None, max_length=63, description="Optional format hint for the runtime."
+    )
+
+
+class MetricsEndpoint(ApiModel):
+    """Where the runtime serves Prometheus metrics."""
+
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Metrics port; default: runtime.port."
+    )
+    path: str = Field(
+        default="/metrics", max_length=256, pattern=r"^/", description="Metrics HTTP path."
+    )
+
+
+class ResourceRequirements(ApiModel):
+    """core/v1 ResourceRequirements: quantities by resource name."""
+
+    requests: dict[str, int | str] | None = Field(default=None, description="Requested resources.")
+    limits: dict[str, int | str] | None = Field(default=None, description="Resource limits.")
+
+
+class GPU(ApiModel):
+    """GPUs per runtime pod. MIG resource names work wherever a GPU does."""
+
+    count: int = Field(default=0, ge=0, le=64, description="GPUs per pod; 0 means CPU only.")
+    resource_name: str = Field(
+        default="nvidia.com/gpu",
+        max_length=253,
+        pattern=_RESOURCE_NAME,
+        description="Extended resource to request, e.g. nvidia.com/gpu or nvidia.com/mig-1g.10gb.",
+    )
+    product: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=_LABEL_VALUE,
+        description="Schedule only on nodes labelled nvidia.com/gpu.product=<product>.",
+    )
+
+
+class EnvVar(ApiModel):
+    """A core/v1 EnvVar; valueFrom is passed through to the container as written."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "!self.name.startsWith('MODELSHIP_')",
+                "MODELSHIP_* variables are set by the operator",
+                ".name",
+            )
+        )
+    }
+
+    name: str = Field(min_length=1, max_length=256, description="Variable name.")
+    value: str | None = Field(default=None, max_length=32768, description="Literal value.")
+    value_from: EmbeddedObject | None = Field(default=None, description="core/v1 EnvVarSource.")
+
+
+class Runtime(ApiModel):
+    """The inference container."""
+
+    image: str = Field(min_length=1, max_length=1024, description="Container image.")
+    command: list[Annotated[str, Field(max_length=4096)]] | None = Field(
+        default=None, max_length=64, description="Entrypoint override."
+    )
+    args: list[Annotated[str, Field(max_length=4096)]] | None = Field(
+        default=None, max_length=256, description="Arguments to the entrypoint."
+    )
+    env: list[EnvVar] | None = Field(
+        default=None,
+        max_length=256,
+        description="core/v1 EnvVar list added to the container.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    port: int = Field(default=8080, ge=1, le=65535, description="Serving port.")
+    metrics: MetricsEndpoint = Field(
+        default_factory=MetricsEndpoint, description="Where Prometheus metrics are served."
+    )
+    resources: ResourceRequirements | None = Field(
+        default=None, description="core/v1 ResourceRequirements for the container."
+    )
+    gpu: GPU | None = Field(default=None, description="GPU request; absent means CPU only.")
+
+    @property
+    def metrics_port(self) -> int:
+        return self.metrics.port or self.port
+
+
+class Pause(ApiModel):
+    """A pause step: timed with duration, indefinite (until promote) without."""
+
+    duration: Duration | None = Field(default=None, description="How long to pause.")
+
+
+class Step(ApiModel):
+    """One canary step: exactly one of setWeight or pause."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(exactly_one(["setWeight", "pause"], "in a step"))
+    }
+
+    set_weight: Percent | None = Field(
+        default=None, description="Percent of traffic sent to the canary."
+    )
+    pause: Pause | None = Field(default=None, description="Pause before the next step.")
+
+
+class ParentRef(ApiModel):
+    """A Gateway API parentRef."""
+
+    name: str = Field(max_length=253, min_length=1, description="Gateway name.")
+    namespace: str | None = Field(default=None, max_length=63, description="Gateway namespace.")
+    section_name: str | None = Field(default=None, max_length=253, description="Listener name.")
+    port: int | None = Field(default=None, ge=1, le=65535, description="Listener port.")
+
+
+class GatewayAPIRouting(ApiModel):
+    """Split traffic with an HTTPRoute owned by the operator."""
+
+    parent_refs: list[ParentRef] = Field(min_length=1, max_length=16, description="Gateways.")
+    hostnames: list[Annotated[str, Field(max_length=253)]] | None = Field(
+        default=None, max_length=16, description="Hostnames the route answers."
+    )
+
+
+class TrafficRouting(ApiModel):
+    """How canary traffic is split; absent means replica ratio behind one Service."""
+
+    gateway_api: GatewayAPIRouting | None = Field(
+        default=None, alias="gatewayAPI", description="Gateway API HTTPRoute weights."
+    )
+
+
+class Rollout(ApiModel):
+    """How a new revision reaches users."""
+
+    steps: list[Step] | None = Field(
+        default=None,
+        max_length=64,
+        description="Canary plan; absent means one step straight to 100 after analysis passes.",
+    )
+    traffic_routing: TrafficRouting | None = Field(default=None, description="Traffic split.")
+    progress_deadline: Duration = Field(
+        default="10m", description="A rollout with no progress for this long is aborted."
+    )
+    capacity: Literal["surge", "swap", "auto"] = Field(
+        default="auto",
+        description="How a canary finds GPUs: surge adds pods, swap shrinks stable as the "
+        "canary grows, auto surges when the cluster has room and swaps otherwise.",
+    )
+
+
+class PrometheusProvider(ApiModel):
+    """Query a Prometheus server."""
+
+    address: str = Field(
+        max_length=2048,
+        description="Base URL, e.g. http://prometheus.monitoring:9090.",
+        json_schema_extra=validations(
+            cel("self.matches('^https?://.+')", "must be an http:// or https:// URL")
+        ),
+    )
+
+
+class ScrapeProvider(ApiModel):
+    """Read the runtime pods' own /metrics endpoints directly."""
+
+
+class Provider(ApiModel):
+    """Where measurements come from; exactly one."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(exactly_one(["prometheus", "scrape"], "in provider"))
+    }
+
+    prometheus: PrometheusProvider | None = Field(default=None, description="Prometheus.")
+    scrape: ScrapeProvider | None = Field(default=None, description="Direct scrape.")
+
+
+class LatencyCheck(ApiModel):
+    """Latency quantile from the request-duration histogram."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel("has(self.max) || has(self.maxIncrease)", "set max, maxIncrease or both")
+        )
+    }
+
+    quantile: float = Field(default=0.99, gt=0, lt=1, description="Quantile, e.g. 0.99.")
+    max: Duration | None = Field(default=None, description="Absolute bound, e.g. 250ms.")
+    max_increase: Percent | None = Field(
+        default=None, description="Percent the canary may be worse than stable."
+    )
+
+
+class ErrorRateCheck(ApiModel):
+    """Share of failed requests."""
+
+    max: Ratio = Field(description="Highest acceptable error ratio, 0-1.")
+
+
+class CompareCheck(ApiModel):
+    """A statistical canary-vs-stable test."""
+
+    metric: Literal["latency", "errorRate"] = Field(description="What to compare.")
+    confidence: float = Field(
+        default=0.95, gt=0, lt=1, description="Confidence required to call a regression."
+    )
+
+
+class DriftCheck(ApiModel):
+    """Canary inputs against spec.drift's reference."""
+
+    threshold: float | None = Field(
+        default=None, ge=0, description="Score above which the check fails; default spec.drift."
+    )
+
+
+class QueryCheck(ApiModel):
+    """A custom PromQL query (prometheus provider only)."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel("has(self.min) || has(self.max)", "set min, max or both")
+        )
+    }
+
+    promql: str = Field(min_length=1, max_length=4096, description="PromQL returning one value.")
+    min: float | None = Field(default=None, description="Lowest passing value.")
+    max: float | None = Field(default=None, description="Highest passing value.")
+
+
+_CHECK_KINDS = ["latency", "errorRate", "compare", "drift", "query"]
+
+
+class Check(ApiModel):
+    """One measurement taken every analysis interval; exactly one kind."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(exactly_one(_CHECK_KINDS, "in a check"))
+    }
+
+    name: str = Field(max_length=63, pattern=DNS1123_LABEL, description="Unique check name.")
+    latency: LatencyCheck | None = Field(default=None, description="Latency quantile.")
+    error_rate: ErrorRateCheck | None = Field(default=None, description="Error ratio.")
+    compare: CompareCheck | None = Field(default=None, description="Statistical judge.")
+    drift: DriftCheck | None = Field(default=None, description="Input drift on the canary.")
+    query: QueryCheck | None = Field(default=None, description="Custom PromQL.")
+
+
+class Analysis(ApiModel):
+    """Measurements taken while a canary runs."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "!has(self.checks) || !self.checks.exists(c, has(c.query)) "
+                "|| (has(self.provider) && has(self.provider.prometheus))",
+                "query checks need provider.prometheus",
+                ".checks",
+            )
+        )
+    }
+
+    interval: Duration = Field(default="30s", description="Time between measurements.")
+    failure_limit: int = Field(
+        default=1, ge=0, le=100, description="Failed measurements tolerated before abort."
+    )
+    inconclusive_limit: int = Field(
+        default=3, ge=0, le=100, description="Inconclusive measurements before the rollout pauses."
+    )
+    provider: Provider | None = Field(default=None, description="Metrics provider.")
+    checks: list[Check] | None = Field(
+        default=None,
+        max_length=32,
+        description="Checks, keyed by name.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+
+class ConfigMapKeyRef(ApiModel):
+    """A key in a ConfigMap of the same namespace."""
+
+    name: str = Field(min_length=1, max_length=253, description="ConfigMap name.")
+    key: str = Field(min_length=1, max_length=253, description="Key holding the reference JSON.")
+
+
+class DriftReference(ApiModel):
+    """The training-data distribution live inputs are compared with."""
+
+    config_map_ref: ConfigMapKeyRef = Field(description="ConfigMap key with the reference JSON.")
+
+
+class Drift(ApiModel):
+    """Continuous monitoring of live inputs against the training reference."""
+
+    reference: DriftReference = Field(description="Training reference.")
+    method: Literal["psi", "jensenshannon", "wasserstein", "ks", "chisquare"] = Field(
+        default="jensenshannon", description="Drift score."
+    )
+    threshold: float = Field(default=0.1, ge=0, description="Score above which a feature drifted.")
+    window: Duration = Field(default="1h", description="Live window compared with the reference.")
+    interval: Duration = Field(default="5m", description="Time between evaluations.")
+
+
+class RetrainingTrigger(ApiModel):
+    """When retraining starts."""
+
+    drift_windows: int = Field(
+        default=3, ge=1, le=1000, description="Consecutive drifted windows that start a Job."
+    )
+
+
+class Retraining(ApiModel):
+    """A retraining Job started by sustained drift."""
+
+    trigger: RetrainingTrigger = Field(
+        default_factory=RetrainingTrigger, description="Trigger condition."
+    )
+    cooldown: Duration = Field(default="6h", description="Minimum time between two Jobs.")
+    job_template: EmbeddedObject = Field(description="batch/v1 JobTemplateSpec.")
+    auto_deploy: bool = Field(
+        default=False, description="Roll out a successful Job's version as a canary."
+    )
+
+
+class ModelDeploymentSpec(ApiModel):
+    """Desired state of a served model."""
+
+    model: ModelRef = Field(description="The versioned model asset.")
+    runtime: Runtime = Field(description="The inference container.")
+    replicas: int = Field(default=1, ge=0, le=1000, description="Stable replicas.")
+    rollout: Rollout = Field(default_factory=Rollout, description="Canary rollout plan.")
+    analysis: Analysis | None = Field(default=None, description="Canary analysis.")
+    drift: Drift | None = Field(default=None, description="Input drift monitoring.")
+    retraining: Retraining | None = Field(default=None, description="Automatic retraining.")
+    revision_history_limit: int = Field(
+        default=10, ge=0, le=100, description="Revisions kept in status.history."
+    )
+
+
+class ModelDeployment(ApiModel):
+    """A model served with GPU-aware canaries, analysis, rollback, drift and retraining."""
+
+    spec: ModelDeploymentSpec
+    status: ModelDeploymentStatus = Field(default_factory=ModelDeploymentStatus)

@@ -1,0 +1,87 @@
+"""Shared field types: the base model, durations and the CEL rule helper.
+
+Durations are Go-style strings (``30s``, ``1h30m``). The API server checks their
+shape with a CEL rule so ``kubectl apply`` fails with the field's path; the
+operator parses them with durationpy, the parser the kubernetes client ships.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import durationpy
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+# Go's time.ParseDuration grammar without the sign: one or more <number><unit>.
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any]:
+    """One ``x-kubernetes-validations`` entry."""
+    entry: dict[str, Any] = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+def validations(*rules: dict[str, Any]) -> dict[str, Any]:
+    return {"x-kubernetes-validations": list(rules)}
+
+
+def exactly_one(fields: list[str], what: str) -> dict[str, Any]:
+    """A CEL rule: exactly one of ``fields`` is set on this object."""
+    present = ", ".join(f"has(self.{f})" for f in fields)
+    return cel(
+        f"[{present}].filter(x, x).size() == 1",
+        f"exactly one of {', '.join(fields)} must be set {what}",
+    )
+
+
+class ApiModel(BaseModel):
+    """Base of every API object: camelCase on the wire, snake_case in Python.
+
+    Unknown fields are ignored rather than rejected: the API server already
+    prunes them, and an operator older than its CRD must keep working.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+
+def parse_duration(value: str) -> float:
+    """Seconds in a Go-style duration string; ValueError names the bad value."""
+    try:
+        return float(durationpy.from_str(value).total_seconds())
+    except Exception as exc:  # durationpy raises several types
+        raise ValueError(f"{value!r} is not a duration such as 30s, 5m or 1h30m") from exc
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    Field(
+        max_length=32,
+        json_schema_extra=validations(
+            cel(
+                f"self.matches('{DURATION_PATTERN}')",
+                "must be a duration such as 30s, 5m or 1h30m",
+            )
+        ),
+    ),
+]
+
+Percent = Annotated[int, Field(ge=0, le=100)]
+Ratio = Annotated[float, Field(ge=0, le=1)]
+
+# Embedded Kubernetes objects (EnvVar, JobTemplateSpec) are validated by the API
+# server when the operator creates the child object, not re-described here.
+PRESERVE = {"x-kubernetes-preserve-unknown-fields": True}
+EmbeddedObject = Annotated[dict[str, Any], Field(json_schema_extra=PRESERVE)]

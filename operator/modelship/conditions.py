@@ -1,0 +1,93 @@
+"""The one condition helper: every status condition goes through ``set_condition``.
+
+It follows metav1.Condition semantics (as cluster-api's conditions package does):
+``observedGeneration`` is stamped on every write, ``lastTransitionTime`` moves
+only when ``status`` flips, and reasons are the constants below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final, Literal
+
+from modelship.api.status import Condition
+
+# Condition types.
+READY: Final = "Ready"
+PROGRESSING: Final = "Progressing"
+DEGRADED: Final = "Degraded"
+DRIFTED: Final = "Drifted"
+
+Status = Literal["True", "False", "Unknown"]
+
+
+class Reason:
+    """CamelCase reasons, one place so tests and docs can list them."""
+
+    AVAILABLE: Final = "Available"
+    ROLLING_UPDATE: Final = "RollingUpdate"
+    ROLLOUT_COMPLETE: Final = "RolloutComplete"
+    PODS_NOT_READY: Final = "PodsNotReady"
+    SCALED_TO_ZERO: Final = "ScaledToZero"
+    INSUFFICIENT_GPU: Final = "InsufficientGPU"
+    UNSCHEDULABLE: Final = "Unschedulable"
+    PROGRESS_DEADLINE_EXCEEDED: Final = "ProgressDeadlineExceeded"
+    INVALID_SPEC: Final = "InvalidSpec"
+    AS_EXPECTED: Final = "AsExpected"
+
+
+def rfc3339(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(
+    conditions: Sequence[Condition],
+    type_: str,
+    status: Status,
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime,
+) -> list[Condition]:
+    """Return ``conditions`` with ``type_`` set; order is kept, new types appended."""
+    previous = find(conditions, type_)
+    transition = (
+        previous.last_transition_time
+        if previous is not None and previous.status == status
+        else rfc3339(now)
+    )
+    updated = Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        observed_generation=generation,
+        last_transition_time=transition,
+    )
+    out = [updated if c.type == type_ else c for c in conditions]
+    if previous is None:
+        out.append(updated)
+    return out
+
+
+def find(conditions: Sequence[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def is_true(conditions: Sequence[Condition], type_: str) -> bool:
+    found = find(conditions, type_)
+    return found is not None and found.status == "True"
+
+
+def flipped(before: Sequence[Condition], after: Sequence[Condition]) -> list[Condition]:
+    """Conditions in ``after`` whose status or reason differs from ``before``.
+
+    Used to emit one Event per transition, not one per reconcile.
+    """
+    changed = []
+    for cond in after:
+        old = find(before, cond.type)
+        if old is None or old.status != cond.status or old.reason != cond.reason:
+            changed.append(cond)
+    return changed

@@ -1,0 +1,158 @@
+"""Generate the CustomResourceDefinitions in crds/ from the pydantic models.
+
+pydantic emits JSON Schema 2020-12; the API server wants a *structural*
+OpenAPI v3.0 schema: every node typed, no $ref, no anyOf for nullables,
+``x-kubernetes-int-or-string`` instead of a string|integer union, and
+``exclusiveMinimum`` as a boolean. ``to_structural`` does that translation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from modelship.api import GROUP, KIND, PLURAL, VERSION, ModelDeployment
+from modelship.api.types import cel
+
+_DROP = {"title", "$defs"}
+
+Schema = dict[str, Any]
+
+
+def to_structural(node: Schema, defs: dict[str, Schema]) -> Schema:
+    """Translate one pydantic JSON-schema node into a structural OpenAPI node."""
+    node = dict(node)
+    if "$ref" in node:
+        target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
+        # Siblings of $ref (a field's own description) win over the model's.
+        node = {**target, **node}
+    if "anyOf" in node:
+        branches = [b for b in node.pop("anyOf") if b.get("type") != "null"]
+        if node.get("default", 0) is None:
+            node.pop("default")
+        types = sorted(b.get("type", "") for b in branches)
+        if types == ["integer", "string"]:
+            node["x-kubernetes-int-or-string"] = True
+        elif len(branches) == 1:
+            node = {**to_structural(branches[0], defs), **node}
+        else:
+            raise ValueError(f"cannot express union {branches} structurally")
+    out: Schema = {}
+    for key, value in node.items():
+        if key in _DROP:
+            continue
+        if key == "properties":
+            out[key] = {k: to_structural(v, defs) for k, v in value.items()}
+        elif key == "items":
+            out[key] = to_structural(value, defs)
+        elif key == "additionalProperties":
+            if value is True:
+                out["x-kubernetes-preserve-unknown-fields"] = True
+            elif isinstance(value, dict):
+                out[key] = to_structural(value, defs)
+        elif key == "exclusiveMinimum":
+            out["minimum"], out["exclusiveMinimum"] = value, True
+        elif key == "exclusiveMaximum":
+            out["maximum"], out["exclusiveMaximum"] = value, True
+        elif key == "default" and isinstance(value, dict | list):
+            continue  # object defaults are applied by the models, not the API server
+        else:
+            out[key] = value
+    if out.get("x-kubernetes-preserve-unknown-fields") and "type" not in out:
+        out["type"] = "object"
+    if "properties" in out and "type" not in out:
+        out["type"] = "object"
+    if "x-kubernetes-int-or-string" in out:
+        out.pop("type", None)
+    return out
+
+
+def _printer_columns() -> list[Schema]:
+    return [
+        {"name": "Model", "type": "string", "jsonPath": ".spec.model.name"},
+        {
+            "name": "Version",
+            "type": "string",
+            "jsonPath": ".status.stableRevision.modelVersion",
+            "description": "Model version served by the stable track.",
+        },
+        {
+            "name": "Canary",
+            "type": "string",
+            "jsonPath": ".status.canarySummary",
+            "description": "Canary model version and traffic weight.",
+        },
+        {
+            "name": "Ready",
+            "type": "string",
+            "jsonPath": ".status.readySummary",
+            "description": "Ready runtime pods / desired.",
+        },
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+
+
+def model_deployment_crd() -> Schema:
+    raw = ModelDeployment.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.get("$defs", {})
+    props = {k: to_structural(v, defs) for k, v in raw["properties"].items()}
+    # The Service is named after the object, so the name must be a DNS-1035 label;
+    # 52 characters leave room for the -canary / -stable suffixes of child objects.
+    name_rule = cel(
+        "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') "
+        "&& size(self.metadata.name) <= 52",
+        "metadata.name must be a DNS-1035 label (lowercase letters, digits, '-', starting "
+        "with a letter) of at most 52 characters",
+    )
+    schema: Schema = {
+        "type": "object",
+        "description": to_structural(raw, defs).get("description", ""),
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": props["spec"],
+            "status": props["status"],
+        },
+        "x-kubernetes-validations": [name_rule],
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": KIND.lower(),
+                "shortNames": ["md", "mdep"],
+                "categories": ["modelship"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": _printer_columns(),
+                }
+            ],
+        },
+    }
+
+
+def render_all() -> dict[str, str]:
+    """File name in crds/ -> YAML text."""
+    header = "# Generated by `make crds` from operator/modelship/api; do not edit.\n"
+    crd = model_deployment_crd()
+    return {
+        f"{PLURAL}.{GROUP}.yaml": header
+        + yaml.safe_dump(crd, sort_keys=False, width=100, allow_unicode=True),
+    }

@@ -1,0 +1,1 @@
+"""Pure decisions: (spec, observed state, now) -> plan. No clock, no I/O, no kopf."""

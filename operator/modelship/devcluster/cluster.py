@@ -1,0 +1,402 @@
+"""Start, stop and inspect the local control plane.
+
+State lives in one directory (default ``~/.local/state/modelship/dev-cluster``):
+``kubeconfig``, ``pids.json``, ``logs/``, ``etcd/``, ``pki/``. Ports are chosen
+free at start; everything listens on 127.0.0.1. ``down`` stops only the
+processes this directory's ``pids.json`` records, and only if their command
+line still matches, so a recycled pid is never signalled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelship.devcluster.nodes import default_nodes, node_manifest
+from modelship.devcluster.pki import ensure_pki
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+BUILD_SCRIPT = REPO_ROOT / "hack" / "build-testenv.sh"
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+SERVICE_CIDR = "10.96.0.0/16"
+
+
+class ClusterError(RuntimeError):
+    """The control plane could not be built or started; the message says which part."""
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("MODELSHIP_DEV_CLUSTER_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "modelship" / "dev-cluster"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _log(message: str) -> None:
+    print(f"[dev-cluster] {message}", file=sys.stderr, flush=True)
+
+
+def build_binaries() -> Path:
+    """Run hack/build-testenv.sh (progress on stderr); return the cache directory."""
+    if not BUILD_SCRIPT.exists():
+        raise ClusterError(f"{BUILD_SCRIPT} not found: the dev cluster runs from a source checkout")
+    done = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise ClusterError("building the control plane failed (see the messages above)")
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class Process:
+    name: str
+    pid: int
+    argv0: str
+
+
+class Cluster:
+    def __init__(self, state_dir: Path | None = None) -> None:
+        self.dir = (state_dir or default_state_dir()).resolve()
+        self.kubeconfig = self.dir / "kubeconfig"
+        self.logs = self.dir / "logs"
+        self._pids_file = self.dir / "pids.json"
+        self.cache: Path | None = None
+
+    # ----- inspection -------------------------------------------------------------------
+
+    def processes(self) -> list[Process]:
+        if not self._pids_file.exists():
+            return []
+        return [Process(**p) for p in json.loads(self._pids_file.read_text())]
+
+    @staticmethod
+    def alive(proc: Process) -> bool:
+        try:
+            cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+        except OSError:
+            return False
+        return cmdline == proc.argv0
+
+    def running(self) -> bool:
+        procs = self.processes()
+        return bool(procs) and all(self.alive(p) for p in procs) and self._apiserver_ready()
+
+    def status(self) -> dict[str, Any]:
+        procs = self.processes()
+        server = self._server() if self.kubeconfig.exists() else None
+        return {
+            "stateDir": str(self.dir),
+            "kubeconfig": str(self.kubeconfig) if self.kubeconfig.exists() else None,
+            "server": server,
+            "ready": self.running(),
+            "components": {p.name: {"pid": p.pid, "alive": self.alive(p)} for p in procs},
+        }
+
+    def _server(self) -> str:
+        cfg = yaml.safe_load(self.kubeconfig.read_text())
+        return str(cfg["clusters"][0]["cluster"]["server"])
+
+    def _ssl(self) -> ssl.SSLContext:
+        pki = self.dir / "pki"
+        ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+        return ctx
+
+    def _apiserver_ready(self) -> bool:
+        if not self.kubeconfig.exists():
+            return False
+        try:
+            with urllib.request.urlopen(
+                self._server() + "/readyz", context=self._ssl(), timeout=2
+            ) as resp:
+                return bool(resp.status == 200)
+        except (OSError, ValueError):
+            return False
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        bin_dir = self._bin()
+        done = subprocess.run(
+            [str(bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+        )
+        if check and done.returncode != 0:
+            raise ClusterError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
+        return done
+
+    def _bin(self) -> Path:
+        if self.cache is None:
+            self.cache = build_binaries()
+        return self.cache / "bin"
+
+    # ----- lifecycle --------------------------------------------------------------------
+
+    def up(self, gateway_api: bool = True, timeout: float = 120.0) -> None:
+        """Build (or reuse) the binaries, start every component, create the nodes."""
+        bin_dir = self._bin()
+        if self.running():
+            _log(f"already running; KUBECONFIG={self.kubeconfig}")
+            return
+        self.down(quiet=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        pki = ensure_pki(self.dir / "pki")
+        procs: list[Process] = []
+        started = time.monotonic()
+
+        def start(name: str, args: list[str]) -> None:
+            argv0 = str(bin_dir / name)
+            log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+            proc = subprocess.Popen(
+                [argv0, *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            log.close()
+            procs.append(Process(name, proc.pid, argv0))
+            self._pids_file.write_text(json.dumps([p.__dict__ for p in procs]))
+
+        try:
+            etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
+            etcd_url = f"http://127.0.0.1:{etcd_port}"
+            _log("starting etcd")
+            start(
+                "etcd",
+                [
+                    "--name=default",
+                    f"--data-dir={self.dir / 'etcd'}",
+                    f"--listen-client-urls={etcd_url}",
+                    f"--advertise-client-urls={etcd_url}",
+                    f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+                    f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+                    f"--initial-cluster=default=http://127.0.0.1:{peer_port}",
+                    "--unsafe-no-fsync",
+                    "--log-level=warn",
+                    "--quota-backend-bytes=4294967296",
+                ],
+            )
+            _log("starting kube-apiserver")
+            start(
+                "kube-apiserver",
+                [
+                    f"--etcd-servers={etcd_url}",
+                    "--bind-address=127.0.0.1",
+                    "--advertise-address=127.0.0.1",
+                    f"--secure-port={api_port}",
+                    f"--cert-dir={self.dir / 'apiserver-certs'}",
+                    f"--tls-cert-file={pki / 'apiserver.crt'}",
+                    f"--tls-private-key-file={pki / 'apiserver.key'}",
+                    f"--client-ca-file={pki / 'ca.crt'}",
+                    f"--service-account-key-file={pki / 'sa.pub'}",
+                    f"--service-account-signing-key-file={pki / 'sa.key'}",
+                    "--service-account-issuer=https://kubernetes.default.svc",
+                    "--authorization-mode=RBAC",
+                    "--endpoint-reconciler-type=none",
+                    f"--service-cluster-ip-range={SERVICE_CIDR}",
+                    "--allow-privileged=true",
+                    "--profiling=false",
+                    "--v=0",
+                ],
+            )
+            self._write_kubeconfig(f"https://127.0.0.1:{api_port}", pki)
+            self._wait("kube-apiserver /readyz", self._apiserver_ready, timeout, procs)
+            _log("starting kube-controller-manager and kube-scheduler")
+            start(
+                "kube-controller-manager",
+                [
+                    f"--kubeconfig={self.kubeconfig}",
+                    "--leader-elect=false",
+                    f"--service-account-private-key-file={pki / 'sa.key'}",
+                    f"--root-ca-file={pki / 'ca.crt'}",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={_free_port()}",
+                    "--use-service-account-credentials=false",
+                    "--controllers=*",
+                    "--profiling=false",
+                    # Fake nodes never go NotReady, but eviction would fight kwok if they did.
+                    "--node-monitor-grace-period=60s",
+                ],
+            )
+            start(
+                "kube-scheduler",
+                [
+                    f"--kubeconfig={self.kubeconfig}",
+                    "--leader-elect=false",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={_free_port()}",
+                    "--profiling=false",
+                ],
+            )
+            self._wait(
+                "the default ServiceAccount",
+                lambda: (
+                    self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0
+                ),
+                timeout,
+                procs,
+            )
+            _log("starting kwok (stands in for kubelets)")
+            start(
+                "kwok",
+                [
+                    f"--kubeconfig={self.kubeconfig}",
+                    f"--config={self._kwok_config()}",
+                    "--manage-all-nodes=false",
+                    "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                    f"--server-address=127.0.0.1:{_free_port()}",
+                    "--cidr=10.244.0.1/16",
+                    "--node-ip=127.0.0.1",
+                ],
+            )
+            nodes = default_nodes()
+            manifests = "---\n".join(yaml.safe_dump(node_manifest(n)) for n in nodes)
+            self.kubectl("apply", "-f", "-", input=manifests)
+            self._wait(
+                f"{len(nodes)} Ready nodes",
+                lambda: self._ready_nodes() == len(nodes),
+                timeout,
+                procs,
+            )
+            if gateway_api:
+                _log("installing Gateway API CRDs")
+                assert self.cache is not None
+                self.kubectl("apply", "--server-side", "-f", str(self.cache / "gateway-api-crds"))
+        except BaseException:
+            self.down(quiet=True)
+            raise
+        _log(f"ready in {time.monotonic() - started:.1f}s; export KUBECONFIG={self.kubeconfig}")
+
+    def _ready_nodes(self) -> int:
+        out = self.kubectl("get", "nodes", "-o", "json", check=False)
+        if out.returncode != 0:
+            return 0
+        count = 0
+        for node in json.loads(out.stdout)["items"]:
+            for cond in node.get("status", {}).get("conditions", []):
+                if cond["type"] == "Ready" and cond["status"] == "True":
+                    count += 1
+        return count
+
+    def _kwok_config(self) -> Path:
+        assert self.cache is not None
+        stages = self.cache / "kwok-stages"
+        files = [
+            stages / "node" / "fast" / "node-initialize.yaml",
+            stages / "node" / "heartbeat-with-lease" / "node-heartbeat-with-lease.yaml",
+            stages / "pod" / "fast" / "pod-ready.yaml",
+            stages / "pod" / "fast" / "pod-complete.yaml",
+            stages / "pod" / "fast" / "pod-delete.yaml",
+        ]
+        missing = [str(f) for f in files if not f.exists()]
+        if missing:
+            raise ClusterError(f"kwok stage configs missing from the cache: {missing}")
+        target = self.dir / "kwok.yaml"
+        target.write_text("\n---\n".join(f.read_text() for f in files))
+        return target
+
+    def _write_kubeconfig(self, server: str, pki: Path) -> None:
+        def data(name: str) -> str:
+            import base64
+
+            return base64.b64encode((pki / name).read_bytes()).decode()
+
+        cfg = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "modelship-dev",
+                    "cluster": {"server": server, "certificate-authority-data": data("ca.crt")},
+                }
+            ],
+            "users": [
+                {
+                    "name": "modelship-admin",
+                    "user": {
+                        "client-certificate-data": data("admin.crt"),
+                        "client-key-data": data("admin.key"),
+                    },
+                }
+            ],
+            "contexts": [
+                {
+                    "name": "modelship-dev",
+                    "context": {
+                        "cluster": "modelship-dev",
+                        "user": "modelship-admin",
+                        "namespace": "default",
+                    },
+                }
+            ],
+            "current-context": "modelship-dev",
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(cfg))
+        self.kubeconfig.chmod(0o600)
+
+    def _wait(
+        self, what: str, ready: Callable[[], bool], timeout: float, procs: list[Process]
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            dead = [p for p in procs if not self.alive(p)]
+            if dead:
+                tail = (self.logs / f"{dead[0].name}.log").read_text(errors="replace")[-2000:]
+                raise ClusterError(f"{dead[0].name} exited while waiting for {what}:\n{tail}")
+            time.sleep(0.25)
+        raise ClusterError(
+            f"timed out after {timeout:.0f}s waiting for {what}; logs in {self.logs}"
+        )
+
+    def down(self, quiet: bool = False) -> None:
+        """Stop every process this state directory started (newest first), by pid."""
+        procs = [p for p in reversed(self.processes()) if self.alive(p)]
+        for proc in procs:
+            if not quiet:
+                _log(f"stopping {proc.name} (pid {proc.pid})")
+            os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in procs:
+            while self.alive(proc) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if self.alive(proc):
+                os.kill(proc.pid, signal.SIGKILL)
+        if self._pids_file.exists():
+            self._pids_file.unlink()
+
+    def destroy(self) -> None:
+        """down, then delete etcd data and logs (the next up starts empty)."""
+        import shutil
+
+        self.down()
+        for sub in ("etcd", "logs", "apiserver-certs", "kubeconfig", "kwok.yaml"):
+            path = self.dir / sub
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()

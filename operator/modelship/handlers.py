@@ -1,0 +1,121 @@
+"""kopf wiring: the only module that imports kopf.
+
+Watch events only *enqueue* a key; the work queue runs the one reconcile path
+(modelship.reconcile) in a thread pool. Events of the ModelDeployment itself
+enqueue only when something other than status changed, so the operator's own
+status writes do not loop; events of child Deployments and Pods enqueue their
+owner, which is how readiness and scheduling failures reach status quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import kopf
+
+from modelship.api import GROUP, PLURAL, VERSION
+from modelship.kube import connect
+from modelship.reconcile import Reconciler
+from modelship.render.labels import MANAGED_BY, MANAGER, MODEL_DEPLOYMENT
+from modelship.workqueue import WorkQueue
+
+log = logging.getLogger("modelship")
+
+Key = tuple[str, str]
+
+
+class _Runtime:
+    """State shared by the handlers for the life of the operator process."""
+
+    def __init__(self, workers: int = 8) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
+        self.reconciler = Reconciler(connect(pool_size=workers * 2))
+        self.queue: WorkQueue[Key] = WorkQueue(self._reconcile, workers=workers)
+        self.seen: dict[Key, tuple[Any, ...]] = {}
+
+    async def _reconcile(self, key: Key) -> float | None:
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self.executor, self.reconciler.reconcile, *key)
+        return result.requeue_after
+
+
+_state: _Runtime | None = None
+
+
+def _runtime() -> _Runtime:
+    if _state is None:
+        raise RuntimeError("operator not started")
+    return _state
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    global _state
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 60
+    _state = _Runtime()
+    _state.queue.start()
+    log.info("modelship operator started")
+
+
+@kopf.on.cleanup()
+async def cleanup(**_: Any) -> None:
+    if _state is not None:
+        await _state.queue.stop()
+        _state.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _essence(body: kopf.Body) -> tuple[Any, ...]:
+    """What, when changed, needs a reconcile: not status, not resourceVersion."""
+    meta = body.get("metadata", {})
+    annotations = {
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if not k.startswith("kopf.zalando.org/")
+    }
+    return (
+        meta.get("generation"),
+        tuple(sorted(annotations.items())),
+        meta.get("deletionTimestamp"),
+    )
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def model_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    state = _runtime()
+    key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    if type == "DELETED":
+        state.seen.pop(key, None)
+        state.queue.forget(key)
+        return
+    essence = _essence(body)
+    if state.seen.get(key) != essence:
+        state.seen[key] = essence
+        state.queue.add(key)
+
+
+_CHILD_LABELS: dict[str, Any] = {
+    MANAGED_BY: MANAGER,
+    MODEL_DEPLOYMENT: kopf.PRESENT,
+}
+
+
+def _enqueue_owner(body: kopf.Body) -> None:
+    meta = body["metadata"]
+    owner = (meta.get("labels") or {}).get(MODEL_DEPLOYMENT)
+    if owner:
+        _runtime().queue.add((meta["namespace"], owner))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=_CHILD_LABELS)
+async def child_deployment_event(body: kopf.Body, **_: Any) -> None:
+    _enqueue_owner(body)
+
+
+@kopf.on.event("", "v1", "pods", labels=_CHILD_LABELS)
+async def runtime_pod_event(body: kopf.Body, **_: Any) -> None:
+    _enqueue_owner(body)

@@ -1,0 +1,5 @@
+"""The Kubernetes I/O layer: the only package that imports a Kubernetes client."""
+
+from modelship.kube.client import Kube, connect
+
+__all__ = ["Kube", "connect"]

@@ -1,0 +1,161 @@
+"""Thin, typed access to the API server over the official kubernetes client.
+
+Everything is plain dicts in and out; server-side apply under one field
+manager makes every write idempotent, so a reconcile can be interrupted and
+repeated without harm.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from datetime import UTC, datetime
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from modelship.errors import InvalidObjectError, NotFoundError, TransientError
+
+FIELD_MANAGER = "modelship"
+
+Obj = dict[str, Any]
+
+# apiVersion/kind -> (URL prefix, plural) for the kinds the operator touches.
+_KINDS: dict[tuple[str, str], str] = {
+    ("v1", "Service"): "services",
+    ("v1", "Pod"): "pods",
+    ("v1", "Event"): "events",
+    ("v1", "ConfigMap"): "configmaps",
+    ("apps/v1", "Deployment"): "deployments",
+    ("batch/v1", "Job"): "jobs",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproutes",
+    ("modelship.io/v1alpha1", "ModelDeployment"): "modeldeployments",
+}
+
+
+def collection_path(api_version: str, kind: str, namespace: str) -> str:
+    plural = _KINDS[(api_version, kind)]
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    return f"{prefix}/namespaces/{namespace}/{plural}"
+
+
+def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
+    return f"{collection_path(api_version, kind, namespace)}/{name}"
+
+
+def connect(pool_size: int = 16) -> Kube:
+    """In-cluster config when running in a pod, else KUBECONFIG / ~/.kube/config."""
+    cfg = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    cfg.connection_pool_maxsize = pool_size
+    return Kube(client.ApiClient(cfg))
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.instance = os.environ.get("POD_NAME") or socket.gethostname()
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+    ) -> Obj:
+        try:
+            method, url, headers, body, post = self.api.param_serialize(
+                method,
+                path,
+                query_params=query or [],
+                header_params={"Accept": "application/json", "Content-Type": content_type},
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            response = self.api.call_api(method, url, headers, body, post, _request_timeout=30)
+            raw = response.read()  # type: ignore[no-untyped-call]
+            status = int(response.status)
+        except ApiException as exc:
+            raw, status = (exc.body or b""), int(exc.status or 0)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TransientError(f"{method} {path}: {exc}") from exc
+        data = json.loads(raw or b"{}")
+        if 200 <= status < 300:
+            return data if isinstance(data, dict) else {}
+        message = str(data.get("message") if isinstance(data, dict) else raw)
+        if status == 404:
+            raise NotFoundError(message)
+        if status in (400, 422):
+            raise InvalidObjectError(message)
+        raise TransientError(f"{method} {path}: {status} {message}")
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        try:
+            return self._call("GET", object_path(api_version, kind, namespace, name))
+        except NotFoundError:
+            return None
+
+    def list(
+        self, api_version: str, kind: str, namespace: str, selector: dict[str, str]
+    ) -> list[Obj]:
+        query = [("labelSelector", ",".join(f"{k}={v}" for k, v in sorted(selector.items())))]
+        result = self._call("GET", collection_path(api_version, kind, namespace), query=query)
+        return list(result.get("items") or [])
+
+    def apply(self, obj: Obj) -> Obj:
+        """Server-side apply under the operator's field manager; returns the live object."""
+        meta = obj["metadata"]
+        path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        return self._call(
+            "PATCH",
+            path,
+            body=obj,
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            content_type="application/apply-patch+yaml",
+        )
+
+    def patch_status(
+        self, api_version: str, kind: str, namespace: str, name: str, status: Obj
+    ) -> Obj:
+        """JSON merge patch of the status subresource (nulls remove fields)."""
+        path = object_path(api_version, kind, namespace, name) + "/status"
+        return self._call(
+            "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
+        )
+
+    def record_event(
+        self, involved: Obj, type_: str, reason: str, message: str, now: datetime | None = None
+    ) -> None:
+        """A core/v1 Event, as `kubectl describe` shows it."""
+        meta = involved["metadata"]
+        stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved["apiVersion"],
+                "kind": involved["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": FIELD_MANAGER},
+            "reportingComponent": FIELD_MANAGER,
+            "reportingInstance": self.instance,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        self._call("POST", collection_path("v1", "Event", meta["namespace"]), body=event)

@@ -1,0 +1,1 @@
+"""Pure renderers: ModelDeployment -> Kubernetes object dicts. No I/O, no clock."""

@@ -1,0 +1,117 @@
+"""A coalescing work queue for reconciles, in the manner of client-go's workqueue.
+
+A key is never processed by two workers at once; adding a key that is already
+queued is a no-op; adding one that is being processed re-queues it once the
+current run ends. Failed runs back off exponentially per key; delayed adds
+(requeue-after) keep only the earliest timer per key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+K = TypeVar("K")
+
+
+class WorkQueue(Generic[K]):
+    def __init__(
+        self,
+        worker: Callable[[K], Awaitable[float | None]],
+        workers: int = 8,
+        resync_seconds: float = 300.0,
+        base_backoff: float = 0.5,
+        max_backoff: float = 60.0,
+    ) -> None:
+        self._worker = worker
+        self._workers = workers
+        self._resync = resync_seconds
+        self._base_backoff = base_backoff
+        self._max_backoff = max_backoff
+        self._queue: asyncio.Queue[K] = asyncio.Queue()
+        self._dirty: set[K] = set()
+        self._processing: set[K] = set()
+        self._timers: dict[K, tuple[float, asyncio.TimerHandle]] = {}
+        self._failures: dict[K, int] = {}
+        self._forgotten: set[K] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def add(self, key: K) -> None:
+        self._forgotten.discard(key)
+        if key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key not in self._processing:
+            self._queue.put_nowait(key)
+
+    def add_after(self, key: K, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay
+        current = self._timers.get(key)
+        if current and current[0] <= due:
+            return
+        if current:
+            current[1].cancel()
+        self._timers[key] = (due, loop.call_later(delay, self._fire, key))
+
+    def _fire(self, key: K) -> None:
+        self._timers.pop(key, None)
+        if key not in self._forgotten:
+            self.add(key)
+
+    def forget(self, key: K) -> None:
+        """The object is gone: drop timers and backoff state."""
+        self._forgotten.add(key)
+        self._failures.pop(key, None)
+        timer = self._timers.pop(key, None)
+        if timer:
+            timer[1].cancel()
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
+
+    async def _run_one(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._dirty.discard(key)
+            self._processing.add(key)
+            try:
+                requeue = await self._worker(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                count = self._failures.get(key, 0) + 1
+                self._failures[key] = count
+                delay = min(self._max_backoff, self._base_backoff * 2 ** (count - 1))
+                log.warning(
+                    "reconcile of %s failed (attempt %d, retry in %.1fs): %s",
+                    key,
+                    count,
+                    delay,
+                    exc,
+                )
+                requeue = delay
+            else:
+                self._failures.pop(key, None)
+            finally:
+                self._processing.discard(key)
+                self._queue.task_done()
+            if key in self._dirty:
+                self._queue.put_nowait(key)
+            if key not in self._forgotten:
+                self.add_after(key, requeue if requeue is not None else self._resync)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._run_one()) for _ in range(self._workers)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for _, handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
