@@ -42,6 +42,9 @@ def _operator(args: argparse.Namespace) -> int:
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.log_level != "debug":
+        # kopf logs every handler run at INFO; the operator logs what changed instead.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     namespaces = args.namespace or []
     asyncio.run(
         kopf.operator(

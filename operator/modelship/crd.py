@@ -35,7 +35,7 @@ def to_structural(node: Schema, defs: dict[str, Schema]) -> Schema:
         if types == ["integer", "string"]:
             node["x-kubernetes-int-or-string"] = True
         elif len(branches) == 1:
-            node = {**to_structural(branches[0], defs), **node}
+            return to_structural({**branches[0], **node}, defs)
         else:
             raise ValueError(f"cannot express union {branches} structurally")
     out: Schema = {}

@@ -7,6 +7,7 @@ operator parses them with durationpy, the parser the kubernetes client ships.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import durationpy
@@ -53,10 +54,13 @@ class ApiModel(BaseModel):
 
 def parse_duration(value: str) -> float:
     """Seconds in a Go-style duration string; ValueError names the bad value."""
+    if not re.fullmatch(DURATION_PATTERN, value):
+        raise ValueError(f"{value!r} is not a duration such as 30s, 5m or 1h30m")
     try:
-        return float(durationpy.from_str(value).total_seconds())
+        seconds = float(durationpy.from_str(value).total_seconds())
     except Exception as exc:  # durationpy raises several types
         raise ValueError(f"{value!r} is not a duration such as 30s, 5m or 1h30m") from exc
+    return seconds
 
 
 def _check_duration(value: str) -> str:
@@ -71,7 +75,7 @@ Duration = Annotated[
         max_length=32,
         json_schema_extra=validations(
             cel(
-                f"self.matches('{DURATION_PATTERN}')",
+                f"self.matches(r'{DURATION_PATTERN}')",
                 "must be a duration such as 30s, 5m or 1h30m",
             )
         ),

@@ -268,7 +268,7 @@ class Cluster:
                     "--manage-all-nodes=false",
                     "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                     f"--server-address=127.0.0.1:{_free_port()}",
-                    "--cidr=10.244.0.1/16",
+                    "--cidr=10.244.0.0/16",
                     "--node-ip=127.0.0.1",
                 ],
             )

@@ -1,0 +1,52 @@
+# modelship: `make demo` runs the product end to end, `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= $(HOME)/.local/state/modelship/demo
+
+.PHONY: deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+deps: $(STAMP) ## install Python dependencies into .venv
+
+crds: ## regenerate crds/ from the API models
+	$(PYTHON) -m modelship crds --output crds
+
+check-crds: ## fail if crds/ is stale
+	$(PYTHON) -m modelship crds --output crds --check
+
+lint: $(STAMP) ## ruff and mypy
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/mypy
+
+test: $(STAMP) ## every test: lint, unit, and the real control plane (built on first use)
+	$(MAKE) lint
+	$(PY) -m pytest tests -ra
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit -ra
+
+test-cluster: $(STAMP)
+	$(PY) -m pytest tests/integration -ra
+
+dev-cluster: $(STAMP) ## start the local control plane (builds it the first time)
+	$(PY) -m modelship dev-cluster up
+
+demo: $(STAMP) ## cluster up, CRDs, operator, an example ModelDeployment Ready
+	$(PY) hack/demo.py --state-dir $(DEMO_DIR)
+
+demo-down: $(STAMP) ## stop the demo's operator and control plane
+	$(PY) hack/demo.py --state-dir $(DEMO_DIR) --down
+
+bench: $(STAMP) ## apply->Deployment and apply->Ready latency, operator RSS
+	$(PY) bench/apply_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

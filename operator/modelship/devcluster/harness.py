@@ -1,0 +1,80 @@
+"""Run the operator as a real process against a cluster, for the demo and the tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from modelship.devcluster.cluster import REPO_ROOT
+
+
+class OperatorProcess:
+    """`python -m modelship operator` with its own log file; stopped by pid."""
+
+    def __init__(self, kubeconfig: Path, log_file: Path, extra_args: list[str] | None = None):
+        self.kubeconfig = kubeconfig
+        self.log_file = log_file
+        self.extra_args = extra_args or []
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "modelship", "operator", *self.extra_args],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                cwd=REPO_ROOT, start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: the crash case; nothing gets to clean up."""
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if not self.alive():
+            return
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+def install_crds(kubectl: list[str]) -> None:
+    """Apply crds/ and wait until the API server serves them."""
+    crds = REPO_ROOT / "crds"
+    subprocess.run([*kubectl, "apply", "--server-side", "-f", str(crds)], check=True,
+                   capture_output=True)
+    deadline = time.monotonic() + 60
+    for path in sorted(crds.glob("*.yaml")):
+        name = path.name.removesuffix(".yaml")
+        while True:
+            done = subprocess.run([*kubectl, "wait", "--for=condition=Established",
+                                   f"crd/{name}", "--timeout=10s"], capture_output=True)
+            if done.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"CRD {name} not established: {done.stderr.decode()}")

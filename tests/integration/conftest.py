@@ -1,0 +1,114 @@
+"""The real control plane for integration tests, started once per test session.
+
+Default: build (first time) and start the local control plane in a temporary
+directory and stop it afterwards. With MODELSHIP_TEST_KUBECONFIG=/path the tests
+use that cluster instead (it needs the fake GPU nodes described in
+docs/testenv.md, or the GPU tests fail with a message saying so).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from modelship.devcluster import Cluster
+from modelship.devcluster.harness import OperatorProcess, install_crds
+
+T = TypeVar("T")
+
+
+@dataclass
+class Kubectl:
+    argv: list[str]
+    kubeconfig: Path
+
+    def run(self, *args: str, input: str | None = None, check: bool = True
+            ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([*self.argv, *args], input=input, capture_output=True, text=True,
+                              timeout=120)
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed:\n{done.stderr}")
+        return done
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "-o", "json").stdout)
+
+    def apply(self, manifest: str, namespace: str) -> subprocess.CompletedProcess[str]:
+        return self.run("apply", "-n", namespace, "-f", "-", input=manifest, check=False)
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0,
+             interval: float = 0.2) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def cluster_kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
+    external = os.environ.get("MODELSHIP_TEST_KUBECONFIG")
+    if external:
+        binary = shutil.which("kubectl")
+        if binary is None:
+            pytest.fail("MODELSHIP_TEST_KUBECONFIG is set but kubectl is not on PATH")
+        yield Kubectl([binary, "--kubeconfig", external], Path(external))
+        return
+    cluster = Cluster(tmp_path_factory.mktemp("cluster"))
+    cluster.up()
+    try:
+        yield Kubectl([str(cluster._bin() / "kubectl"), "--kubeconfig", str(cluster.kubeconfig)],
+                      cluster.kubeconfig)
+    finally:
+        cluster.down()
+
+
+@pytest.fixture(scope="session")
+def kubectl(cluster_kubectl: Kubectl) -> Kubectl:
+    install_crds(cluster_kubectl.argv)
+    return cluster_kubectl
+
+
+@pytest.fixture(scope="session")
+def operator(kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[OperatorProcess]:
+    op = OperatorProcess(kubectl.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+        print("---- operator log tail ----\n" + op.log_tail(3000))
+
+
+@pytest.fixture
+def running_operator(operator: OperatorProcess) -> OperatorProcess:
+    """The shared operator, restarted if an earlier test killed it."""
+    if not operator.alive():
+        operator.start()
+    return operator
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kubectl.run("create", "namespace", name)
+    wait_for("the namespace's default ServiceAccount",
+             lambda: kubectl.run("get", "sa", "default", "-n", name, check=False).returncode == 0)
+    yield name
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
