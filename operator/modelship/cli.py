@@ -37,6 +37,14 @@ def _operator(args: argparse.Namespace) -> int:
     import kopf
 
     import modelship.handlers  # noqa: F401 - registers the handlers
+    from modelship.kube import connect
+
+    try:
+        connect()  # fail here, clearly, rather than inside kopf's startup retries
+    except Exception as exc:
+        print(f"modelship operator: cannot load a Kubernetes configuration: {exc}",
+              file=sys.stderr)
+        return 2
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),

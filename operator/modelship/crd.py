@@ -59,6 +59,11 @@ def to_structural(node: Schema, defs: dict[str, Schema]) -> Schema:
             continue  # object defaults are applied by the models, not the API server
         else:
             out[key] = value
+    if out.get("type") == "object":
+        # pydantic spells a dict's size bounds as string lengths.
+        for size, props in (("maxLength", "maxProperties"), ("minLength", "minProperties")):
+            if size in out:
+                out[props] = out.pop(size)
     if out.get("x-kubernetes-preserve-unknown-fields") and "type" not in out:
         out["type"] = "object"
     if "properties" in out and "type" not in out:

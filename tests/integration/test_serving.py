@@ -43,7 +43,8 @@ def test_gpu_model_becomes_ready_on_gpu_nodes(kubectl: Kubectl, running_operator
     assert kubectl.apply(dump(manifest), namespace).returncode == 0
     wait_ready(kubectl, namespace, "fraud")
 
-    dep = kubectl.json("get", "deployment", "fraud-stable", "-n", namespace)
+    dep = kubectl.json("get", "deployment", "fraud-stable", "-n", namespace,
+                       "--show-managed-fields")
     labels = dep["metadata"]["labels"]
     assert labels["app.kubernetes.io/managed-by"] == "modelship"
     assert labels["modelship.io/model-deployment"] == "fraud"
@@ -184,21 +185,22 @@ def test_cpu_model_stays_off_gpu_nodes(kubectl: Kubectl, running_operator: Opera
 
 def test_child_rejected_by_the_api_server_becomes_degraded(
         kubectl: Kubectl, running_operator: OperatorProcess, namespace: str) -> None:
-    # The CRD accepts any int-or-string quantity; the Deployment validation does not.
-    manifest = model_deployment("badqty", runtime={
-        "image": "rt:1", "resources": {"requests": {"cpu": "lots"}}})
+    # The CRD passes valueFrom through as written; the Deployment validation rejects it.
+    manifest = model_deployment("badenv", runtime={"image": "rt:1", "env": [
+        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nope"}}}]})
     assert kubectl.apply(dump(manifest), namespace).returncode == 0
 
     def invalid() -> dict[str, Any] | None:
-        cond = condition(md(kubectl, namespace, "badqty"), "Degraded")
+        cond = condition(md(kubectl, namespace, "badenv"), "Degraded")
         return cond if cond and cond["reason"] == "InvalidSpec" else None
 
     cond = wait_for("Degraded/InvalidSpec", invalid, timeout=30)
-    assert "cpu" in cond["message"]
+    assert "spec.nope" in cond["message"]
     assert running_operator.alive(), "bad input must never crash the operator"
-    kubectl.run("patch", "md", "badqty", "-n", namespace, "--type", "json", "-p",
-                '[{"op":"replace","path":"/spec/runtime/resources/requests/cpu","value":"1"}]')
-    wait_ready(kubectl, namespace, "badqty")
+    kubectl.run("patch", "md", "badenv", "-n", namespace, "--type", "json", "-p",
+                '[{"op":"replace","path":"/spec/runtime/env/0/valueFrom/fieldRef/fieldPath",'
+                '"value":"spec.nodeName"}]')
+    wait_ready(kubectl, namespace, "badenv")
 
 
 def test_kubectl_explain_shows_field_docs(kubectl: Kubectl) -> None:

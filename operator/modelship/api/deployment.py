@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from modelship.api.status import ModelDeploymentStatus
 from modelship.api.types import (
@@ -77,11 +78,38 @@ class MetricsEndpoint(ApiModel):
     )
 
 
+# resource.Quantity's grammar, as the API server states it.
+_QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+
+
+def _check_quantities(values: dict[str, int | str] | None) -> dict[str, int | str] | None:
+    for name, value in (values or {}).items():
+        if not re.fullmatch(_QUANTITY, str(value)):
+            raise ValueError(f"{name}: {value!r} is not a quantity such as 500m, 2 or 4Gi")
+    return values
+
+
+Quantity = Annotated[
+    int | str,
+    Field(
+        json_schema_extra={
+            "maxLength": 64,
+            **validations(
+                cel("isQuantity(string(self))", "must be a quantity such as 500m, 2 or 4Gi")
+            ),
+        }
+    ),
+]
+Quantities = Annotated[
+    dict[str, Quantity] | None, AfterValidator(_check_quantities), Field(max_length=32)
+]
+
+
 class ResourceRequirements(ApiModel):
     """core/v1 ResourceRequirements: quantities by resource name."""
 
-    requests: dict[str, int | str] | None = Field(default=None, description="Requested resources.")
-    limits: dict[str, int | str] | None = Field(default=None, description="Resource limits.")
+    requests: Quantities = Field(default=None, description="Requested resources.")
+    limits: Quantities = Field(default=None, description="Resource limits.")
 
 
 class GPU(ApiModel):
@@ -143,7 +171,11 @@ class Runtime(ApiModel):
     resources: ResourceRequirements | None = Field(
         default=None, description="core/v1 ResourceRequirements for the container."
     )
-    gpu: GPU | None = Field(default=None, description="GPU request; absent means CPU only.")
+    gpu: GPU | None = Field(
+        default=None,
+        description="GPUs per pod: nvidia.com/gpu or a MIG resource such as "
+        "nvidia.com/mig-1g.10gb; absent means CPU only.",
+    )
 
     @property
     def metrics_port(self) -> int:

@@ -46,8 +46,11 @@ class StatusPlan:
 
 
 def _events(before: Sequence[Condition], after: Sequence[Condition]) -> list[Event]:
-    out = []
+    """One Event per condition transition; the same reason and message only once."""
+    out: list[Event] = []
     for cond in flipped(before, after):
+        if any(e.reason == cond.reason and e.message == cond.message for e in out):
+            continue
         bad = (cond.type == DEGRADED and cond.status == "True") or (
             cond.type == PROGRESSING and cond.reason == Reason.PROGRESS_DEADLINE_EXCEEDED
         )
