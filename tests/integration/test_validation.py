@@ -59,7 +59,7 @@ CASES = [
     Case("gpu resource name", setp("spec.runtime.gpu", {"count": 1, "resourceName": "gpu"}),
          "spec.runtime.gpu.resourceName"),
     Case("resource quantity", setp("spec.runtime.resources", {"requests": {"cpu": "lots"}}),
-         "spec.runtime.resources.requests", "quantities"),
+         "spec.runtime.resources.requests[cpu]", "must be a quantity"),
     Case("replicas", setp("spec.replicas", -1), "spec.replicas"),
     Case("port", setp("spec.runtime.port", 70000), "spec.runtime.port"),
     Case("reserved env", setp("spec.runtime.env", [{"name": "MODELSHIP_MODEL_URI", "value": "x"}]),
