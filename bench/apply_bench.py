@@ -75,8 +75,14 @@ def watch_deployments(api: client.ApiClient, ns: str, tl: Timeline, stop: thread
 def watch_ready(api: client.ApiClient, ns: str, tl: Timeline, stop: threading.Event) -> None:
     custom = client.CustomObjectsApi(api)
     w = watch.Watch()
-    for event in w.stream(custom.list_namespaced_custom_object, "modelship.io", "v1alpha1", ns,
-                          "modeldeployments", timeout_seconds=600):
+    for event in w.stream(
+        custom.list_namespaced_custom_object,
+        "modelship.io",
+        "v1alpha1",
+        ns,
+        "modeldeployments",
+        timeout_seconds=600,
+    ):
         obj = event["object"]
         for cond in (obj.get("status") or {}).get("conditions") or []:
             if cond["type"] == "Ready" and cond["status"] == "True":
@@ -103,12 +109,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run_size(api: client.ApiClient, n: int, op_pid: int, total: int, timeout: float
-             ) -> list[dict[str, Any]]:
+def run_size(
+    api: client.ApiClient, n: int, op_pid: int, total: int, timeout: float
+) -> list[dict[str, Any]]:
     core = client.CoreV1Api(api)
     custom = client.CustomObjectsApi(api)
     ns = f"bench-{n}-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": ns}})
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     while True:  # pods need the namespace's default ServiceAccount
         try:
             core.read_namespaced_service_account("default", ns)
@@ -116,15 +123,18 @@ def run_size(api: client.ApiClient, n: int, op_pid: int, total: int, timeout: fl
         except client.ApiException:
             time.sleep(0.1)
     tl, stop = Timeline(), threading.Event()
-    threads = [threading.Thread(target=f, args=(api, ns, tl, stop), daemon=True)
-               for f in (watch_deployments, watch_ready)]
+    threads = [
+        threading.Thread(target=f, args=(api, ns, tl, stop), daemon=True)
+        for f in (watch_deployments, watch_ready)
+    ]
     for t in threads:
         t.start()
     time.sleep(1.0)  # let both watches establish
 
     def create(name: str) -> None:
-        custom.create_namespaced_custom_object("modelship.io", "v1alpha1", ns,
-                                               "modeldeployments", manifest(name))
+        custom.create_namespaced_custom_object(
+            "modelship.io", "v1alpha1", ns, "modeldeployments", manifest(name)
+        )
         with tl.lock:
             tl.applied[name] = time.monotonic()
 
@@ -137,8 +147,9 @@ def run_size(api: client.ApiClient, n: int, op_pid: int, total: int, timeout: fl
     deadline = time.monotonic() + timeout
     while len(tl.ready) < n and time.monotonic() < deadline:
         time.sleep(0.2)
-    rows.append(row(f"burst of {n}", tl, burst, op_pid, total + n,
-                    f"{n / apply_secs:.0f} creates/s"))
+    rows.append(
+        row(f"burst of {n}", tl, burst, op_pid, total + n, f"{n / apply_secs:.0f} creates/s")
+    )
 
     steady = [f"steady-{i:02d}" for i in range(STEADY_COUNT)]
     for name in steady:
@@ -147,14 +158,23 @@ def run_size(api: client.ApiClient, n: int, op_pid: int, total: int, timeout: fl
     deadline = time.monotonic() + 60
     while any(s not in tl.ready for s in steady) and time.monotonic() < deadline:
         time.sleep(0.2)
-    rows.append(row(f"{STEADY_COUNT} more, one every {STEADY_GAP}s", tl, steady, op_pid,
-                    total + n + STEADY_COUNT, ""))
+    rows.append(
+        row(
+            f"{STEADY_COUNT} more, one every {STEADY_GAP}s",
+            tl,
+            steady,
+            op_pid,
+            total + n + STEADY_COUNT,
+            "",
+        )
+    )
     stop.set()
     return rows
 
 
-def row(phase: str, tl: Timeline, names: list[str], op_pid: int, total: int, note: str
-        ) -> dict[str, Any]:
+def row(
+    phase: str, tl: Timeline, names: list[str], op_pid: int, total: int, note: str
+) -> dict[str, Any]:
     dep = latencies(tl, names, tl.deployed)
     rdy = latencies(tl, names, tl.ready)
     return {
@@ -171,12 +191,15 @@ def row(phase: str, tl: Timeline, names: list[str], op_pid: int, total: int, not
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1,100,500",
-                        help="comma-separated N values (default 1,100,500)")
-    parser.add_argument("--timeout", type=float, default=600,
-                        help="seconds to wait for a burst to become Ready")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", default="1,100,500", help="comma-separated N values (default 1,100,500)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600, help="seconds to wait for a burst to become Ready"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -213,13 +236,17 @@ def main() -> int:
         if cluster is not None:
             cluster.down(quiet=True)
     print(f"\nmodelship apply benchmark ({os.cpu_count()} cores); times in ms\n")
-    print("| phase | MDs in cluster | apply→Deployment p50 | p99 | apply→Ready p50 | p99 "
-          "| not Ready | operator peak RSS MB | note |")
+    print(
+        "| phase | MDs in cluster | apply→Deployment p50 | p99 | apply→Ready p50 | p99 "
+        "| not Ready | operator peak RSS MB | note |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['phase']} | {r['total']} | {r['dep_p50']:.0f} | {r['dep_p99']:.0f} | "
-              f"{r['ready_p50']:.0f} | {r['ready_p99']:.0f} | {r['missing']} | {r['rss']:.0f} "
-              f"| {r['note']} |")
+        print(
+            f"| {r['phase']} | {r['total']} | {r['dep_p50']:.0f} | {r['dep_p99']:.0f} | "
+            f"{r['ready_p50']:.0f} | {r['ready_p99']:.0f} | {r['missing']} | {r['rss']:.0f} "
+            f"| {r['note']} |"
+        )
     return 0
 
 

@@ -42,8 +42,7 @@ def _operator(args: argparse.Namespace) -> int:
     try:
         connect()  # fail here, clearly, rather than inside kopf's startup retries
     except Exception as exc:
-        print(f"modelship operator: cannot load a Kubernetes configuration: {exc}",
-              file=sys.stderr)
+        print(f"modelship operator: cannot load a Kubernetes configuration: {exc}", file=sys.stderr)
         return 2
 
     logging.basicConfig(

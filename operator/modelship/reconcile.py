@@ -114,9 +114,13 @@ class Reconciler:
         before = previous.model_dump(mode="json", by_alias=True)
         after = plan.status.model_dump(mode="json", by_alias=True)
         if after != before:
-            log.info("%s/%s: phase %s, conditions %s", meta["namespace"], meta["name"],
-                     plan.status.phase,
-                     ", ".join(f"{c.type}={c.status}/{c.reason}" for c in plan.status.conditions))
+            log.info(
+                "%s/%s: phase %s, conditions %s",
+                meta["namespace"],
+                meta["name"],
+                plan.status.phase,
+                ", ".join(f"{c.type}={c.status}/{c.reason}" for c in plan.status.conditions),
+            )
             self.kube.patch_status(API_VERSION, KIND, meta["namespace"], meta["name"], after)
         for event in plan.events:
             self.kube.record_event(obj, event.type, event.reason, event.message, self.clock())

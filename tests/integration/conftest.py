@@ -32,10 +32,12 @@ class Kubectl:
     argv: list[str]
     kubeconfig: Path
 
-    def run(self, *args: str, input: str | None = None, check: bool = True
-            ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([*self.argv, *args], input=input, capture_output=True, text=True,
-                              timeout=120)
+    def run(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [*self.argv, *args], input=input, capture_output=True, text=True, timeout=120
+        )
         if check and done.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed:\n{done.stderr}")
         return done
@@ -47,8 +49,9 @@ class Kubectl:
         return self.run("apply", "-n", namespace, "-f", "-", input=manifest, check=False)
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0,
-             interval: float = 0.2) -> T:
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.2
+) -> T:
     """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
     deadline = time.monotonic() + timeout
     last: T | None = None
@@ -72,8 +75,10 @@ def cluster_kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubect
     cluster = Cluster(tmp_path_factory.mktemp("cluster"))
     cluster.up()
     try:
-        yield Kubectl([str(cluster._bin() / "kubectl"), "--kubeconfig", str(cluster.kubeconfig)],
-                      cluster.kubeconfig)
+        yield Kubectl(
+            [str(cluster._bin() / "kubectl"), "--kubeconfig", str(cluster.kubeconfig)],
+            cluster.kubeconfig,
+        )
     finally:
         cluster.down()
 
@@ -85,8 +90,9 @@ def kubectl(cluster_kubectl: Kubectl) -> Kubectl:
 
 
 @pytest.fixture(scope="session")
-def operator(kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[OperatorProcess]:
+def operator(
+    kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
     op = OperatorProcess(kubectl.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
     op.start()
     try:
@@ -108,7 +114,9 @@ def running_operator(operator: OperatorProcess) -> OperatorProcess:
 def namespace(kubectl: Kubectl) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
     kubectl.run("create", "namespace", name)
-    wait_for("the namespace's default ServiceAccount",
-             lambda: kubectl.run("get", "sa", "default", "-n", name, check=False).returncode == 0)
+    wait_for(
+        "the namespace's default ServiceAccount",
+        lambda: kubectl.run("get", "sa", "default", "-n", name, check=False).returncode == 0,
+    )
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)

@@ -15,16 +15,21 @@ def model_deployment(name: str = "m", **spec_overrides: Any) -> dict[str, Any]:
         "replicas": 1,
     }
     spec.update(copy.deepcopy(spec_overrides))
-    return {"apiVersion": "modelship.io/v1alpha1", "kind": "ModelDeployment",
-            "metadata": {"name": name}, "spec": spec}
+    return {
+        "apiVersion": "modelship.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 def dump(obj: dict[str, Any]) -> str:
     return yaml.safe_dump(obj)
 
 
-def gpu_runtime(count: int = 1, resource_name: str | None = None,
-                product: str | None = None) -> dict[str, Any]:
+def gpu_runtime(
+    count: int = 1, resource_name: str | None = None, product: str | None = None
+) -> dict[str, Any]:
     gpu: dict[str, Any] = {"count": count}
     if resource_name:
         gpu["resourceName"] = resource_name

@@ -31,20 +31,30 @@ def pods(kubectl: Kubectl, ns: str, name: str) -> list[dict[str, Any]]:
 
 
 def wait_ready(kubectl: Kubectl, ns: str, name: str, timeout: int = 90) -> None:
-    done = kubectl.run("wait", "--for=condition=Ready", f"md/{name}", "-n", ns,
-                       f"--timeout={timeout}s", check=False)
+    done = kubectl.run(
+        "wait",
+        "--for=condition=Ready",
+        f"md/{name}",
+        "-n",
+        ns,
+        f"--timeout={timeout}s",
+        check=False,
+    )
     assert done.returncode == 0, f"{done.stderr}\nstatus: {md(kubectl, ns, name).get('status')}"
 
 
-def test_gpu_model_becomes_ready_on_gpu_nodes(kubectl: Kubectl, running_operator: OperatorProcess,
-                                              namespace: str) -> None:
-    manifest = model_deployment("fraud", replicas=2,
-                                runtime=gpu_runtime(1, product="NVIDIA-H100-80GB-HBM3"))
+def test_gpu_model_becomes_ready_on_gpu_nodes(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    manifest = model_deployment(
+        "fraud", replicas=2, runtime=gpu_runtime(1, product="NVIDIA-H100-80GB-HBM3")
+    )
     assert kubectl.apply(dump(manifest), namespace).returncode == 0
     wait_ready(kubectl, namespace, "fraud")
 
-    dep = kubectl.json("get", "deployment", "fraud-stable", "-n", namespace,
-                       "--show-managed-fields")
+    dep = kubectl.json(
+        "get", "deployment", "fraud-stable", "-n", namespace, "--show-managed-fields"
+    )
     labels = dep["metadata"]["labels"]
     assert labels["app.kubernetes.io/managed-by"] == "modelship"
     assert labels["modelship.io/model-deployment"] == "fraud"
@@ -54,8 +64,9 @@ def test_gpu_model_becomes_ready_on_gpu_nodes(kubectl: Kubectl, running_operator
     assert (owner["kind"], owner["name"], owner["controller"]) == ("ModelDeployment", "fraud", True)
     managers = {f["manager"] for f in dep["metadata"]["managedFields"] if f["operation"] == "Apply"}
     assert managers == {"modelship"}
-    env = {e["name"]: e.get("value") for e in
-           dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert env["MODELSHIP_MODEL_URI"] == "s3://models/fraud/1.0.0/"
     assert env["MODELSHIP_MODEL_VERSION"] == "1.0.0"
 
@@ -83,60 +94,95 @@ def test_gpu_model_becomes_ready_on_gpu_nodes(kubectl: Kubectl, running_operator
     assert "2/2" in row and "Healthy" in row
 
 
-def test_scaling_and_version_change(kubectl: Kubectl, running_operator: OperatorProcess,
-                                    namespace: str) -> None:
+def test_scaling_and_version_change(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
     kubectl.apply(dump(model_deployment("svc", replicas=1)), namespace)
     wait_ready(kubectl, namespace, "svc")
     first_rev = md(kubectl, namespace, "svc")["status"]["stableRevision"]["name"]
 
-    kubectl.run("patch", "md", "svc", "-n", namespace, "--type", "merge",
-                "-p", '{"spec":{"replicas":3}}')
-    wait_for("3 ready replicas", lambda: md(kubectl, namespace, "svc")["status"].get(
-        "readyReplicas") == 3 and condition(md(kubectl, namespace, "svc"), "Ready"))
+    kubectl.run(
+        "patch", "md", "svc", "-n", namespace, "--type", "merge", "-p", '{"spec":{"replicas":3}}'
+    )
+    wait_for(
+        "3 ready replicas",
+        lambda: (
+            md(kubectl, namespace, "svc")["status"].get("readyReplicas") == 3
+            and condition(md(kubectl, namespace, "svc"), "Ready")
+        ),
+    )
     wait_ready(kubectl, namespace, "svc")
-    assert md(kubectl, namespace, "svc")["status"]["stableRevision"]["name"] == first_rev, \
+    assert md(kubectl, namespace, "svc")["status"]["stableRevision"]["name"] == first_rev, (
         "scaling must not start a new revision"
+    )
 
-    kubectl.run("patch", "md", "svc", "-n", namespace, "--type", "merge",
-                "-p", '{"spec":{"model":{"version":"1.1.0","uri":"s3://models/fraud/1.1.0/"}}}')
+    kubectl.run(
+        "patch",
+        "md",
+        "svc",
+        "-n",
+        namespace,
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"model":{"version":"1.1.0","uri":"s3://models/fraud/1.1.0/"}}}',
+    )
 
     def rolled() -> bool:
         obj = md(kubectl, namespace, "svc")
         rev = obj["status"].get("stableRevision", {})
         ready = condition(obj, "Ready")
-        return (rev.get("modelVersion") == "1.1.0" and ready is not None
-                and ready["status"] == "True"
-                and ready["observedGeneration"] == obj["metadata"]["generation"])
+        return (
+            rev.get("modelVersion") == "1.1.0"
+            and ready is not None
+            and ready["status"] == "True"
+            and ready["observedGeneration"] == obj["metadata"]["generation"]
+        )
 
     wait_for("version 1.1.0 rolled out", rolled)
     dep = kubectl.json("get", "deployment", "svc-stable", "-n", namespace)
-    env = {e["name"]: e.get("value") for e in
-           dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert env["MODELSHIP_MODEL_VERSION"] == "1.1.0"
-    versions = {p["metadata"]["labels"]["modelship.io/model-version"]
-                for p in pods(kubectl, namespace, "svc")}
+    versions = {
+        p["metadata"]["labels"]["modelship.io/model-version"]
+        for p in pods(kubectl, namespace, "svc")
+    }
     assert versions == {"1.1.0"}
     history = md(kubectl, namespace, "svc")["status"]["history"]
     assert [(h["modelVersion"], h["outcome"]) for h in history] == [
-        ("1.1.0", "RolledOut"), ("1.0.0", "Superseded")]
+        ("1.1.0", "RolledOut"),
+        ("1.0.0", "Superseded"),
+    ]
 
 
-def test_delete_removes_children(kubectl: Kubectl, running_operator: OperatorProcess,
-                                 namespace: str) -> None:
+def test_delete_removes_children(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
     kubectl.apply(dump(model_deployment("gone", replicas=2)), namespace)
     wait_ready(kubectl, namespace, "gone")
     kubectl.run("delete", "md", "gone", "-n", namespace, "--wait=true", "--timeout=60s")
 
     def cleaned() -> bool:
-        left = kubectl.run("get", "deployment,service,pods", "-n", namespace, "-l",
-                           "modelship.io/model-deployment=gone", "-o", "name").stdout.strip()
+        left = kubectl.run(
+            "get",
+            "deployment,service,pods",
+            "-n",
+            namespace,
+            "-l",
+            "modelship.io/model-deployment=gone",
+            "-o",
+            "name",
+        ).stdout.strip()
         return left == ""
 
     wait_for("garbage collection of the children", cleaned)
 
 
 def test_insufficient_gpu_is_reported_within_seconds(
-        kubectl: Kubectl, running_operator: OperatorProcess, namespace: str) -> None:
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
     # Nodes have 8 H100s each; 3 pods x 8 GPUs cannot all fit on two nodes once other
     # tests hold some, and 9 GPUs per pod never fit anywhere.
     manifest = model_deployment("greedy", replicas=1, runtime=gpu_runtime(9))
@@ -156,38 +202,57 @@ def test_insufficient_gpu_is_reported_within_seconds(
     obj = md(kubectl, namespace, "greedy")
     assert obj["status"]["phase"] == "Degraded"
     assert condition(obj, "Ready")["status"] == "False"  # type: ignore[index]
-    events = kubectl.json("get", "events", "-n", namespace,
-                          "--field-selector", "involvedObject.name=greedy")["items"]
+    events = kubectl.json(
+        "get", "events", "-n", namespace, "--field-selector", "involvedObject.name=greedy"
+    )["items"]
     assert any(e["reason"] == "InsufficientGPU" and e["type"] == "Warning" for e in events)
 
     # Fixing the spec clears the condition.
-    kubectl.run("patch", "md", "greedy", "-n", namespace, "--type", "merge",
-                "-p", '{"spec":{"runtime":{"gpu":{"count":1}}}}')
+    kubectl.run(
+        "patch",
+        "md",
+        "greedy",
+        "-n",
+        namespace,
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"runtime":{"gpu":{"count":1}}}}',
+    )
     wait_ready(kubectl, namespace, "greedy")
     assert condition(md(kubectl, namespace, "greedy"), "Degraded")["status"] == "False"  # type: ignore[index]
 
 
-def test_mig_request_lands_on_the_mig_node(kubectl: Kubectl, running_operator: OperatorProcess,
-                                           namespace: str) -> None:
-    manifest = model_deployment("mig", replicas=2,
-                                runtime=gpu_runtime(1, resource_name="nvidia.com/mig-1g.10gb"))
+def test_mig_request_lands_on_the_mig_node(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    manifest = model_deployment(
+        "mig", replicas=2, runtime=gpu_runtime(1, resource_name="nvidia.com/mig-1g.10gb")
+    )
     kubectl.apply(dump(manifest), namespace)
     wait_ready(kubectl, namespace, "mig")
     assert {p["spec"]["nodeName"] for p in pods(kubectl, namespace, "mig")} == {"gpu-mig-0"}
 
 
-def test_cpu_model_stays_off_gpu_nodes(kubectl: Kubectl, running_operator: OperatorProcess,
-                                       namespace: str) -> None:
+def test_cpu_model_stays_off_gpu_nodes(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
     kubectl.apply(dump(model_deployment("cpu", replicas=3)), namespace)
     wait_ready(kubectl, namespace, "cpu")
     assert all(p["spec"]["nodeName"].startswith("cpu-") for p in pods(kubectl, namespace, "cpu"))
 
 
 def test_child_rejected_by_the_api_server_becomes_degraded(
-        kubectl: Kubectl, running_operator: OperatorProcess, namespace: str) -> None:
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
     # The CRD passes valueFrom through as written; the Deployment validation rejects it.
-    manifest = model_deployment("badenv", runtime={"image": "rt:1", "env": [
-        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nope"}}}]})
+    manifest = model_deployment(
+        "badenv",
+        runtime={
+            "image": "rt:1",
+            "env": [{"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nope"}}}],
+        },
+    )
     assert kubectl.apply(dump(manifest), namespace).returncode == 0
 
     def invalid() -> dict[str, Any] | None:
@@ -197,9 +262,18 @@ def test_child_rejected_by_the_api_server_becomes_degraded(
     cond = wait_for("Degraded/InvalidSpec", invalid, timeout=30)
     assert "spec.nope" in cond["message"]
     assert running_operator.alive(), "bad input must never crash the operator"
-    kubectl.run("patch", "md", "badenv", "-n", namespace, "--type", "json", "-p",
-                '[{"op":"replace","path":"/spec/runtime/env/0/valueFrom/fieldRef/fieldPath",'
-                '"value":"spec.nodeName"}]')
+    kubectl.run(
+        "patch",
+        "md",
+        "badenv",
+        "-n",
+        namespace,
+        "--type",
+        "json",
+        "-p",
+        '[{"op":"replace","path":"/spec/runtime/env/0/valueFrom/fieldRef/fieldPath",'
+        '"value":"spec.nodeName"}]',
+    )
     wait_ready(kubectl, namespace, "badenv")
 
 

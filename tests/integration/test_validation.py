@@ -32,6 +32,7 @@ def setp(path: str, value: Any) -> Callable[[Obj], None]:
         for key in keys[:-1]:
             node = node.setdefault(key, {})
         node[keys[-1]] = value
+
     return apply
 
 
@@ -42,6 +43,7 @@ def delp(path: str) -> Callable[[Obj], None]:
         for key in keys[:-1]:
             node = node[key]
         del node[keys[-1]]
+
     return apply
 
 
@@ -56,55 +58,146 @@ CASES = [
     Case("version length", setp("spec.model.version", "v" * 64), "spec.model.version"),
     Case("no image", setp("spec.runtime", {}), "spec.runtime.image", "Required"),
     Case("gpu count", setp("spec.runtime.gpu", {"count": -1}), "spec.runtime.gpu.count"),
-    Case("gpu resource name", setp("spec.runtime.gpu", {"count": 1, "resourceName": "gpu"}),
-         "spec.runtime.gpu.resourceName"),
-    Case("resource quantity", setp("spec.runtime.resources", {"requests": {"cpu": "lots"}}),
-         "spec.runtime.resources.requests[cpu]", "must be a quantity"),
+    Case(
+        "gpu resource name",
+        setp("spec.runtime.gpu", {"count": 1, "resourceName": "gpu"}),
+        "spec.runtime.gpu.resourceName",
+    ),
+    Case(
+        "resource quantity",
+        setp("spec.runtime.resources", {"requests": {"cpu": "lots"}}),
+        "spec.runtime.resources.requests[cpu]",
+        "must be a quantity",
+    ),
     Case("replicas", setp("spec.replicas", -1), "spec.replicas"),
     Case("port", setp("spec.runtime.port", 70000), "spec.runtime.port"),
-    Case("reserved env", setp("spec.runtime.env", [{"name": "MODELSHIP_MODEL_URI", "value": "x"}]),
-         "spec.runtime.env[0].name", "set by the operator"),
-    Case("step with two actions", setp("spec.rollout", {"steps": [{"setWeight": 10,
-                                                                   "pause": {}}]}),
-         "spec.rollout.steps[0]", "exactly one of setWeight, pause"),
-    Case("empty step", setp("spec.rollout", {"steps": [{}]}), "spec.rollout.steps[0]",
-         "exactly one"),
-    Case("weight over 100", setp("spec.rollout", {"steps": [{"setWeight": 150}]}),
-         "spec.rollout.steps[0].setWeight"),
-    Case("progress deadline", setp("spec.rollout", {"progressDeadline": "10 minutes"}),
-         "spec.rollout.progressDeadline", "duration"),
-    Case("pause duration", setp("spec.rollout", {"steps": [{"pause": {"duration": "1d"}}]}),
-         "spec.rollout.steps[0].pause.duration", "duration"),
-    Case("capacity", setp("spec.rollout", {"capacity": "lots"}), "spec.rollout.capacity",
-         "surge"),
-    Case("analysis interval", setp("spec.analysis", {"interval": "30"}),
-         "spec.analysis.interval", "duration"),
-    Case("two providers", setp("spec.analysis", {"provider": {**PROM, "scrape": {}}}),
-         "spec.analysis.provider", "exactly one of prometheus, scrape"),
-    Case("no provider", setp("spec.analysis", {"provider": {}}), "spec.analysis.provider",
-         "exactly one"),
-    Case("prometheus address", setp("spec.analysis", {"provider": {"prometheus": {
-        "address": "prom:9090"}}}), "spec.analysis.provider.prometheus.address", "http"),
-    Case("check with two kinds", setp("spec.analysis", {"provider": PROM, "checks": [
-        {"name": "a", "errorRate": {"max": 0.01}, "latency": {"max": "1s"}}]}),
-         "spec.analysis.checks[0]", "exactly one of"),
-    Case("duplicate check names", setp("spec.analysis", {"provider": PROM, "checks": [
-        {"name": "a", "errorRate": {"max": 0.01}}, {"name": "a", "errorRate": {"max": 0.02}}]}),
-         "spec.analysis.checks[1]", "Duplicate"),
-    Case("query without prometheus", setp("spec.analysis", {"provider": {"scrape": {}},
-                                                            "checks": [{"name": "q", "query": {
-                                                                "promql": "up", "max": 1}}]}),
-         "spec.analysis.checks", "provider.prometheus"),
-    Case("latency without bound", setp("spec.analysis", {"provider": PROM, "checks": [
-        {"name": "l", "latency": {"quantile": 0.99}}]}), "spec.analysis.checks[0].latency",
-         "maxIncrease"),
-    Case("error rate over 1", setp("spec.analysis", {"provider": PROM, "checks": [
-        {"name": "e", "errorRate": {"max": 1.5}}]}), "spec.analysis.checks[0].errorRate.max"),
-    Case("drift method", setp("spec.drift", {"reference": {"configMapRef": {
-        "name": "r", "key": "k"}}, "method": "euclid"}), "spec.drift.method", "psi"),
-    Case("drift windows", setp("spec.retraining", {"trigger": {"driftWindows": 0},
-                                                   "jobTemplate": {}}),
-         "spec.retraining.trigger.driftWindows"),
+    Case(
+        "reserved env",
+        setp("spec.runtime.env", [{"name": "MODELSHIP_MODEL_URI", "value": "x"}]),
+        "spec.runtime.env[0].name",
+        "set by the operator",
+    ),
+    Case(
+        "step with two actions",
+        setp("spec.rollout", {"steps": [{"setWeight": 10, "pause": {}}]}),
+        "spec.rollout.steps[0]",
+        "exactly one of setWeight, pause",
+    ),
+    Case(
+        "empty step", setp("spec.rollout", {"steps": [{}]}), "spec.rollout.steps[0]", "exactly one"
+    ),
+    Case(
+        "weight over 100",
+        setp("spec.rollout", {"steps": [{"setWeight": 150}]}),
+        "spec.rollout.steps[0].setWeight",
+    ),
+    Case(
+        "progress deadline",
+        setp("spec.rollout", {"progressDeadline": "10 minutes"}),
+        "spec.rollout.progressDeadline",
+        "duration",
+    ),
+    Case(
+        "pause duration",
+        setp("spec.rollout", {"steps": [{"pause": {"duration": "1d"}}]}),
+        "spec.rollout.steps[0].pause.duration",
+        "duration",
+    ),
+    Case("capacity", setp("spec.rollout", {"capacity": "lots"}), "spec.rollout.capacity", "surge"),
+    Case(
+        "analysis interval",
+        setp("spec.analysis", {"interval": "30"}),
+        "spec.analysis.interval",
+        "duration",
+    ),
+    Case(
+        "two providers",
+        setp("spec.analysis", {"provider": {**PROM, "scrape": {}}}),
+        "spec.analysis.provider",
+        "exactly one of prometheus, scrape",
+    ),
+    Case(
+        "no provider",
+        setp("spec.analysis", {"provider": {}}),
+        "spec.analysis.provider",
+        "exactly one",
+    ),
+    Case(
+        "prometheus address",
+        setp("spec.analysis", {"provider": {"prometheus": {"address": "prom:9090"}}}),
+        "spec.analysis.provider.prometheus.address",
+        "http",
+    ),
+    Case(
+        "check with two kinds",
+        setp(
+            "spec.analysis",
+            {
+                "provider": PROM,
+                "checks": [{"name": "a", "errorRate": {"max": 0.01}, "latency": {"max": "1s"}}],
+            },
+        ),
+        "spec.analysis.checks[0]",
+        "exactly one of",
+    ),
+    Case(
+        "duplicate check names",
+        setp(
+            "spec.analysis",
+            {
+                "provider": PROM,
+                "checks": [
+                    {"name": "a", "errorRate": {"max": 0.01}},
+                    {"name": "a", "errorRate": {"max": 0.02}},
+                ],
+            },
+        ),
+        "spec.analysis.checks[1]",
+        "Duplicate",
+    ),
+    Case(
+        "query without prometheus",
+        setp(
+            "spec.analysis",
+            {
+                "provider": {"scrape": {}},
+                "checks": [{"name": "q", "query": {"promql": "up", "max": 1}}],
+            },
+        ),
+        "spec.analysis.checks",
+        "provider.prometheus",
+    ),
+    Case(
+        "latency without bound",
+        setp(
+            "spec.analysis",
+            {"provider": PROM, "checks": [{"name": "l", "latency": {"quantile": 0.99}}]},
+        ),
+        "spec.analysis.checks[0].latency",
+        "maxIncrease",
+    ),
+    Case(
+        "error rate over 1",
+        setp(
+            "spec.analysis",
+            {"provider": PROM, "checks": [{"name": "e", "errorRate": {"max": 1.5}}]},
+        ),
+        "spec.analysis.checks[0].errorRate.max",
+    ),
+    Case(
+        "drift method",
+        setp(
+            "spec.drift",
+            {"reference": {"configMapRef": {"name": "r", "key": "k"}}, "method": "euclid"},
+        ),
+        "spec.drift.method",
+        "psi",
+    ),
+    Case(
+        "drift windows",
+        setp("spec.retraining", {"trigger": {"driftWindows": 0}, "jobTemplate": {}}),
+        "spec.retraining.trigger.driftWindows",
+    ),
     Case("name not DNS-1035", setp("metadata.name", "1model"), "metadata.name", "DNS-1035"),
     Case("name too long", setp("metadata.name", "m" * 60), "metadata.name", "52"),
 ]
@@ -114,8 +207,9 @@ CASES = [
 def test_rejected_with_field_path(kubectl: Kubectl, namespace: str, case: Case) -> None:
     obj = copy.deepcopy(model_deployment("valid-name"))
     case.mutate(obj)
-    done = kubectl.run("apply", "--dry-run=server", "-n", namespace, "-f", "-",
-                       input=dump(obj), check=False)
+    done = kubectl.run(
+        "apply", "--dry-run=server", "-n", namespace, "-f", "-", input=dump(obj), check=False
+    )
     assert done.returncode != 0, f"{case.name}: accepted\n{dump(obj)}"
     assert case.field in done.stderr, done.stderr
     assert case.words in done.stderr, done.stderr
@@ -125,6 +219,7 @@ def test_valid_examples_are_accepted(kubectl: Kubectl, namespace: str) -> None:
     from modelship.devcluster.cluster import REPO_ROOT
 
     for path in sorted((REPO_ROOT / "examples").glob("*.yaml")):
-        done = kubectl.run("apply", "--dry-run=server", "-n", namespace, "-f", str(path),
-                           check=False)
+        done = kubectl.run(
+            "apply", "--dry-run=server", "-n", namespace, "-f", str(path), check=False
+        )
         assert done.returncode == 0, f"{path.name}: {done.stderr}"

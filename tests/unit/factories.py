@@ -22,8 +22,12 @@ def spec(**overrides: Any) -> ModelDeploymentSpec:
     return ModelDeploymentSpec.model_validate(spec_dict(**overrides))
 
 
-def gpu_spec(count: int = 1, resource_name: str = "nvidia.com/gpu", product: str | None = None,
-             replicas: int = 2) -> ModelDeploymentSpec:
+def gpu_spec(
+    count: int = 1,
+    resource_name: str = "nvidia.com/gpu",
+    product: str | None = None,
+    replicas: int = 2,
+) -> ModelDeploymentSpec:
     gpu: dict[str, Any] = {"count": count, "resourceName": resource_name}
     if product:
         gpu["product"] = product

@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -17,8 +19,12 @@ def test_defaults_follow_api_md() -> None:
 
 
 def test_camel_case_on_the_wire() -> None:
-    s = spec(rollout={"steps": [{"setWeight": 10}, {"pause": {"duration": "2m"}}],
-                      "trafficRouting": {"gatewayAPI": {"parentRefs": [{"name": "gw"}]}}})
+    s = spec(
+        rollout={
+            "steps": [{"setWeight": 10}, {"pause": {"duration": "2m"}}],
+            "trafficRouting": {"gatewayAPI": {"parentRefs": [{"name": "gw"}]}},
+        }
+    )
     assert s.rollout.steps is not None and s.rollout.steps[0].set_weight == 10
     assert s.rollout.traffic_routing is not None
     assert s.rollout.traffic_routing.gateway_api is not None
@@ -47,11 +53,14 @@ def test_parse_duration_rejects(text: str) -> None:
         ("bad interval", {"analysis": {"interval": "soon"}}, "interval"),
         ("weight over 100", {"rollout": {"steps": [{"setWeight": 101}]}}, "setWeight"),
         ("unknown capacity", {"rollout": {"capacity": "lots"}}, "capacity"),
-        ("model name not DNS", {"model": {"name": "Fraud_Scorer", "version": "1",
-                                          "uri": "s3://x"}}, "name"),
+        (
+            "model name not DNS",
+            {"model": {"name": "Fraud_Scorer", "version": "1", "uri": "s3://x"}},
+            "name",
+        ),
     ],
 )
-def test_invalid_specs_name_the_field(name: str, overrides: dict, field: str) -> None:
+def test_invalid_specs_name_the_field(name: str, overrides: dict[str, Any], field: str) -> None:
     from modelship.api import ModelDeploymentSpec
 
     with pytest.raises(ValidationError) as info:

@@ -22,7 +22,9 @@ def test_new_condition_is_appended_with_generation_and_time() -> None:
         ("a flip moves the transition time", "True", "2026-01-01T00:05:00Z"),
     ],
 )
-def test_transition_time_moves_only_on_flip(name: str, second_status: str, expect_time: str) -> None:
+def test_transition_time_moves_only_on_flip(
+    name: str, second_status: str, expect_time: str
+) -> None:
     conds = set_condition([], READY, "False", Reason.PODS_NOT_READY, "0/2", 1, T0)
     conds = set_condition(conds, READY, second_status, Reason.AVAILABLE, "2/2", 2, T1)  # type: ignore[arg-type]
     assert conds[0].last_transition_time == expect_time, name

@@ -17,13 +17,17 @@ def _walk(node: dict[str, Any], path: str) -> list[str]:
     for banned in ("$ref", "anyOf", "oneOf", "allOf", "title", "$defs"):
         if banned in node:
             problems.append(f"{path}: has {banned}")
-    typed = ("type" in node or node.get("x-kubernetes-int-or-string")
-             or node.get("x-kubernetes-preserve-unknown-fields"))
+    typed = (
+        "type" in node
+        or node.get("x-kubernetes-int-or-string")
+        or node.get("x-kubernetes-preserve-unknown-fields")
+    )
     if not typed:
         problems.append(f"{path}: no type")
     for bound in ("minimum", "maximum"):
-        if bound in node and (isinstance(node[bound], bool)
-                              or not isinstance(node[bound], int | float)):
+        if bound in node and (
+            isinstance(node[bound], bool) or not isinstance(node[bound], int | float)
+        ):
             problems.append(f"{path}: {bound} is not a number")
     for key, child in (node.get("properties") or {}).items():
         problems += _walk(child, f"{path}.{key}")
@@ -40,8 +44,9 @@ def test_schema_is_structural() -> None:
 
 
 def test_every_spec_field_has_a_description_for_kubectl_explain() -> None:
-    spec = model_deployment_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
-        "properties"]["spec"]
+    spec = model_deployment_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+        "spec"
+    ]
     missing = []
 
     def visit(node: dict[str, Any], path: str) -> None:
@@ -62,11 +67,21 @@ def test_names_printer_columns_and_status_subresource() -> None:
     version = crd["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     assert [c["name"] for c in version["additionalPrinterColumns"]] == [
-        "Model", "Version", "Canary", "Ready", "Phase", "Age"]
+        "Model",
+        "Version",
+        "Canary",
+        "Ready",
+        "Phase",
+        "Age",
+    ]
 
 
 def test_checked_in_crds_are_current() -> None:
     """`make check-crds`: fails when crds/ was not regenerated after a model change."""
-    done = subprocess.run(["make", "-s", "check-crds", f"PYTHON={sys.executable}"], cwd=REPO,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["make", "-s", "check-crds", f"PYTHON={sys.executable}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr

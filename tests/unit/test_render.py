@@ -1,3 +1,5 @@
+from typing import Any
+
 from modelship.render.labels import Owner, label_value
 from modelship.render.serving import runtime_deployment, runtime_service
 from modelship.revision import revision_name
@@ -6,8 +8,9 @@ from tests.unit.factories import gpu_spec, spec
 OWNER = Owner(name="fraud", namespace="ml", uid="u-1")
 
 
-def _pod(dep: dict) -> dict:
-    return dep["spec"]["template"]["spec"]
+def _pod(dep: dict[str, Any]) -> dict[str, Any]:
+    pod: dict[str, Any] = dep["spec"]["template"]["spec"]
+    return pod
 
 
 def test_labels_owner_and_selector() -> None:
@@ -31,11 +34,20 @@ def test_labels_owner_and_selector() -> None:
 
 
 def test_model_reference_reaches_the_container_env() -> None:
-    s = spec(model={"name": "m", "version": "2", "uri": "gs://b/m/2", "format": "onnx",
-                    "digest": "sha256:" + "a" * 64},
-             runtime={"image": "rt", "env": [{"name": "EXTRA", "value": "1"}]})
-    env = {e["name"]: e.get("value") for e in _pod(runtime_deployment(OWNER, s, "r", "stable", 1))
-           ["containers"][0]["env"]}
+    s = spec(
+        model={
+            "name": "m",
+            "version": "2",
+            "uri": "gs://b/m/2",
+            "format": "onnx",
+            "digest": "sha256:" + "a" * 64,
+        },
+        runtime={"image": "rt", "env": [{"name": "EXTRA", "value": "1"}]},
+    )
+    env = {
+        e["name"]: e.get("value")
+        for e in _pod(runtime_deployment(OWNER, s, "r", "stable", 1))["containers"][0]["env"]
+    }
     assert env["MODELSHIP_MODEL_URI"] == "gs://b/m/2"
     assert env["MODELSHIP_MODEL_VERSION"] == "2"
     assert env["MODELSHIP_MODEL_DIGEST"] == "sha256:" + "a" * 64
@@ -57,21 +69,29 @@ def test_gpu_request_toleration_and_product() -> None:
     assert res["limits"]["nvidia.com/gpu"] == 2 and res["requests"]["nvidia.com/gpu"] == 2
     assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
-        "tolerations"]
+        "tolerations"
+    ]
 
 
 def test_mig_resource_name_is_requested_as_is() -> None:
-    pod = _pod(runtime_deployment(OWNER, gpu_spec(resource_name="nvidia.com/mig-1g.10gb"), "r",
-                                  "stable", 1))
+    pod = _pod(
+        runtime_deployment(
+            OWNER, gpu_spec(resource_name="nvidia.com/mig-1g.10gb"), "r", "stable", 1
+        )
+    )
     assert pod["containers"][0]["resources"]["limits"] == {"nvidia.com/mig-1g.10gb": 1}
     keys = {t["key"] for t in pod["tolerations"]}
     assert keys == {"nvidia.com/gpu", "nvidia.com/mig-1g.10gb"}
 
 
 def test_user_resources_are_kept_beside_the_gpu() -> None:
-    s = spec(runtime={"image": "i", "resources": {"requests": {"cpu": "2", "memory": "4Gi"},
-                                                  "limits": {"memory": "8Gi"}},
-                      "gpu": {"count": 1}})
+    s = spec(
+        runtime={
+            "image": "i",
+            "resources": {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "8Gi"}},
+            "gpu": {"count": 1},
+        }
+    )
     res = _pod(runtime_deployment(OWNER, s, "r", "stable", 1))["containers"][0]["resources"]
     assert res["requests"] == {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": 1}
     assert res["limits"] == {"memory": "8Gi", "nvidia.com/gpu": 1}

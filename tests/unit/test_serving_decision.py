@@ -15,22 +15,35 @@ from tests.unit.factories import gpu_spec, spec
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
-DONE = DeploymentState(generation=2, observed_generation=2, desired_replicas=2, replicas=2,
-                       updated_replicas=2, ready_replicas=2, available_replicas=2,
-                       deadline_exceeded_message=None)
+DONE = DeploymentState(
+    generation=2,
+    observed_generation=2,
+    desired_replicas=2,
+    replicas=2,
+    updated_replicas=2,
+    ready_replicas=2,
+    available_replicas=2,
+    deadline_exceeded_message=None,
+)
 ROLLING = replace(DONE, updated_replicas=1, ready_replicas=1, available_replicas=1, replicas=3)
 STARTING = replace(DONE, replicas=2, updated_replicas=2, ready_replicas=0, available_replicas=0)
 STALE = replace(DONE, observed_generation=1)
 DEADLINE = replace(STARTING, deadline_exceeded_message="ReplicaSet has timed out progressing.")
-ZERO = replace(DONE, desired_replicas=0, replicas=0, updated_replicas=0, ready_replicas=0,
-               available_replicas=0)
+ZERO = replace(
+    DONE, desired_replicas=0, replicas=0, updated_replicas=0, ready_replicas=0, available_replicas=0
+)
 
-GPU_MSG = ("0/5 nodes are available: 2 Insufficient nvidia.com/gpu, 3 node(s) had untolerated "
-           "taint. preemption: not eligible")
+GPU_MSG = (
+    "0/5 nodes are available: 2 Insufficient nvidia.com/gpu, 3 node(s) had untolerated "
+    "taint. preemption: not eligible"
+)
 PENDING_GPU = PodState("p-1", ready=False, unschedulable_message=GPU_MSG)
-PENDING_OTHER = PodState("p-2", ready=False,
-                         unschedulable_message="0/5 nodes are available: 5 node(s) didn't match "
-                         "Pod's node affinity/selector.")
+PENDING_OTHER = PodState(
+    "p-2",
+    ready=False,
+    unschedulable_message="0/5 nodes are available: 5 node(s) didn't match "
+    "Pod's node affinity/selector.",
+)
 
 
 @dataclass
@@ -51,43 +64,120 @@ class Case:
 
 CASES = [
     Case("rolled out", DONE, spec()),
-    Case("pods starting", STARTING, spec(), ready="False", ready_reason="PodsNotReady",
-         progressing="True", phase="Progressing", requeue=True, stable_set=False),
-    Case("rolling update", ROLLING, spec(), ready="False", ready_reason="PodsNotReady",
-         progressing="True", phase="Progressing", requeue=True, stable_set=False),
-    Case("controller has not seen the new generation", STALE, spec(), ready="False",
-         ready_reason="PodsNotReady", progressing="True", phase="Progressing", requeue=True,
-         stable_set=False),
-    Case("not enough GPUs", STARTING, gpu_spec(count=8), pods=(PENDING_GPU,), ready="False",
-         ready_reason="PodsNotReady", progressing="True", degraded="True",
-         degraded_reason="InsufficientGPU", phase="Degraded", requeue=True, stable_set=False),
-    Case("unschedulable for another reason", STARTING, gpu_spec(count=1, product="nope"),
-         pods=(PENDING_OTHER,), ready="False", ready_reason="PodsNotReady", progressing="True",
-         degraded="True", degraded_reason="Unschedulable", phase="Degraded", requeue=True,
-         stable_set=False),
-    Case("insufficient cpu on a cpu model is not a GPU problem", STARTING, spec(),
-         pods=(PodState("p", False, "0/5 nodes are available: 5 Insufficient cpu."),),
-         ready="False", ready_reason="PodsNotReady", progressing="True", degraded="True",
-         degraded_reason="Unschedulable", phase="Degraded", requeue=True, stable_set=False),
-    Case("progress deadline exceeded", DEADLINE, spec(), ready="False",
-         ready_reason="PodsNotReady", progressing="False", degraded="True",
-         degraded_reason="ProgressDeadlineExceeded", phase="Degraded", requeue=True,
-         stable_set=False),
+    Case(
+        "pods starting",
+        STARTING,
+        spec(),
+        ready="False",
+        ready_reason="PodsNotReady",
+        progressing="True",
+        phase="Progressing",
+        requeue=True,
+        stable_set=False,
+    ),
+    Case(
+        "rolling update",
+        ROLLING,
+        spec(),
+        ready="False",
+        ready_reason="PodsNotReady",
+        progressing="True",
+        phase="Progressing",
+        requeue=True,
+        stable_set=False,
+    ),
+    Case(
+        "controller has not seen the new generation",
+        STALE,
+        spec(),
+        ready="False",
+        ready_reason="PodsNotReady",
+        progressing="True",
+        phase="Progressing",
+        requeue=True,
+        stable_set=False,
+    ),
+    Case(
+        "not enough GPUs",
+        STARTING,
+        gpu_spec(count=8),
+        pods=(PENDING_GPU,),
+        ready="False",
+        ready_reason="PodsNotReady",
+        progressing="True",
+        degraded="True",
+        degraded_reason="InsufficientGPU",
+        phase="Degraded",
+        requeue=True,
+        stable_set=False,
+    ),
+    Case(
+        "unschedulable for another reason",
+        STARTING,
+        gpu_spec(count=1, product="nope"),
+        pods=(PENDING_OTHER,),
+        ready="False",
+        ready_reason="PodsNotReady",
+        progressing="True",
+        degraded="True",
+        degraded_reason="Unschedulable",
+        phase="Degraded",
+        requeue=True,
+        stable_set=False,
+    ),
+    Case(
+        "insufficient cpu on a cpu model is not a GPU problem",
+        STARTING,
+        spec(),
+        pods=(PodState("p", False, "0/5 nodes are available: 5 Insufficient cpu."),),
+        ready="False",
+        ready_reason="PodsNotReady",
+        progressing="True",
+        degraded="True",
+        degraded_reason="Unschedulable",
+        phase="Degraded",
+        requeue=True,
+        stable_set=False,
+    ),
+    Case(
+        "progress deadline exceeded",
+        DEADLINE,
+        spec(),
+        ready="False",
+        ready_reason="PodsNotReady",
+        progressing="False",
+        degraded="True",
+        degraded_reason="ProgressDeadlineExceeded",
+        phase="Degraded",
+        requeue=True,
+        stable_set=False,
+    ),
     Case("scaled to zero", ZERO, spec(replicas=0), ready_reason="ScaledToZero"),
-    Case("MIG shortage is a GPU shortage", STARTING,
-         gpu_spec(resource_name="nvidia.com/mig-1g.10gb", count=1),
-         pods=(PodState("p", False, "0/5 nodes are available: 5 Insufficient "
-                        "nvidia.com/mig-1g.10gb."),),
-         ready="False", ready_reason="PodsNotReady", progressing="True", degraded="True",
-         degraded_reason="InsufficientGPU", phase="Degraded", requeue=True, stable_set=False),
+    Case(
+        "MIG shortage is a GPU shortage",
+        STARTING,
+        gpu_spec(resource_name="nvidia.com/mig-1g.10gb", count=1),
+        pods=(
+            PodState("p", False, "0/5 nodes are available: 5 Insufficient nvidia.com/mig-1g.10gb."),
+        ),
+        ready="False",
+        ready_reason="PodsNotReady",
+        progressing="True",
+        degraded="True",
+        degraded_reason="InsufficientGPU",
+        phase="Degraded",
+        requeue=True,
+        stable_set=False,
+    ),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_assess_serving(case: Case) -> None:
     rev = revision_ref(case.spec)
-    plan = assess_serving(2, case.spec, rev, case.deployment, case.pods,
-                          ModelDeploymentStatus(), NOW)
+    plan = assess_serving(
+        2, case.spec, rev, case.deployment, case.pods, ModelDeploymentStatus(), NOW
+    )
     by_type = {c.type: c for c in plan.status.conditions}
     assert by_type["Ready"].status == case.ready
     assert by_type["Ready"].reason == case.ready_reason
@@ -102,13 +192,21 @@ def test_assess_serving(case: Case) -> None:
 
 
 def test_insufficient_gpu_message_has_the_numbers_and_scheduler_words() -> None:
-    plan = assess_serving(1, gpu_spec(count=8), revision_ref(gpu_spec(count=8)), STARTING,
-                          [PENDING_GPU], ModelDeploymentStatus(), NOW)
+    plan = assess_serving(
+        1,
+        gpu_spec(count=8),
+        revision_ref(gpu_spec(count=8)),
+        STARTING,
+        [PENDING_GPU],
+        ModelDeploymentStatus(),
+        NOW,
+    )
     degraded = next(c for c in plan.status.conditions if c.type == "Degraded")
     assert "8 nvidia.com/gpu each" in degraded.message
     assert "Insufficient nvidia.com/gpu" in degraded.message
     assert [(e.type, e.reason) for e in plan.events if e.reason == "InsufficientGPU"] == [
-        ("Warning", "InsufficientGPU")]
+        ("Warning", "InsufficientGPU")
+    ]
 
 
 def test_events_only_on_transitions() -> None:
@@ -118,8 +216,10 @@ def test_events_only_on_transitions() -> None:
     again = assess_serving(2, s, rev, STARTING, [], first.status, NOW)
     assert first.events and not again.events
     ready = assess_serving(2, s, rev, DONE, [], again.status, NOW)
-    assert {(e.reason, e.type) for e in ready.events} == {("Available", "Normal"),
-                                                          ("RolloutComplete", "Normal")}
+    assert {(e.reason, e.type) for e in ready.events} == {
+        ("Available", "Normal"),
+        ("RolloutComplete", "Normal"),
+    }
 
 
 def test_history_records_new_revisions_and_supersedes_old() -> None:
@@ -127,7 +227,9 @@ def test_history_records_new_revisions_and_supersedes_old() -> None:
     first = assess_serving(1, old, revision_ref(old), DONE, [], ModelDeploymentStatus(), NOW)
     second = assess_serving(2, new, revision_ref(new), DONE, [], first.status, NOW)
     assert [(h.model_version, h.outcome) for h in second.status.history] == [
-        ("2", "RolledOut"), ("1.4.0", "Superseded")]
+        ("2", "RolledOut"),
+        ("1.4.0", "Superseded"),
+    ]
     same = assess_serving(2, new, revision_ref(new), DONE, [], second.status, NOW)
     assert len(same.status.history) == 2
 
@@ -135,8 +237,7 @@ def test_history_records_new_revisions_and_supersedes_old() -> None:
 def test_history_is_bounded_by_revision_history_limit() -> None:
     status = ModelDeploymentStatus()
     for v in range(5):
-        s = spec(model={"name": "m", "version": str(v), "uri": "s3://x/"},
-                 revisionHistoryLimit=3)
+        s = spec(model={"name": "m", "version": str(v), "uri": "s3://x/"}, revisionHistoryLimit=3)
         status = assess_serving(1, s, revision_ref(s), DONE, [], status, NOW).status
     assert [h.model_version for h in status.history] == ["4", "3", "2"]
 

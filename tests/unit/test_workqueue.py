@@ -1,5 +1,5 @@
 import asyncio
-
+import itertools
 
 from modelship.workqueue import WorkQueue
 
@@ -57,7 +57,7 @@ def test_failures_back_off_and_requeue_after_is_honoured() -> None:
         q.add("k")
         await asyncio.sleep(0.3)
         await q.stop()
-        return [b - a for a, b in zip(times, times[1:], strict=False)]
+        return [b - a for a, b in itertools.pairwise(times)]
 
     gaps = asyncio.run(main())
     assert len(gaps) == 3

@@ -27,8 +27,12 @@ class OperatorProcess:
         with open(self.log_file, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "modelship", "operator", *self.extra_args],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                cwd=REPO_ROOT, start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=REPO_ROOT,
+                start_new_session=True,
             )
 
     @property
@@ -66,14 +70,17 @@ class OperatorProcess:
 def install_crds(kubectl: list[str]) -> None:
     """Apply crds/ and wait until the API server serves them."""
     crds = REPO_ROOT / "crds"
-    subprocess.run([*kubectl, "apply", "--server-side", "-f", str(crds)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*kubectl, "apply", "--server-side", "-f", str(crds)], check=True, capture_output=True
+    )
     deadline = time.monotonic() + 60
     for path in sorted(crds.glob("*.yaml")):
         name = path.name.removesuffix(".yaml")
         while True:
-            done = subprocess.run([*kubectl, "wait", "--for=condition=Established",
-                                   f"crd/{name}", "--timeout=10s"], capture_output=True)
+            done = subprocess.run(
+                [*kubectl, "wait", "--for=condition=Established", f"crd/{name}", "--timeout=10s"],
+                capture_output=True,
+            )
             if done.returncode == 0:
                 break
             if time.monotonic() > deadline:

@@ -15,14 +15,15 @@ class NodeSpec:
     name: str
     cpu: str = "32"
     memory: str = "256Gi"
-    pods: str = "110"  # kubelet default; CPU nodes get more so benchmarks fit
+    pods: str = "110"  # the kubelet default
     extended: dict[str, int] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     gpu_taint: bool = False
 
 
 def default_nodes() -> list[NodeSpec]:
-    """Two CPU nodes (room for 1,000 pods each, for benchmarks), two 8-GPU H100 nodes, one A100 node split into seven 1g.10gb MIG slices."""
+    """Two CPU nodes (room for 1,000 pods each, for benchmarks), two 8-GPU H100 nodes,
+    and one A100 node split into seven 1g.10gb MIG slices."""
     return [
         NodeSpec("cpu-0", pods="1000"),
         NodeSpec("cpu-1", pods="1000"),
