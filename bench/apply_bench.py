@@ -204,7 +204,10 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
 
     import os
+    import signal
 
+    # Make SIGTERM run the finally block below, so the cluster and operator stop too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     external = os.environ.get("MODELSHIP_BENCH_KUBECONFIG")
     workdir = Path(tempfile.mkdtemp(prefix="modelship-bench-"))
     cluster = None
@@ -229,7 +232,9 @@ def main() -> int:
         total = 0
         for n in sizes:
             print(f"[bench] N={n} ...", file=sys.stderr, flush=True)
-            rows += run_size(api, n, op.pid, total, args.timeout)
+            for r in run_size(api, n, op.pid, total, args.timeout):
+                print(f"[bench] {r}", file=sys.stderr, flush=True)
+                rows.append(r)
             total += n + STEADY_COUNT
     finally:
         op.stop()

@@ -17,6 +17,7 @@ from typing import Any
 import kopf
 
 from modelship.api import GROUP, PLURAL, VERSION
+from modelship.cache import ChildCache
 from modelship.kube import connect
 from modelship.reconcile import Reconciler
 from modelship.render.labels import MANAGED_BY, MANAGER, MODEL_DEPLOYMENT
@@ -32,7 +33,8 @@ class _Runtime:
 
     def __init__(self, workers: int = 8) -> None:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
-        self.reconciler = Reconciler(connect(pool_size=workers * 2))
+        self.cache = ChildCache()
+        self.reconciler = Reconciler(connect(pool_size=workers * 2), self.cache)
         self.queue: WorkQueue[Key] = WorkQueue(self._reconcile, workers=workers)
         self.seen: dict[Key, tuple[Any, ...]] = {}
 
@@ -104,18 +106,29 @@ _CHILD_LABELS: dict[str, Any] = {
 }
 
 
-def _enqueue_owner(body: kopf.Body) -> None:
+def _child_changed(type_: str | None, body: kopf.Body) -> None:
+    """Refresh the cache, then enqueue the owner so it sees the refreshed entry."""
+    state = _runtime()
+    if type_ == "DELETED":
+        state.cache.delete(dict(body))
+    else:
+        state.cache.put(dict(body))
     meta = body["metadata"]
     owner = (meta.get("labels") or {}).get(MODEL_DEPLOYMENT)
     if owner:
-        _runtime().queue.add((meta["namespace"], owner))
+        state.queue.add((meta["namespace"], owner))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=_CHILD_LABELS)
-async def child_deployment_event(body: kopf.Body, **_: Any) -> None:
-    _enqueue_owner(body)
+async def child_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    _child_changed(type, body)
+
+
+@kopf.on.event("", "v1", "services", labels=_CHILD_LABELS)
+async def child_service_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    _child_changed(type, body)
 
 
 @kopf.on.event("", "v1", "pods", labels=_CHILD_LABELS)
-async def runtime_pod_event(body: kopf.Body, **_: Any) -> None:
-    _enqueue_owner(body)
+async def runtime_pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    _child_changed(type, body)

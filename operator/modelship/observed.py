@@ -50,15 +50,19 @@ class DeploymentState:
         )
 
     @property
-    def rolled_out(self) -> bool:
-        """Every replica runs the current template and is available; no old pods left."""
+    def updated(self) -> bool:
+        """Every replica runs the current template; no old pods left."""
         want = self.desired_replicas
         return (
             self.observed_generation >= self.generation
             and self.updated_replicas == want
             and self.replicas == want
-            and self.available_replicas == want
         )
+
+    @property
+    def rolled_out(self) -> bool:
+        """Updated, and every replica is available."""
+        return self.updated and self.available_replicas == self.desired_replicas
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelship.api import GROUP, KIND, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
+from modelship.cache import ChildCache
 from modelship.decisions.serving import StatusPlan, assess_invalid_spec, assess_serving
 from modelship.errors import InvalidObjectError
 from modelship.kube import Kube
 from modelship.observed import DeploymentState, PodState
-from modelship.render.labels import Owner, track_labels
+from modelship.render import with_applied_hash
+from modelship.render.labels import APPLIED_HASH, Owner, track_labels
 from modelship.render.serving import runtime_deployment, runtime_service
 from modelship.revision import revision_ref
 
@@ -56,8 +58,14 @@ def _previous_status(obj: dict[str, Any]) -> ModelDeploymentStatus:
 
 
 class Reconciler:
-    def __init__(self, kube: Kube, clock: Callable[[], datetime] = _utcnow) -> None:
+    """Observe, decide, execute. ``cache`` (fed by watch events) saves API calls; without
+    one every read goes to the API server."""
+
+    def __init__(
+        self, kube: Kube, cache: ChildCache | None = None, clock: Callable[[], datetime] = _utcnow
+    ) -> None:
         self.kube = kube
+        self.cache = cache
         self.clock = clock
 
     def reconcile(self, namespace: str, name: str) -> Result:
@@ -106,6 +114,28 @@ class Reconciler:
                 if not p["metadata"].get("deletionTimestamp")
             ]
         return assess_serving(generation, spec, revision, deployment, pods, previous, self.clock())
+
+    def _ensure(self, desired: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply ``desired`` unless the live object already carries its hash."""
+        desired = with_applied_hash(desired)
+        meta = desired["metadata"]
+        if self.cache is not None:
+            cached = self.cache.get(desired["kind"], meta["namespace"], meta["name"])
+            annotations = (cached or {}).get("metadata", {}).get("annotations") or {}
+            if (
+                cached is not None
+                and annotations.get(APPLIED_HASH) == meta["annotations"][APPLIED_HASH]
+            ):
+                return cached
+        live = self.kube.apply(desired)
+        if self.cache is not None:
+            self.cache.put(live)
+        return live
+
+    def _pods(self, owner: Owner, labels: dict[str, str]) -> list[dict[str, Any]]:
+        if self.cache is not None:
+            return self.cache.pods(owner.namespace, owner.name, labels)
+        return self.kube.list("v1", "Pod", owner.namespace, labels)
 
     def _write(
         self, obj: dict[str, Any], previous: ModelDeploymentStatus, plan: StatusPlan

@@ -26,6 +26,7 @@ DONE = DeploymentState(
     deadline_exceeded_message=None,
 )
 ROLLING = replace(DONE, updated_replicas=1, ready_replicas=1, available_replicas=1, replicas=3)
+SURGING = replace(DONE, replicas=3, updated_replicas=1, ready_replicas=3, available_replicas=3)
 STARTING = replace(DONE, replicas=2, updated_replicas=2, ready_replicas=0, available_replicas=0)
 STALE = replace(DONE, observed_generation=1)
 DEADLINE = replace(STARTING, deadline_exceeded_message="ReplicaSet has timed out progressing.")
@@ -81,6 +82,15 @@ CASES = [
         spec(),
         ready="False",
         ready_reason="PodsNotReady",
+        progressing="True",
+        phase="Progressing",
+        requeue=True,
+        stable_set=False,
+    ),
+    Case(
+        "healthy rolling update keeps serving",
+        SURGING,
+        spec(),
         progressing="True",
         phase="Progressing",
         requeue=True,
@@ -216,10 +226,18 @@ def test_events_only_on_transitions() -> None:
     again = assess_serving(2, s, rev, STARTING, [], first.status, NOW)
     assert first.events and not again.events
     ready = assess_serving(2, s, rev, DONE, [], again.status, NOW)
-    assert {(e.reason, e.type) for e in ready.events} == {
-        ("Available", "Normal"),
-        ("RolloutComplete", "Normal"),
-    }
+    assert [(e.reason, e.type) for e in ready.events] == [("Available", "Normal")]
+    assert [(e.reason, e.type) for e in first.events] == [("RollingUpdate", "Normal")]
+
+
+def test_losing_readiness_is_a_warning() -> None:
+    s = spec()
+    rev = revision_ref(s)
+    ready = assess_serving(2, s, rev, DONE, [], ModelDeploymentStatus(), NOW)
+    lost = assess_serving(
+        2, s, rev, replace(DONE, ready_replicas=1, available_replicas=1), [], ready.status, NOW
+    )
+    assert [(e.reason, e.type) for e in lost.events] == [("PodsNotReady", "Warning")]
 
 
 def test_history_records_new_revisions_and_supersedes_old() -> None:

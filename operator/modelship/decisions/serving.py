@@ -46,17 +46,41 @@ class StatusPlan:
 
 
 def _events(before: Sequence[Condition], after: Sequence[Condition]) -> list[Event]:
-    """One Event per condition transition; the same reason and message only once."""
+    """Events for the transitions an SRE wants in `kubectl describe`, once each.
+
+    Not every flip is news: Ready going False on the first rollout and Progressing
+    settling after Ready turned True repeat what another Event already says.
+    """
     out: list[Event] = []
+    was = {c.type: c for c in before}
     for cond in flipped(before, after):
+        old = was.get(cond.type)
+        problem = cond.status == "True" and cond.type == DEGRADED
+        if cond.type == PROGRESSING and cond.reason == Reason.PROGRESS_DEADLINE_EXCEEDED:
+            problem = True
+        elif (
+            cond.type == DEGRADED
+            and cond.status == "False"
+            and (old is None or old.status != "True")
+        ):
+            continue  # "not degraded" is news only after being degraded
+        elif (
+            cond.type == READY and cond.status == "False" and (old is None or old.status != "True")
+        ):
+            continue  # not ready yet, not a loss of readiness
+        elif cond.type == PROGRESSING and cond.status == "False" and not problem:
+            continue  # Ready=True says it better
         if any(e.reason == cond.reason and e.message == cond.message for e in out):
             continue
-        bad = (cond.type == DEGRADED and cond.status == "True") or (
-            cond.type == PROGRESSING and cond.reason == Reason.PROGRESS_DEADLINE_EXCEEDED
+        out.append(
+            Event(
+                "Warning"
+                if problem or (cond.status == "False" and cond.type == READY)
+                else "Normal",
+                cond.reason,
+                cond.message,
+            )
         )
-        if cond.type == DEGRADED and cond.status == "False" and not before:
-            continue  # "not degraded" on first sight is not news
-        out.append(Event("Warning" if bad else "Normal", cond.reason, cond.message))
     return out
 
 
@@ -128,7 +152,12 @@ def assess_serving(
         msg = f"rollout of {serving} made no progress: {deployment.deadline_exceeded_message}"
         put(PROGRESSING, "False", Reason.PROGRESS_DEADLINE_EXCEEDED, msg)
         put(DEGRADED, "True", Reason.PROGRESS_DEADLINE_EXCEEDED, msg)
-    elif deployment.rolled_out:
+    elif deployment.rolled_out or (
+        # Pods lost after the rollout finished are a readiness problem, not a rollout.
+        deployment.updated
+        and previous.stable_revision is not None
+        and previous.stable_revision.name == revision.name
+    ):
         put(PROGRESSING, "False", Reason.ROLLOUT_COMPLETE, f"{serving} rolled out")
     else:
         put(
@@ -143,16 +172,27 @@ def assess_serving(
     elif not deployment.deadline_exceeded_message:
         put(DEGRADED, "False", Reason.AS_EXPECTED, "no problem observed")
 
-    if deployment.rolled_out and desired == 0:
+    # Ready means serving at the desired scale with nothing failing: a healthy rolling
+    # update keeps it True (old pods still serve); a stuck one turns it False.
+    available = deployment.available_replicas
+    degraded = problem is not None or deployment.deadline_exceeded_message is not None
+    if desired == 0 and deployment.rolled_out:
         put(READY, "True", Reason.SCALED_TO_ZERO, f"{serving} scaled to 0 replicas")
-    elif deployment.rolled_out:
-        put(READY, "True", Reason.AVAILABLE, f"{ready}/{desired} runtime pods ready on {serving}")
+    elif (
+        available >= desired
+        and deployment.observed_generation >= deployment.generation
+        and (not degraded)
+    ):
+        where = f"on {serving}" if deployment.rolled_out else f"while rolling out {serving}"
+        put(
+            READY, "True", Reason.AVAILABLE, f"{available}/{desired} runtime pods available {where}"
+        )
     else:
         put(
             READY,
             "False",
             Reason.PODS_NOT_READY,
-            f"{ready}/{desired} runtime pods ready on {serving}",
+            f"{available}/{desired} runtime pods available on {serving}",
         )
 
     stable = previous.stable_revision

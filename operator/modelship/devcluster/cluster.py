@@ -34,6 +34,38 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedul
 SERVICE_CIDR = "10.96.0.0/16"
 
 
+# kwok's fast stages make a pod Ready once, while Pending. A kubelet also restores
+# Ready on a Running pod after the node lifecycle controller marked it NotReady (as it
+# does when a node lease is late); this stage does that.
+POD_READY_AGAIN_STAGE = """\
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: modelship-pod-ready-again
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values: ['Running']
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: 'NotIn'
+      values: ['True']
+  next:
+    statusTemplate: |
+      conditions:
+      - lastProbeTime: null
+        lastTransitionTime: {{ Now | Quote }}
+        status: "True"
+        type: Ready
+"""
+
+
 class ClusterError(RuntimeError):
     """The control plane could not be built or started; the message says which part."""
 
@@ -315,7 +347,9 @@ class Cluster:
         if missing:
             raise ClusterError(f"kwok stage configs missing from the cache: {missing}")
         target = self.dir / "kwok.yaml"
-        target.write_text("\n---\n".join(f.read_text() for f in files))
+        docs = [f.read_text() for f in files]
+        docs.append(POD_READY_AGAIN_STAGE)
+        target.write_text("\n---\n".join(docs))
         return target
 
     def _write_kubeconfig(self, server: str, pki: Path) -> None:

@@ -11,6 +11,8 @@ MODEL_DEPLOYMENT: Final = "modelship.io/model-deployment"
 TRACK: Final = "modelship.io/track"
 REVISION: Final = "modelship.io/revision"
 MODEL_VERSION: Final = "modelship.io/model-version"
+# Hash of the object as rendered: equal hash, nothing to apply.
+APPLIED_HASH: Final = "modelship.io/applied-hash"
 
 Track = Literal["stable", "canary"]
 

@@ -1,0 +1,131 @@
+"""An in-memory view of the children the operator owns, fed by watch events.
+
+Like controller-runtime's informer cache: the handlers put every watched child
+(Deployments, Services, runtime Pods) here as events arrive, and the reconcile
+reads from it instead of asking the API server again. That removes a pod LIST
+per reconcile and, with the applied-hash annotation, every server-side apply
+whose result would not change anything, which is most of them.
+
+A stale entry is harmless: reconciles are level-based, and the watch event that
+refreshes the entry enqueues the owner again. Thread-safe, because watch events
+arrive on the event loop while reconciles run in a thread pool.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from modelship.render.labels import APPLIED_HASH, MODEL_DEPLOYMENT
+
+Obj = dict[str, Any]
+Key = tuple[str, str, str]  # kind, namespace, name
+
+
+def _newer(candidate: Obj, current: Obj | None) -> bool:
+    """Whether ``candidate`` may replace ``current`` (resourceVersions are etcd revisions)."""
+    if current is None:
+        return True
+    try:
+        return int(candidate["metadata"]["resourceVersion"]) >= int(
+            current["metadata"]["resourceVersion"]
+        )
+    except (KeyError, ValueError, TypeError):
+        return True
+
+
+def trim(obj: Obj) -> Obj:
+    """Keep only what reconciles read: a few fields of metadata, spec.replicas, status.
+
+    Whole Pod and Deployment bodies cost tens of kB each in Python; at 1,000
+    ModelDeployments that alone would break the operator's memory budget.
+    """
+    meta = obj.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    kept: Obj = {
+        "kind": obj.get("kind"),
+        "metadata": {
+            k: meta[k]
+            for k in (
+                "name",
+                "namespace",
+                "labels",
+                "resourceVersion",
+                "generation",
+                "deletionTimestamp",
+                "uid",
+            )
+            if k in meta
+        },
+    }
+    if APPLIED_HASH in annotations:
+        kept["metadata"]["annotations"] = {APPLIED_HASH: annotations[APPLIED_HASH]}
+    if "replicas" in (obj.get("spec") or {}):
+        kept["spec"] = {"replicas": obj["spec"]["replicas"]}
+    status = obj.get("status") or {}
+    if obj.get("kind") == "Pod":
+        status = {"phase": status.get("phase"), "conditions": status.get("conditions") or []}
+    if status:
+        kept["status"] = status
+    return kept
+
+
+class ChildCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._objects: dict[Key, Obj] = {}
+        # (namespace, owner) -> pod name -> pod
+        self._pods: dict[tuple[str, str], dict[str, Obj]] = {}
+
+    @staticmethod
+    def _key(obj: Obj) -> Key:
+        meta = obj["metadata"]
+        return str(obj.get("kind", "")), str(meta["namespace"]), str(meta["name"])
+
+    def put(self, obj: Obj) -> None:
+        obj = trim(obj)
+        if obj.get("kind") == "Pod":
+            self._put_pod(obj)
+            return
+        key = self._key(obj)
+        with self._lock:
+            if _newer(obj, self._objects.get(key)):
+                self._objects[key] = obj
+
+    def delete(self, obj: Obj) -> None:
+        if obj.get("kind") == "Pod":
+            meta = obj["metadata"]
+            owner = (meta.get("labels") or {}).get(MODEL_DEPLOYMENT, "")
+            with self._lock:
+                self._pods.get((meta["namespace"], owner), {}).pop(meta["name"], None)
+            return
+        with self._lock:
+            self._objects.pop(self._key(obj), None)
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        with self._lock:
+            return self._objects.get((kind, namespace, name))
+
+    def _put_pod(self, pod: Obj) -> None:
+        meta = pod["metadata"]
+        owner = (meta.get("labels") or {}).get(MODEL_DEPLOYMENT)
+        if not owner:
+            return
+        with self._lock:
+            pods = self._pods.setdefault((meta["namespace"], owner), {})
+            if _newer(pod, pods.get(meta["name"])):
+                pods[meta["name"]] = pod
+
+    def pods(self, namespace: str, owner: str, labels: dict[str, str]) -> list[Obj]:
+        """Cached pods of ``owner`` whose labels include ``labels``."""
+        with self._lock:
+            pods = list(self._pods.get((namespace, owner), {}).values())
+        return [
+            p
+            for p in pods
+            if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in labels.items())
+        ]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._objects) + sum(len(p) for p in self._pods.values())
