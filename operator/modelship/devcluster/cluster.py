@@ -252,6 +252,11 @@ class Cluster:
                     "--allow-privileged=true",
                     "--profiling=false",
                     "--v=0",
+                    # A test cluster on 2 cores: no server-side throttling of the operator
+                    # under test (kwokctl does the same for its clusters).
+                    "--max-requests-inflight=0",
+                    "--max-mutating-requests-inflight=0",
+                    "--enable-priority-and-fairness=false",
                 ],
             )
             self._write_kubeconfig(f"https://127.0.0.1:{api_port}", pki)
@@ -269,8 +274,13 @@ class Cluster:
                     "--use-service-account-credentials=false",
                     "--controllers=*",
                     "--profiling=false",
-                    # Fake nodes never go NotReady, but eviction would fight kwok if they did.
-                    "--node-monitor-grace-period=60s",
+                    "--kube-api-qps=1000",
+                    "--kube-api-burst=2000",
+                    "--concurrent-deployment-syncs=20",
+                    "--concurrent-replicaset-syncs=20",
+                    # kwok renews node leases from one busy process; during a heavy
+                    # benchmark a late renewal must not mark every pod NotReady.
+                    "--node-monitor-grace-period=5m",
                 ],
             )
             start(
@@ -300,6 +310,7 @@ class Cluster:
                     "--manage-all-nodes=false",
                     "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                     f"--server-address=127.0.0.1:{_free_port()}",
+                    "--node-lease-duration-seconds=40",
                     "--cidr=10.244.0.0/16",
                     "--node-ip=127.0.0.1",
                 ],
