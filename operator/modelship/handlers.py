@@ -97,7 +97,7 @@ async def model_deployment_event(type: str | None, body: kopf.Body, **_: Any) ->
     essence = _essence(body)
     if state.seen.get(key) != essence:
         state.seen[key] = essence
-        state.queue.add(key)
+        state.queue.add(key, urgent=True)
 
 
 _CHILD_LABELS: dict[str, Any] = {

@@ -4,12 +4,17 @@ A key is never processed by two workers at once; adding a key that is already
 queued is a no-op; adding one that is being processed re-queues it once the
 current run ends. Failed runs back off exponentially per key; delayed adds
 (requeue-after) keep only the earliest timer per key.
+
+Two lanes: keys added as ``urgent`` (a user changed the object) are taken before
+the others (a child's status moved, a timer fired), so a burst of child events
+never delays acting on a new spec.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -32,7 +37,9 @@ class WorkQueue(Generic[K]):
         self._resync = resync_seconds
         self._base_backoff = base_backoff
         self._max_backoff = max_backoff
-        self._queue: asyncio.Queue[K] = asyncio.Queue()
+        self._lanes: tuple[deque[K], deque[K]] = (deque(), deque())  # urgent, normal
+        self._urgent: set[K] = set()  # dirty keys that asked for the urgent lane
+        self._available = asyncio.Semaphore(0)
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
         self._timers: dict[K, tuple[float, asyncio.TimerHandle]] = {}
@@ -40,13 +47,29 @@ class WorkQueue(Generic[K]):
         self._forgotten: set[K] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
-    def add(self, key: K) -> None:
+    def add(self, key: K, urgent: bool = False) -> None:
         self._forgotten.discard(key)
+        if urgent and key not in self._urgent:
+            self._urgent.add(key)
+            if key in self._dirty and key in self._lanes[1]:
+                self._lanes[1].remove(key)  # promote a key already waiting
+                self._lanes[0].append(key)
         if key in self._dirty:
             return
         self._dirty.add(key)
         if key not in self._processing:
-            self._queue.put_nowait(key)
+            self._push(key)
+
+    def _push(self, key: K) -> None:
+        self._lanes[0 if key in self._urgent else 1].append(key)
+        self._available.release()
+
+    async def _get(self) -> K:
+        await self._available.acquire()
+        lane = self._lanes[0] if self._lanes[0] else self._lanes[1]
+        key = lane.popleft()
+        self._urgent.discard(key)
+        return key
 
     def add_after(self, key: K, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -72,11 +95,11 @@ class WorkQueue(Generic[K]):
             timer[1].cancel()
 
     def __len__(self) -> int:
-        return self._queue.qsize()
+        return len(self._lanes[0]) + len(self._lanes[1])
 
     async def _run_one(self) -> None:
         while True:
-            key = await self._queue.get()
+            key = await self._get()
             self._dirty.discard(key)
             self._processing.add(key)
             try:
@@ -99,9 +122,8 @@ class WorkQueue(Generic[K]):
                 self._failures.pop(key, None)
             finally:
                 self._processing.discard(key)
-                self._queue.task_done()
             if key in self._dirty:
-                self._queue.put_nowait(key)
+                self._push(key)
             if key not in self._forgotten:
                 self.add_after(key, requeue if requeue is not None else self._resync)
 

@@ -84,3 +84,25 @@ def test_forget_cancels_requeue() -> None:
         return runs
 
     assert asyncio.run(main()) == 1
+
+
+def test_urgent_keys_run_before_waiting_normal_keys() -> None:
+    async def main() -> list[str]:
+        order: list[str] = []
+
+        async def worker(key: str) -> float | None:
+            order.append(key)
+            await asyncio.sleep(0.01)
+            return None
+
+        q: WorkQueue[str] = WorkQueue(worker, workers=1, resync_seconds=3600)
+        for key in ("n1", "n2", "n3"):
+            q.add(key)
+        q.add("u1", urgent=True)
+        q.add("n3", urgent=True)  # promoted from the normal lane
+        q.start()
+        await asyncio.sleep(0.2)
+        await q.stop()
+        return order
+
+    assert asyncio.run(main()) == ["u1", "n3", "n1", "n2"]
