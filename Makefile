@@ -22,8 +22,8 @@ check-crds: ## fail if crds/ is stale
 	$(PYTHON) -m modelship crds --output crds --check
 
 lint: $(STAMP) ## ruff and mypy
-	$(VENV)/bin/ruff check operator tests bench
-	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/ruff check operator tests bench hack
+	$(VENV)/bin/ruff format --check operator tests bench hack
 	$(VENV)/bin/mypy
 
 test: $(STAMP) ## every test: lint, unit, and the real control plane (built on first use)

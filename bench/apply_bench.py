@@ -218,7 +218,7 @@ def main() -> int:
         cluster = Cluster(workdir / "cluster")
         cluster.up(gateway_api=False)
         kubeconfig = cluster.kubeconfig
-        kubectl = [str(cluster._bin() / "kubectl"), "--kubeconfig", str(kubeconfig)]
+        kubectl = cluster.kubectl_argv()
     install_crds(kubectl)
     op = OperatorProcess(kubeconfig, workdir / "operator.log")
     op.start()

@@ -64,7 +64,7 @@ def main() -> int:
     except ClusterError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
-    kubectl = [str(cluster._bin() / "kubectl"), "--kubeconfig", str(cluster.kubeconfig)]
+    kubectl = cluster.kubectl_argv()
     say("installing the CRDs")
     install_crds(kubectl)
     stop_operator(pid_file)
@@ -76,18 +76,22 @@ def main() -> int:
     for name in EXAMPLES:
         subprocess.run([*kubectl, "apply", "-f", str(REPO_ROOT / "examples" / name)], check=True)
     say("waiting for every ModelDeployment to be Ready")
-    done = subprocess.run([*kubectl, "wait", "--for=condition=Ready", "md", "--all",
-                           "--timeout=120s"])
+    done = subprocess.run(
+        [*kubectl, "wait", "--for=condition=Ready", "md", "--all", "--timeout=120s"]
+    )
     subprocess.run([*kubectl, "get", "md"])
     subprocess.run([*kubectl, "get", "pods", "-o", "wide", "-L", "modelship.io/track"])
     if done.returncode != 0:
-        print(f"demo: not Ready in time; operator log: {op.log_file}\n{op.log_tail()}",
-              file=sys.stderr)
+        print(
+            f"demo: not Ready in time; operator log: {op.log_file}\n{op.log_tail()}",
+            file=sys.stderr,
+        )
         return 1
     print(f"""
 The operator keeps running (pid {op.pid}, log {op.log_file}). Try:
 
   export KUBECONFIG={cluster.kubeconfig}
+  export PATH={cluster.bin_dir()}:$PATH          # the kubectl built with the cluster
   kubectl describe md fraud-scorer            # conditions and Events
   kubectl explain md.spec.runtime.gpu         # field documentation
   kubectl patch md fraud-scorer --type merge -p '{{"spec":{{"model":{{"version":"1.5.0"}}}}}}'

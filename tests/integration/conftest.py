@@ -76,7 +76,7 @@ def cluster_kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubect
     cluster.up()
     try:
         yield Kubectl(
-            [str(cluster._bin() / "kubectl"), "--kubeconfig", str(cluster.kubeconfig)],
+            cluster.kubectl_argv(),
             cluster.kubeconfig,
         )
     finally:

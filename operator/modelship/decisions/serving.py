@@ -165,7 +165,11 @@ def assess_serving(
             "True",
             Reason.ROLLING_UPDATE,
             f"rolling out {serving}: "
-            f"{deployment.updated_replicas}/{desired} updated, {ready}/{desired} ready",
+            + (
+                f"{deployment.updated_replicas}/{desired} updated, {ready}/{desired} ready"
+                if deployment.observed_generation >= deployment.generation
+                else "waiting for the Deployment controller"
+            ),
         )
     if problem:
         put(DEGRADED, "True", *problem)
@@ -186,6 +190,20 @@ def assess_serving(
         where = f"on {serving}" if deployment.rolled_out else f"while rolling out {serving}"
         put(
             READY, "True", Reason.AVAILABLE, f"{available}/{desired} runtime pods available {where}"
+        )
+    elif problem is not None:
+        put(
+            READY,
+            "False",
+            problem[0],
+            f"{available}/{desired} runtime pods available; {problem[1]}",
+        )
+    elif deployment.deadline_exceeded_message:
+        put(
+            READY,
+            "False",
+            Reason.PROGRESS_DEADLINE_EXCEEDED,
+            f"{available}/{desired} runtime pods available; {deployment.deadline_exceeded_message}",
         )
     else:
         put(

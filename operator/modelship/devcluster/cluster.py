@@ -167,7 +167,7 @@ class Cluster:
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        bin_dir = self._bin()
+        bin_dir = self.bin_dir()
         done = subprocess.run(
             [str(bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
             input=input,
@@ -178,7 +178,12 @@ class Cluster:
             raise ClusterError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
         return done
 
-    def _bin(self) -> Path:
+    def kubectl_argv(self) -> list[str]:
+        """The cluster's own kubectl, pointed at its kubeconfig."""
+        return [str(self.bin_dir() / "kubectl"), "--kubeconfig", str(self.kubeconfig)]
+
+    def bin_dir(self) -> Path:
+        """Where the built binaries are (building them on first use)."""
         if self.cache is None:
             self.cache = build_binaries()
         return self.cache / "bin"
@@ -187,7 +192,7 @@ class Cluster:
 
     def up(self, gateway_api: bool = True, timeout: float = 120.0) -> None:
         """Build (or reuse) the binaries, start every component, create the nodes."""
-        bin_dir = self._bin()
+        bin_dir = self.bin_dir()
         if self.running():
             _log(f"already running; KUBECONFIG={self.kubeconfig}")
             return
