@@ -35,6 +35,12 @@ class Reason:
     PROGRESS_DEADLINE_EXCEEDED: Final = "ProgressDeadlineExceeded"
     INVALID_SPEC: Final = "InvalidSpec"
     AS_EXPECTED: Final = "AsExpected"
+    CANARY_PROGRESSING: Final = "CanaryProgressing"
+    CANARY_PAUSED: Final = "CanaryPaused"
+    PROMOTING: Final = "Promoting"
+    ABORTED: Final = "Aborted"
+    ANALYSIS_FAILED: Final = "AnalysisFailed"
+    ANALYSIS_INCONCLUSIVE: Final = "AnalysisInconclusive"
 
 
 def rfc3339(now: datetime) -> str:

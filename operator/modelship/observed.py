@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from modelship.render.labels import REVISION
+
 
 def _conditions(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return list((obj.get("status") or {}).get("conditions") or [])
@@ -26,6 +28,7 @@ class DeploymentState:
     ready_replicas: int
     available_replicas: int
     deadline_exceeded_message: str | None
+    revision: str | None = None  # modelship.io/revision of its pod template
 
     @classmethod
     def from_object(cls, obj: dict[str, Any]) -> DeploymentState:
@@ -47,6 +50,7 @@ class DeploymentState:
             ready_replicas=int(status.get("readyReplicas", 0)),
             available_replicas=int(status.get("availableReplicas", 0)),
             deadline_exceeded_message=deadline,
+            revision=(obj["metadata"].get("labels") or {}).get(REVISION),
         )
 
     @property

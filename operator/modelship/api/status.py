@@ -31,15 +31,73 @@ class RevisionRef(ApiModel):
     image: str | None = Field(default=None, description="Runtime image of this revision.")
 
 
+CanaryPhase = Literal["Progressing", "Paused", "Promoting", "Aborted"]
+
+
+class CanaryStatus(ApiModel):
+    """The canary: which revision, which step, how much traffic."""
+
+    revision: RevisionRef = Field(description="Revision under test.")
+    phase: CanaryPhase = Field(description="Progressing, Paused, Promoting or Aborted.")
+    step: int = Field(
+        default=0, ge=0, description="Index of the current step in spec.rollout.steps."
+    )
+    weight: int = Field(
+        default=0, ge=0, le=100, description="Percent of traffic sent to the canary."
+    )
+    weight_approximate: bool = Field(
+        default=False,
+        description="True with replica-ratio routing: the weight is the canary's share of "
+        "ready pods, not an exact split.",
+    )
+    capacity: Literal["surge", "swap"] | None = Field(
+        default=None, description="How the canary found room: resolved from spec.rollout.capacity."
+    )
+    stable_replicas: int = Field(default=0, ge=0, description="Replicas of the stable track.")
+    canary_replicas: int = Field(default=0, ge=0, description="Replicas of the canary track.")
+    started_at: str = Field(description="When this canary started.")
+    step_started_at: str = Field(description="When the current step started.")
+    last_progress_at: str = Field(description="Last step or weight change (progress deadline).")
+    message: str = Field(default="", description="What the canary waits for.")
+    abort_reason: str | None = Field(default=None, description="Why it was aborted.")
+    pause_reason: Literal["Manual", "Step", "Analysis"] | None = Field(
+        default=None, description="Why it is paused: a manual pause, a pause step, or analysis."
+    )
+    capacity_note: str = Field(
+        default="", description="GPU shortfall found when the canary started (needed, free)."
+    )
+
+
+class Commands(ApiModel):
+    """The last manual command of each kind the operator acted on (annotation values)."""
+
+    promote: str | None = Field(default=None, description="modelship.io/promote handled.")
+    promote_full: str | None = Field(default=None, description="modelship.io/promote-full handled.")
+    abort: str | None = Field(default=None, description="modelship.io/abort handled.")
+    retry: str | None = Field(default=None, description="modelship.io/retry handled.")
+    undo: str | None = Field(default=None, description="modelship.io/undo handled.")
+
+
+class UndoTarget(ApiModel):
+    """A manual rollback in force: serve ``revision`` until spec changes again."""
+
+    revision: RevisionRef = Field(description="Revision to serve.")
+    number: int = Field(description="Its number in status.history.")
+    spec_revision: str = Field(description="The spec's own revision when undo was asked for.")
+
+
 class HistoryEntry(ApiModel):
     """A revision that was served."""
 
     revision: str = Field(description="Revision hash.")
+    number: int = Field(default=0, ge=0, description="Revision number, for undo --to-revision.")
     model_version: str = Field(description="Model version.")
     digest: str | None = Field(default=None, description="Model digest.")
     image: str | None = Field(default=None, description="Runtime image.")
     deployed_at: str | None = Field(default=None, description="When it became stable.")
-    outcome: str | None = Field(default=None, description="Promoted, Aborted, Superseded...")
+    outcome: str | None = Field(
+        default=None, description="RolledOut, Promoted, Aborted, Superseded or RolledBack."
+    )
 
 
 class ModelDeploymentStatus(ApiModel):
@@ -48,7 +106,10 @@ class ModelDeploymentStatus(ApiModel):
     observed_generation: int | None = Field(default=None, description="Last generation seen.")
     phase: Phase | None = Field(default=None, description="Healthy, Progressing, Paused, Degraded.")
     stable_revision: RevisionRef | None = Field(default=None, description="Serving revision.")
-    canary: EmbeddedObject | None = Field(default=None, description="The running canary.")
+    canary: CanaryStatus | None = Field(default=None, description="The running canary.")
+    commands: Commands = Field(default_factory=Commands, description="Manual commands handled.")
+    undo: UndoTarget | None = Field(default=None, description="A manual rollback in force.")
+    revision_count: int = Field(default=0, ge=0, description="Highest revision number so far.")
     replicas: int | None = Field(default=None, description="Desired stable replicas.")
     ready_replicas: int | None = Field(default=None, description="Ready runtime pods.")
     canary_summary: str | None = Field(
