@@ -1,8 +1,9 @@
 """One reconcile path for create, update, resume and timers (level-based).
 
-Every call re-reads the ModelDeployment and its children, renders the desired
-children, applies them (idempotent server-side apply), asks the pure decision
-for the status, and writes status and Events. Interrupting it anywhere and
+Every call re-reads the ModelDeployment, works out which revision each track
+should run (the pure canary decision), applies the Deployments, Services and
+router objects (idempotent server-side apply), asks the pure status decision
+for conditions, and writes status and Events. Interrupting it anywhere and
 running it again converges to the same result.
 """
 
@@ -17,18 +18,28 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelship.api import GROUP, KIND, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
+from modelship.api.status import RevisionRef, UndoTarget
 from modelship.cache import ChildCache
+from modelship.decisions.commands import Requested, requested
+from modelship.decisions.events import Event
+from modelship.decisions.gpu_capacity import free_gpus
+from modelship.decisions.history import find
+from modelship.decisions.replicas import GpuNeed
+from modelship.decisions.rollout import RolloutInput, RolloutPlan, decide_rollout
 from modelship.decisions.serving import StatusPlan, assess_invalid_spec, assess_serving
-from modelship.errors import InvalidObjectError
+from modelship.errors import InvalidObjectError, NotFoundError
 from modelship.kube import Kube
 from modelship.observed import DeploymentState, PodState
 from modelship.render import with_applied_hash
-from modelship.render.labels import APPLIED_HASH, Owner, track_labels
-from modelship.render.serving import runtime_deployment, runtime_service
+from modelship.render.labels import APPLIED_HASH, Owner, Track, selector
+from modelship.render.revision import controller_revision, controller_revision_name, served_spec
+from modelship.render.serving import deployment_name, runtime_deployment, runtime_service
 from modelship.revision import revision_ref
+from modelship.routing import router_for
 
 log = logging.getLogger(__name__)
 API_VERSION = f"{GROUP}/{VERSION}"
+Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -49,12 +60,25 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _previous_status(obj: dict[str, Any]) -> ModelDeploymentStatus:
+def _previous_status(obj: Obj) -> ModelDeploymentStatus:
     try:
         return ModelDeploymentStatus.model_validate(obj.get("status") or {})
     except ValidationError:
         log.warning("ignoring unreadable status of %s", obj["metadata"]["name"])
         return ModelDeploymentStatus()
+
+
+@dataclass
+class _Context:
+    """What one reconcile knows about one ModelDeployment."""
+
+    obj: Obj
+    owner: Owner
+    spec: ModelDeploymentSpec
+    generation: int
+    previous: ModelDeploymentStatus
+    asked: Requested
+    events: list[Event]
 
 
 class Reconciler:
@@ -67,6 +91,7 @@ class Reconciler:
         self.kube = kube
         self.cache = cache
         self.clock = clock
+        self._stored: dict[tuple[str, str], Obj] = {}  # ControllerRevisions are immutable
 
     def reconcile(self, namespace: str, name: str) -> Result:
         obj = self.kube.get(API_VERSION, KIND, namespace, name)
@@ -81,41 +106,227 @@ class Reconciler:
             return self._write(
                 obj, previous, assess_invalid_spec(generation, message, previous, self.clock())
             )
+        meta = obj["metadata"]
+        ctx = _Context(
+            obj=obj,
+            owner=Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"]),
+            spec=spec,
+            generation=generation,
+            previous=previous,
+            asked=requested(meta.get("annotations") or {}, previous.commands),
+            events=[],
+        )
         try:
-            plan = self._serve(obj, spec, generation, previous)
+            plan = self._serve(ctx)
         except InvalidObjectError as exc:
             message = f"the API server rejected a child object: {exc}"
             plan = assess_invalid_spec(generation, message, previous, self.clock())
         return self._write(obj, previous, plan)
 
-    def _serve(
-        self,
-        obj: dict[str, Any],
-        spec: ModelDeploymentSpec,
-        generation: int,
-        previous: ModelDeploymentStatus,
-    ) -> StatusPlan:
-        meta = obj["metadata"]
-        owner = Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
-        revision = revision_ref(spec)
-        live = self.kube.apply(
-            runtime_deployment(owner, spec, revision.name, "stable", spec.replicas)
-        )
-        self.kube.apply(runtime_service(owner, spec))
-        deployment = DeploymentState.from_object(live)
-        pods: list[PodState] = []
-        if not deployment.rolled_out:
-            listed = self.kube.list(
-                "v1", "Pod", owner.namespace, track_labels(owner.name, "stable")
+    # ----- revisions ------------------------------------------------------------------
+
+    def _stored_revision(self, owner: Owner, revision: str) -> Obj | None:
+        key = (owner.namespace, controller_revision_name(owner.name, revision))
+        if key not in self._stored:
+            found = self.kube.get("apps/v1", "ControllerRevision", *key)
+            if found is None:
+                return None
+            self._stored[key] = found
+        return self._stored[key]
+
+    def _remember(self, ctx: _Context, spec: ModelDeploymentSpec, ref: RevisionRef) -> RevisionRef:
+        """Store ``spec``'s revision as a ControllerRevision once; return it numbered."""
+        stored = self._stored_revision(ctx.owner, ref.name)
+        if stored is None:
+            number = ctx.previous.revision_count + 1
+            stored = self.kube.apply(controller_revision(ctx.owner, spec, ref.name, number))
+            self._stored[(ctx.owner.namespace, stored["metadata"]["name"])] = stored
+        return ref.model_copy(update={"number": int(stored.get("revision", 0))})
+
+    def _desired(self, ctx: _Context) -> tuple[ModelDeploymentSpec, RevisionRef, UndoTarget | None]:
+        """The spec's revision, or an undo target while the spec has not changed since."""
+        spec_ref = revision_ref(ctx.spec)
+        undo = ctx.previous.undo
+        if ctx.asked.undo is not None:
+            entry = find(ctx.previous.history, ctx.asked.undo)
+            stored = self._stored_revision(ctx.owner, entry.revision) if entry else None
+            if entry is None or stored is None:
+                ctx.events.append(
+                    Event(
+                        "Warning",
+                        "UndoFailed",
+                        f"revision {ctx.asked.undo} is not in status.history",
+                    )
+                )
+            else:
+                ref = revision_ref(served_spec(ctx.spec, stored))
+                ref = ref.model_copy(update={"number": entry.number})
+                undo = UndoTarget(revision=ref, number=entry.number, spec_revision=spec_ref.name)
+                ctx.events.append(
+                    Event(
+                        "Normal",
+                        "Undo",
+                        f"rolling back to revision {entry.number} ({entry.model_version})",
+                    )
+                )
+        if ctx.asked.undo_invalid is not None:
+            ctx.events.append(
+                Event(
+                    "Warning",
+                    "UndoFailed",
+                    f"modelship.io/undo={ctx.asked.undo_invalid!r}: expected a revision number",
+                )
             )
+        if undo is not None and undo.spec_revision == spec_ref.name:
+            stored = self._stored_revision(ctx.owner, undo.revision.name)
+            if stored is not None:
+                return served_spec(ctx.spec, stored), undo.revision, undo
+        return ctx.spec, spec_ref, None
+
+    def _stable(
+        self, ctx: _Context, desired: RevisionRef, desired_spec: ModelDeploymentSpec
+    ) -> tuple[ModelDeploymentSpec | None, RevisionRef | None]:
+        stable = ctx.previous.stable_revision
+        if stable is None:
+            return None, None
+        if stable.name == desired.name:
+            return desired_spec, stable
+        stored = self._stored_revision(ctx.owner, stable.name)
+        if stored is None:  # written by an older operator, or deleted: start over from spec
+            ctx.events.append(
+                Event(
+                    "Warning",
+                    "StableRevisionMissing",
+                    f"no stored spec for stable revision {stable.name}; "
+                    "deploying the spec's revision directly",
+                )
+            )
+            return None, None
+        return served_spec(ctx.spec, stored), stable
+
+    # ----- serving ----------------------------------------------------------------------
+
+    def _serve(self, ctx: _Context) -> StatusPlan:
+        owner, spec = ctx.owner, ctx.spec
+        desired_spec, desired, undo = self._desired(ctx)
+        desired = self._remember(ctx, desired_spec, desired)
+        stable_spec, stable = self._stable(ctx, desired, desired_spec)
+        router = router_for(spec)
+        stable_track = self._track(owner, "stable")
+        canary_track = self._track(owner, "canary")
+        starting = (
+            stable is not None
+            and desired.name != stable.name
+            and (ctx.previous.canary is None or ctx.previous.canary.revision.name != desired.name)
+        )
+        plan = decide_rollout(
+            RolloutInput(
+                spec=spec,
+                desired=desired,
+                stable=stable,
+                canary=ctx.previous.canary,
+                stable_track=stable_track,
+                canary_track=canary_track,
+                now=self.clock(),
+                commands=ctx.asked.commands,
+                paused=ctx.asked.paused,
+                exact_weights=router.exact_weights,
+                gpu=self._gpu_need(desired_spec, stable_spec) if starting else None,
+            )
+        )
+        spec_for = {desired.name: desired_spec}
+        if stable is not None and stable_spec is not None:
+            spec_for[stable.name] = stable_spec
+        swap = plan.canary is not None and plan.canary.capacity == "swap"
+        stable_served = spec_for[plan.stable_revision.name]
+        live = self._ensure(
+            runtime_deployment(
+                owner,
+                stable_served,
+                plan.stable_revision.name,
+                "stable",
+                plan.stable_replicas,
+                surge=not swap,
+            )
+        )
+        canary_live = None
+        if plan.canary_revision is not None:
+            canary_live = self._ensure(
+                runtime_deployment(
+                    owner,
+                    spec_for[plan.canary_revision.name],
+                    plan.canary_revision.name,
+                    "canary",
+                    plan.canary_replicas,
+                    surge=not swap,
+                )
+            )
+        elif canary_track is not None:
+            self.kube.delete(
+                "apps/v1", "Deployment", owner.namespace, deployment_name(owner.name, "canary")
+            )
+        self._ensure(runtime_service(owner, spec))
+        try:
+            for routed in router.objects(owner, spec, plan.weight):
+                self._ensure(routed)
+        except NotFoundError:
+            plan = _routing_missing(plan)
+        stable_state = DeploymentState.from_object(live)
+        canary_state = DeploymentState.from_object(canary_live) if canary_live else None
+        pods: list[PodState] = []
+        if not stable_state.rolled_out or (canary_state and not canary_state.rolled_out):
             pods = [
                 PodState.from_object(p)
-                for p in listed
+                for p in self._pods(owner)
                 if not p["metadata"].get("deletionTimestamp")
             ]
-        return assess_serving(generation, spec, revision, deployment, pods, previous, self.clock())
+        status_plan = assess_serving(
+            ctx.generation,
+            stable_served,
+            plan.stable_revision,
+            stable_state,
+            pods,
+            ctx.previous,
+            self.clock(),
+            plan,
+            canary_state,
+        )
+        status = status_plan.status.model_copy(
+            update={
+                "commands": ctx.asked.handled,
+                "undo": undo,
+                "revision_count": max(ctx.previous.revision_count, desired.number or 0),
+            }
+        )
+        return StatusPlan(status, [*ctx.events, *status_plan.events], status_plan.requeue_after)
 
-    def _ensure(self, desired: dict[str, Any]) -> dict[str, Any]:
+    def _track(self, owner: Owner, track: Track) -> DeploymentState | None:
+        name = deployment_name(owner.name, track)
+        obj = self.cache.get("Deployment", owner.namespace, name) if self.cache else None
+        if obj is None:
+            obj = self.kube.get("apps/v1", "Deployment", owner.namespace, name)
+        return DeploymentState.from_object(obj) if obj else None
+
+    def _gpu_need(
+        self, canary: ModelDeploymentSpec, stable: ModelDeploymentSpec | None
+    ) -> GpuNeed | None:
+        gpu = canary.runtime.gpu
+        if gpu is None or gpu.count == 0:
+            return None
+        nodes = self.kube.list("v1", "Node", None)
+        pods = self.kube.list(
+            "v1", "Pod", None, field_selector="status.phase!=Succeeded,status.phase!=Failed"
+        )
+        stable_gpu = stable.runtime.gpu if stable is not None else None
+        same = stable_gpu is not None and stable_gpu.resource_name == gpu.resource_name
+        return GpuNeed(
+            resource=gpu.resource_name,
+            per_canary_pod=gpu.count,
+            per_stable_pod=stable_gpu.count if same and stable_gpu else 0,
+            free=free_gpus(nodes, pods, gpu.resource_name, gpu.product),
+        )
+
+    def _ensure(self, desired: Obj) -> Obj:
         """Server-side apply ``desired`` unless the live object already carries its hash."""
         desired = with_applied_hash(desired)
         meta = desired["metadata"]
@@ -132,20 +343,18 @@ class Reconciler:
             self.cache.put(live)
         return live
 
-    def _pods(self, owner: Owner, labels: dict[str, str]) -> list[dict[str, Any]]:
+    def _pods(self, owner: Owner) -> list[Obj]:
         if self.cache is not None:
-            return self.cache.pods(owner.namespace, owner.name, labels)
-        return self.kube.list("v1", "Pod", owner.namespace, labels)
+            return self.cache.pods(owner.namespace, owner.name, selector(owner.name))
+        return self.kube.list("v1", "Pod", owner.namespace, selector(owner.name))
 
-    def _write(
-        self, obj: dict[str, Any], previous: ModelDeploymentStatus, plan: StatusPlan
-    ) -> Result:
+    def _write(self, obj: Obj, previous: ModelDeploymentStatus, plan: StatusPlan) -> Result:
         meta = obj["metadata"]
         before = previous.model_dump(mode="json", by_alias=True)
         after = plan.status.model_dump(mode="json", by_alias=True)
         if after != before:
             log.info(
-                "%s/%s: phase %s, conditions %s",
+                "%s/%s: phase %s, %s",
                 meta["namespace"],
                 meta["name"],
                 plan.status.phase,
@@ -155,3 +364,13 @@ class Reconciler:
         for event in plan.events:
             self.kube.record_event(obj, event.type, event.reason, event.message, self.clock())
         return Result(plan.requeue_after)
+
+
+def _routing_missing(plan: RolloutPlan) -> RolloutPlan:
+    """The HTTPRoute kind is not served: say so instead of failing the whole reconcile."""
+    message = (
+        "spec.rollout.trafficRouting.gatewayAPI is set but this cluster does not serve "
+        "HTTPRoute (gateway.networking.k8s.io/v1): install the Gateway API CRDs or "
+        "remove gatewayAPI to split by replica ratio"
+    )
+    return RolloutPlan(**{**plan.__dict__, "aborted": ("GatewayAPIUnavailable", message)})

@@ -29,6 +29,7 @@ class RevisionRef(ApiModel):
     model_version: str = Field(description="spec.model.version of this revision.")
     digest: str | None = Field(default=None, description="spec.model.digest of this revision.")
     image: str | None = Field(default=None, description="Runtime image of this revision.")
+    number: int | None = Field(default=None, description="Revision number (undo --to-revision).")
 
 
 CanaryPhase = Literal["Progressing", "Paused", "Promoting", "Aborted"]

@@ -23,8 +23,8 @@ from modelship.api.deployment import Step
 from modelship.api.status import CanaryStatus, RevisionRef
 from modelship.api.types import parse_duration
 from modelship.conditions import Reason, rfc3339
+from modelship.decisions.events import Event
 from modelship.decisions.replicas import GpuNeed, Split, choose_capacity, split
-from modelship.decisions.serving import Event
 from modelship.observed import DeploymentState
 
 # How often to look again while waiting for canary pods (watch events usually come first).

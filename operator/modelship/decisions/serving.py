@@ -1,7 +1,7 @@
-"""Status of the stable serving track: conditions, phase, events, when to look again.
+"""Status of a ModelDeployment: conditions, phase, history, events, when to look again.
 
-A pure function of the spec, the observed Deployment and pods, the previous
-status and ``now``. The reconcile layer executes the returned plan.
+A pure function of the spec, the observed tracks and pods, the rollout plan, the
+previous status and ``now``. The reconcile layer executes the returned plan.
 """
 
 from __future__ import annotations
@@ -12,16 +12,18 @@ from datetime import datetime
 from typing import Literal
 
 from modelship.api import ModelDeploymentSpec, ModelDeploymentStatus
-from modelship.api.status import Condition, HistoryEntry, Phase, RevisionRef
+from modelship.api.status import CanaryStatus, Condition, Phase, RevisionRef
 from modelship.conditions import (
     DEGRADED,
     PROGRESSING,
     READY,
     Reason,
     flipped,
-    rfc3339,
     set_condition,
 )
+from modelship.decisions.events import Event
+from modelship.decisions.history import record
+from modelship.decisions.rollout import RolloutPlan
 from modelship.observed import DeploymentState, PodState
 
 # While pods are not ready, look again this often even without a watch event:
@@ -30,19 +32,13 @@ NOT_READY_REQUEUE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
-class Event:
-    """A Kubernetes Event to record on the ModelDeployment."""
-
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
 class StatusPlan:
     status: ModelDeploymentStatus
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
+
+
+_CANARY_REASONS = (Reason.CANARY_PROGRESSING, Reason.CANARY_PAUSED, Reason.PROMOTING)
 
 
 def _events(before: Sequence[Condition], after: Sequence[Condition]) -> list[Event]:
@@ -70,6 +66,8 @@ def _events(before: Sequence[Condition], after: Sequence[Condition]) -> list[Eve
             continue  # not ready yet, not a loss of readiness
         elif cond.type == PROGRESSING and cond.status == "False" and not problem:
             continue  # Ready=True says it better
+        elif cond.type == PROGRESSING and cond.reason in _CANARY_REASONS:
+            continue  # the rollout's own Events tell each canary step
         if any(e.reason == cond.reason and e.message == cond.message for e in out):
             continue
         out.append(
@@ -93,26 +91,6 @@ def _phase(conditions: Sequence[Condition]) -> Phase:
     return "Progressing"
 
 
-def _history(
-    previous: Sequence[HistoryEntry], revision: RevisionRef, now: datetime, limit: int
-) -> list[HistoryEntry]:
-    if previous and previous[0].revision == revision.name:
-        return list(previous[:limit])
-    entry = HistoryEntry(
-        revision=revision.name,
-        model_version=revision.model_version,
-        digest=revision.digest,
-        image=revision.image,
-        deployed_at=rfc3339(now),
-        outcome="RolledOut",
-    )
-    older = [
-        h.model_copy(update={"outcome": "Superseded"}) if h.outcome == "RolledOut" else h
-        for h in previous
-    ]
-    return [entry, *older][: max(limit, 1)]
-
-
 def _scheduling_problem(
     spec: ModelDeploymentSpec, pods: Sequence[PodState]
 ) -> tuple[str, str] | None:
@@ -129,6 +107,15 @@ def _scheduling_problem(
     return Reason.UNSCHEDULABLE, f"{counted}: {first}"
 
 
+def _canary_summary(canary: CanaryStatus | None) -> str | None:
+    """``2.0@10%`` (``~`` when approximate), with the phase unless it is Progressing."""
+    if canary is None:
+        return None
+    approx = "~" if canary.weight_approximate else ""
+    text = f"{canary.revision.model_version}@{approx}{canary.weight}%"
+    return text if canary.phase == "Progressing" else f"{text} {canary.phase}"
+
+
 def assess_serving(
     generation: int,
     spec: ModelDeploymentSpec,
@@ -137,102 +124,143 @@ def assess_serving(
     pods: Sequence[PodState],
     previous: ModelDeploymentStatus,
     now: datetime,
+    rollout: RolloutPlan | None = None,
+    canary_track: DeploymentState | None = None,
 ) -> StatusPlan:
+    """Conditions, phase, stable revision and history from the tracks and the rollout plan.
+
+    ``revision`` is what the stable track runs; ``pods`` are the runtime pods of both
+    tracks (only needed while something is not ready).
+    """
     desired = spec.replicas
-    ready = deployment.ready_replicas
     conds = list(previous.conditions)
 
     def put(type_: str, status: Literal["True", "False"], reason: str, message: str) -> None:
         nonlocal conds
         conds = set_condition(conds, type_, status, reason, message, generation, now)
 
+    canary = rollout.canary if rollout else None
     serving = f"model {spec.model.name} {spec.model.version} (revision {revision.name})"
     problem = _scheduling_problem(spec, pods)
-    if deployment.deadline_exceeded_message:
-        msg = f"rollout of {serving} made no progress: {deployment.deadline_exceeded_message}"
-        put(PROGRESSING, "False", Reason.PROGRESS_DEADLINE_EXCEEDED, msg)
-        put(DEGRADED, "True", Reason.PROGRESS_DEADLINE_EXCEEDED, msg)
-    elif deployment.rolled_out or (
+    if problem is None and rollout is not None and rollout.capacity_problem:
+        problem = Reason.INSUFFICIENT_GPU, f"canary cannot be placed: {rollout.capacity_problem}"
+    if rollout is not None and rollout.aborted:
+        problem = rollout.aborted
+    settled = deployment.rolled_out or (
         # Pods lost after the rollout finished are a readiness problem, not a rollout.
         deployment.updated
         and previous.stable_revision is not None
         and previous.stable_revision.name == revision.name
-    ):
+    )
+    if canary is not None and canary.phase == "Aborted":
+        put(PROGRESSING, "False", canary.abort_reason or Reason.ABORTED, canary.message)
+    elif canary is not None:
+        reason = {"Paused": Reason.CANARY_PAUSED, "Promoting": Reason.PROMOTING}.get(
+            canary.phase, Reason.CANARY_PROGRESSING
+        )
+        put(PROGRESSING, "True", reason, f"canary {_canary_summary(canary)}: {canary.message}")
+    elif deployment.deadline_exceeded_message:
+        msg = f"rollout of {serving} made no progress: {deployment.deadline_exceeded_message}"
+        put(PROGRESSING, "False", Reason.PROGRESS_DEADLINE_EXCEEDED, msg)
+        problem = problem or (Reason.PROGRESS_DEADLINE_EXCEEDED, msg)
+    elif settled:
         put(PROGRESSING, "False", Reason.ROLLOUT_COMPLETE, f"{serving} rolled out")
     else:
-        put(
-            PROGRESSING,
-            "True",
-            Reason.ROLLING_UPDATE,
-            f"rolling out {serving}: "
-            + (
-                f"{deployment.updated_replicas}/{desired} updated, {ready}/{desired} ready"
-                if deployment.observed_generation >= deployment.generation
-                else "waiting for the Deployment controller"
-            ),
+        counts = (
+            f"{deployment.updated_replicas}/{desired} updated, "
+            f"{deployment.ready_replicas}/{desired} ready"
+            if deployment.observed_generation >= deployment.generation
+            else "waiting for the Deployment controller"
         )
+        put(PROGRESSING, "True", Reason.ROLLING_UPDATE, f"rolling out {serving}: {counts}")
     if problem:
         put(DEGRADED, "True", *problem)
-    elif not deployment.deadline_exceeded_message:
+    else:
         put(DEGRADED, "False", Reason.AS_EXPECTED, "no problem observed")
 
-    # Ready means serving at the desired scale with nothing failing: a healthy rolling
-    # update keeps it True (old pods still serve); a stuck one turns it False.
+    # Ready: serving at the desired scale (both tracks count) with nothing failing. A
+    # healthy rolling update or canary keeps it True; a stuck or aborted one does not.
     available = deployment.available_replicas
-    degraded = problem is not None or deployment.deadline_exceeded_message is not None
-    if desired == 0 and deployment.rolled_out:
+    planned = desired
+    if canary is not None and rollout is not None:
+        planned = rollout.stable_replicas + rollout.canary_replicas
+        if canary_track is not None and canary.phase != "Aborted":
+            available += canary_track.available_replicas
+    current = deployment.observed_generation >= deployment.generation
+    ready_before = next((c for c in previous.conditions if c.type == READY), None)
+    if not current and problem is None and ready_before is not None:
+        pass  # the Deployment controller has not caught up: no news about readiness yet
+    elif desired == 0 and deployment.rolled_out and problem is None:
         put(READY, "True", Reason.SCALED_TO_ZERO, f"{serving} scaled to 0 replicas")
-    elif (
-        available >= desired
-        and deployment.observed_generation >= deployment.generation
-        and (not degraded)
-    ):
-        where = f"on {serving}" if deployment.rolled_out else f"while rolling out {serving}"
-        put(
-            READY, "True", Reason.AVAILABLE, f"{available}/{desired} runtime pods available {where}"
-        )
     elif problem is not None:
         put(
             READY,
             "False",
             problem[0],
-            f"{available}/{desired} runtime pods available; {problem[1]}",
+            f"{available}/{planned} runtime pods available; {problem[1]}",
         )
-    elif deployment.deadline_exceeded_message:
+    elif available >= desired and current:
+        where = f"on {serving}" if settled else f"while rolling out {serving}"
         put(
-            READY,
-            "False",
-            Reason.PROGRESS_DEADLINE_EXCEEDED,
-            f"{available}/{desired} runtime pods available; {deployment.deadline_exceeded_message}",
+            READY, "True", Reason.AVAILABLE, f"{available}/{planned} runtime pods available {where}"
         )
     else:
         put(
             READY,
             "False",
             Reason.PODS_NOT_READY,
-            f"{available}/{desired} runtime pods available on {serving}",
+            f"{available}/{planned} runtime pods available on {serving}",
         )
 
-    stable = previous.stable_revision
-    history = list(previous.history)
-    if deployment.rolled_out:
+    stable, history = previous.stable_revision, list(previous.history)
+    limit = spec.revision_history_limit
+    if rollout is not None and rollout.promoted is not None:
+        stable = rollout.promoted
+        history = record(history, rollout.promoted, "Promoted", now, limit)
+    elif canary is None and deployment.rolled_out and deployment.revision in (None, revision.name):
+        if stable is None or stable.name != revision.name:
+            history = record(history, revision, "RolledOut", now, limit)
         stable = revision
-        history = _history(history, revision, now, spec.revision_history_limit)
+    if (
+        rollout is not None
+        and rollout.aborted
+        and previous.canary is not None
+        and previous.canary.phase != "Aborted"
+        and canary is not None
+    ):
+        history = record(history, canary.revision, "Aborted", now, limit)
 
+    conds_phase = _phase(conds)
+    if conds_phase != "Degraded" and canary is not None and canary.phase == "Paused":
+        conds_phase = "Paused"
     status = previous.model_copy(
         update={
             "observed_generation": generation,
-            "phase": _phase(conds),
+            "phase": conds_phase,
             "stable_revision": stable,
+            "canary": canary,
+            "canary_summary": _canary_summary(canary),
             "replicas": desired,
-            "ready_replicas": ready,
-            "ready_summary": f"{ready}/{desired}",
+            "ready_replicas": available,
+            "ready_summary": f"{available}/{planned}",
             "conditions": conds,
             "history": history,
         }
     )
-    requeue = None if deployment.rolled_out else NOT_READY_REQUEUE_SECONDS
-    return StatusPlan(status, _events(previous.conditions, conds), requeue)
+    waiting = not deployment.rolled_out or (canary is not None and canary.phase != "Aborted")
+    requeue = NOT_READY_REQUEUE_SECONDS if waiting else None
+    if rollout is not None and rollout.requeue_after is not None:
+        requeue = min(requeue or rollout.requeue_after, rollout.requeue_after)
+    told = [*(rollout.events if rollout else [])]
+    events = [
+        *told,
+        *(
+            e
+            for e in _events(previous.conditions, conds)
+            if all(t.reason != e.reason for t in told)
+        ),
+    ]
+    return StatusPlan(status, events, requeue)
 
 
 def assess_invalid_spec(

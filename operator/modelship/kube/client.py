@@ -7,6 +7,7 @@ repeated without harm.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -30,15 +31,22 @@ _KINDS: dict[tuple[str, str], str] = {
     ("v1", "Event"): "events",
     ("v1", "ConfigMap"): "configmaps",
     ("apps/v1", "Deployment"): "deployments",
+    ("apps/v1", "ControllerRevision"): "controllerrevisions",
     ("batch/v1", "Job"): "jobs",
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproutes",
     ("modelship.io/v1alpha1", "ModelDeployment"): "modeldeployments",
 }
 
 
-def collection_path(api_version: str, kind: str, namespace: str) -> str:
-    plural = _KINDS[(api_version, kind)]
+_CLUSTER_KINDS: dict[tuple[str, str], str] = {("v1", "Node"): "nodes"}
+
+
+def collection_path(api_version: str, kind: str, namespace: str | None) -> str:
+    """Namespaced collection, or across all namespaces when ``namespace`` is None."""
+    plural = _KINDS.get((api_version, kind)) or _CLUSTER_KINDS[(api_version, kind)]
     prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    if namespace is None:
+        return f"{prefix}/{plural}"
     return f"{prefix}/namespaces/{namespace}/{plural}"
 
 
@@ -103,11 +111,42 @@ class Kube:
             return None
 
     def list(
-        self, api_version: str, kind: str, namespace: str, selector: dict[str, str]
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        selector: dict[str, str] | None = None,
+        field_selector: str | None = None,
     ) -> list[Obj]:
-        query = [("labelSelector", ",".join(f"{k}={v}" for k, v in sorted(selector.items())))]
+        """Objects of a kind in ``namespace`` (None: every namespace, or cluster-scoped)."""
+        query = []
+        if selector:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+            query.append(("labelSelector", labels))
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
         result = self._call("GET", collection_path(api_version, kind, namespace), query=query)
         return list(result.get("items") or [])
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Delete in the background (children follow by garbage collection); gone is fine."""
+        with contextlib.suppress(NotFoundError):
+            self._call(
+                "DELETE",
+                object_path(api_version, kind, namespace, name),
+                body={"propagationPolicy": "Background"},
+            )
+
+    def annotate(
+        self, api_version: str, kind: str, namespace: str, name: str, annotations: dict[str, str]
+    ) -> Obj:
+        """Merge-patch annotations onto an object."""
+        return self._call(
+            "PATCH",
+            object_path(api_version, kind, namespace, name),
+            body={"metadata": {"annotations": annotations}},
+            content_type="application/merge-patch+json",
+        )
 
     def apply(self, obj: Obj) -> Obj:
         """Server-side apply under the operator's field manager; returns the live object."""

@@ -93,8 +93,15 @@ def container_ports(spec: ModelDeploymentSpec) -> list[Obj]:
 
 
 def runtime_deployment(
-    owner: Owner, spec: ModelDeploymentSpec, revision: str, track: Track, replicas: int
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    revision: str,
+    track: Track,
+    replicas: int,
+    surge: bool = True,
 ) -> Obj:
+    """The Deployment of one track. ``surge=False`` (swap capacity) rolls pods one at a
+    time without extra ones, so the GPU count never rises above the replicas'."""
     runtime = spec.runtime
     container: Obj = {
         "name": CONTAINER,
@@ -118,6 +125,12 @@ def runtime_deployment(
             "replicas": replicas,
             "revisionHistoryLimit": 2,
             "progressDeadlineSeconds": int(parse_duration(spec.rollout.progress_deadline)),
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}
+                if surge
+                else {"maxSurge": 0, "maxUnavailable": 1},
+            },
             "selector": {"matchLabels": track_labels(owner.name, track)},
             "template": {
                 "metadata": {"labels": pod_labels},

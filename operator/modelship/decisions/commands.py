@@ -1,0 +1,67 @@
+"""Manual commands arrive as annotations and are acted on once per value.
+
+``kubectl annotate md/NAME modelship.io/promote=$(date +%s) --overwrite`` (or the
+`modelship` command line, which does the same) asks once; the operator records
+the value it handled in ``status.commands`` so a restart never repeats it. No
+field that GitOps owns is touched. ``modelship.io/paused`` is a level instead:
+"true" holds the canary until it is removed or set to anything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from modelship.api.status import Commands
+from modelship.decisions.rollout import Command
+
+PREFIX = "modelship.io/"
+PAUSED = PREFIX + "paused"
+UNDO = PREFIX + "undo"
+ANNOTATIONS: dict[Command, str] = {
+    Command.PROMOTE: PREFIX + "promote",
+    Command.PROMOTE_FULL: PREFIX + "promote-full",
+    Command.ABORT: PREFIX + "abort",
+    Command.RETRY: PREFIX + "retry",
+}
+_FIELDS = {
+    Command.PROMOTE: "promote",
+    Command.PROMOTE_FULL: "promote_full",
+    Command.ABORT: "abort",
+    Command.RETRY: "retry",
+}
+
+
+@dataclass(frozen=True)
+class Requested:
+    commands: frozenset[Command]
+    undo: int | None  # revision number asked for by a new undo
+    undo_invalid: str | None  # a new undo value that is not "<number>[@nonce]"
+    paused: bool
+    handled: Commands  # what status.commands becomes once these are acted on
+
+
+def requested(annotations: Mapping[str, str], handled: Commands) -> Requested:
+    new = set()
+    updates: dict[str, str | None] = {}
+    for command, key in ANNOTATIONS.items():
+        value = annotations.get(key)
+        if value is not None and value != getattr(handled, _FIELDS[command]):
+            new.add(command)
+            updates[_FIELDS[command]] = value
+    undo, invalid = None, None
+    undo_value = annotations.get(UNDO)
+    if undo_value is not None and undo_value != handled.undo:
+        updates["undo"] = undo_value
+        number = undo_value.split("@", 1)[0]
+        if number.isdigit() and int(number) > 0:
+            undo = int(number)
+        else:
+            invalid = undo_value
+    return Requested(
+        commands=frozenset(new),
+        undo=undo,
+        undo_invalid=invalid,
+        paused=annotations.get(PAUSED, "").lower() == "true",
+        handled=handled.model_copy(update=updates),
+    )

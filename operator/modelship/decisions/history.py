@@ -1,0 +1,38 @@
+"""status.history: revisions served, newest first, bounded by revisionHistoryLimit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from modelship.api.status import HistoryEntry, RevisionRef
+from modelship.conditions import rfc3339
+
+SERVED = ("RolledOut", "Promoted", "RolledBack")
+
+
+def record(
+    history: Sequence[HistoryEntry], revision: RevisionRef, outcome: str, now: datetime, limit: int
+) -> list[HistoryEntry]:
+    """Put ``revision`` first with ``outcome``; a newly served one supersedes the previous."""
+    served = outcome in SERVED
+    entry = HistoryEntry(
+        revision=revision.name,
+        number=revision.number or 0,
+        model_version=revision.model_version,
+        digest=revision.digest,
+        image=revision.image,
+        deployed_at=rfc3339(now) if served else None,
+        outcome=outcome,
+    )
+    rest = [h for h in history if h.revision != revision.name]
+    if served:
+        rest = [
+            h.model_copy(update={"outcome": "Superseded"}) if h.outcome in SERVED else h
+            for h in rest
+        ]
+    return [entry, *rest][: max(limit, 1)]
+
+
+def find(history: Sequence[HistoryEntry], number: int) -> HistoryEntry | None:
+    return next((h for h in history if h.number == number), None)
