@@ -152,7 +152,7 @@ def test_scaling_and_version_change(
     assert versions == {"1.1.0"}
     history = md(kubectl, namespace, "svc")["status"]["history"]
     assert [(h["modelVersion"], h["outcome"]) for h in history] == [
-        ("1.1.0", "RolledOut"),
+        ("1.1.0", "Promoted"),
         ("1.0.0", "Superseded"),
     ]
 
