@@ -94,6 +94,77 @@ def _dev_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ctl(args: argparse.Namespace) -> int:
+    """get / status / promote / abort / retry / undo / pause / resume."""
+    import os
+
+    from modelship.ctl import Ctl, CtlError
+    from modelship.decisions.rollout import Command
+    from modelship.kube import connect, current_namespace
+
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    try:
+        ctl = Ctl(connect(pool_size=2), args.namespace or current_namespace())
+        if args.command == "get":
+            print(ctl.get(args.all_namespaces))
+        elif args.command == "status" and args.watch:
+            ctl.watch(args.name, args.interval)
+        elif args.command == "status":
+            print(ctl.status(args.name))
+        elif args.command == "promote":
+            print(ctl.command(args.name, Command.PROMOTE_FULL if args.full else Command.PROMOTE))
+        elif args.command in ("abort", "retry"):
+            print(ctl.command(args.name, Command(args.command)))
+        elif args.command in ("pause", "resume"):
+            print(ctl.pause(args.name, args.command == "pause"))
+        elif args.command == "undo":
+            print(ctl.undo(args.name, args.to_revision))
+    except CtlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # connection trouble, missing kubeconfig: one line, not a trace
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+_CTL_HELP = {
+    "get": "list ModelDeployments with stable version, canary, readiness and phase",
+    "status": "show revisions, steps, traffic weights, pods per track, conditions, history",
+    "promote": "pass the current step (a pause, or a weight still waiting); --full: promote now",
+    "abort": "send all traffic back to stable and scale the canary to zero",
+    "retry": "run an aborted canary again from its first step",
+    "undo": "roll back (through a canary) to the previous or a given revision",
+    "pause": "hold the canary where it is until resume",
+    "resume": "continue a paused canary",
+}
+
+
+def _add_ctl_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, text in _CTL_HELP.items():
+        cmd = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        cmd.add_argument("-n", "--namespace", help="default: the kubeconfig context's namespace")
+        cmd.add_argument("--kubeconfig", help="default: $KUBECONFIG or ~/.kube/config")
+        if name == "get":
+            cmd.add_argument("-A", "--all-namespaces", action="store_true")
+        else:
+            cmd.add_argument("name", help="the ModelDeployment")
+        if name == "status":
+            cmd.add_argument("-w", "--watch", action="store_true", help="redraw until Ctrl-C")
+            cmd.add_argument("--interval", type=float, default=2.0, help="seconds between redraws")
+        if name == "promote":
+            cmd.add_argument("--full", action="store_true", help="skip every remaining step")
+        if name == "undo":
+            cmd.add_argument(
+                "--to-revision",
+                type=int,
+                metavar="N",
+                help="revision number from `status` history (default: previous)",
+            )
+        cmd.set_defaults(func=_ctl)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelship",
@@ -150,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-gateway-api", action="store_true", help="do not install the Gateway API CRDs"
     )
     dev.set_defaults(func=_dev_cluster)
+    _add_ctl_commands(sub)
     return parser
 
 

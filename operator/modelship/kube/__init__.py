@@ -1,5 +1,5 @@
 """The Kubernetes I/O layer: the only package that imports a Kubernetes client."""
 
-from modelship.kube.client import Kube, connect
+from modelship.kube.client import Kube, connect, current_namespace
 
-__all__ = ["Kube", "connect"]
+__all__ = ["Kube", "connect", "current_namespace"]

@@ -54,6 +54,20 @@ def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
     return f"{collection_path(api_version, kind, namespace)}/{name}"
 
 
+def current_namespace() -> str:
+    """The namespace of the current kubeconfig context (in a pod: its own), else default."""
+    try:
+        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
+            return f.read().strip()
+    except OSError:
+        pass
+    try:
+        _, current = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
+    except (config.ConfigException, OSError):
+        return "default"
+    return str((current or {}).get("context", {}).get("namespace") or "default")
+
+
 def connect(pool_size: int = 16) -> Kube:
     """In-cluster config when running in a pod, else KUBECONFIG / ~/.kube/config."""
     cfg = client.Configuration()
