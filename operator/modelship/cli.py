@@ -96,16 +96,16 @@ def _dev_cluster(args: argparse.Namespace) -> int:
 
 def _ctl(args: argparse.Namespace) -> int:
     """get / status / promote / abort / retry / undo / pause / resume."""
-    import os
 
     from modelship.ctl import Ctl, CtlError
     from modelship.decisions.rollout import Command
     from modelship.kube import connect, current_namespace
 
-    if args.kubeconfig:
-        os.environ["KUBECONFIG"] = args.kubeconfig
     try:
-        ctl = Ctl(connect(pool_size=2), args.namespace or current_namespace())
+        ctl = Ctl(
+            connect(pool_size=2, kubeconfig=args.kubeconfig),
+            args.namespace or current_namespace(args.kubeconfig),
+        )
         if args.command == "get":
             print(ctl.get(args.all_namespaces))
         elif args.command == "status" and args.watch:

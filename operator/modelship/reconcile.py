@@ -118,6 +118,8 @@ class Reconciler:
         )
         try:
             plan = self._serve(ctx)
+        except NotFoundError:
+            return Result()  # deleted, or its namespace is terminating, while we worked
         except InvalidObjectError as exc:
             message = f"the API server rejected a child object: {exc}"
             plan = assess_invalid_spec(generation, message, previous, self.clock())

@@ -26,7 +26,12 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 STABLE = RevisionRef(name="s1", model_version="1.0")
 NEW = RevisionRef(name="c2", model_version="2.0")
 NEWER = RevisionRef(name="c3", model_version="3.0")
-STEPS: list[dict[str, Any]] = [{"setWeight": 10}, {"pause": {"duration": "2m"}}, {"setWeight": 50}, {"pause": {}}]
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 10},
+    {"pause": {"duration": "2m"}},
+    {"setWeight": 50},
+    {"pause": {}},
+]
 
 
 def track(rev: RevisionRef | None, replicas: int, ready: int | None = None) -> DeploymentState:

@@ -142,8 +142,13 @@ def assess_serving(
     canary = rollout.canary if rollout else None
     serving = f"model {spec.model.name} {spec.model.version} (revision {revision.name})"
     problem = _scheduling_problem(spec, pods)
-    if problem is None and rollout is not None and rollout.capacity_problem:
-        problem = Reason.INSUFFICIENT_GPU, f"canary cannot be placed: {rollout.capacity_problem}"
+    if rollout is not None and rollout.capacity_problem:
+        # Our numbers first (needed, free), then the scheduler's words if it has spoken.
+        words = f"; {problem[1]}" if problem else ""
+        problem = (
+            Reason.INSUFFICIENT_GPU,
+            f"canary cannot be placed: {rollout.capacity_problem}{words}",
+        )
     if rollout is not None and rollout.aborted:
         problem = rollout.aborted
     settled = deployment.rolled_out or (

@@ -54,7 +54,7 @@ def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
     return f"{collection_path(api_version, kind, namespace)}/{name}"
 
 
-def current_namespace() -> str:
+def current_namespace(kubeconfig: str | None = None) -> str:
     """The namespace of the current kubeconfig context (in a pod: its own), else default."""
     try:
         with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
@@ -62,19 +62,31 @@ def current_namespace() -> str:
     except OSError:
         pass
     try:
-        _, current = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
+        _, current = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+            config_file=_kubeconfig(kubeconfig)
+        )
     except (config.ConfigException, OSError):
         return "default"
     return str((current or {}).get("context", {}).get("namespace") or "default")
 
 
-def connect(pool_size: int = 16) -> Kube:
-    """In-cluster config when running in a pod, else KUBECONFIG / ~/.kube/config."""
+def _kubeconfig(path: str | None) -> str:
+    # Read KUBECONFIG now, not when the kubernetes package was imported.
+    return path or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+
+
+def connect(pool_size: int = 16, kubeconfig: str | None = None) -> Kube:
+    """``kubeconfig`` if given; else in-cluster config in a pod; else $KUBECONFIG or
+    ~/.kube/config."""
     cfg = client.Configuration()
     try:
+        if kubeconfig:
+            raise config.ConfigException("explicit kubeconfig")
         config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=_kubeconfig(kubeconfig), client_configuration=cfg
+        )
     cfg.connection_pool_maxsize = pool_size
     return Kube(client.ApiClient(cfg))
 
@@ -108,12 +120,16 @@ class Kube:
             raw, status = (exc.body or b""), int(exc.status or 0)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransientError(f"{method} {path}: {exc}") from exc
-        data = json.loads(raw or b"{}")
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:  # e.g. a plain-text "404 page not found" for an unknown kind
+            text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+            data = {"message": text.strip()}
         if 200 <= status < 300:
             return data if isinstance(data, dict) else {}
         message = str(data.get("message") if isinstance(data, dict) else raw)
-        if status == 404:
-            raise NotFoundError(message)
+        if status == 404 or (status == 403 and "being terminated" in message):
+            raise NotFoundError(message)  # gone, or its namespace is going
         if status in (400, 422):
             raise InvalidObjectError(message)
         raise TransientError(f"{method} {path}: {status} {message}")

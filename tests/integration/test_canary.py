@@ -1,0 +1,414 @@
+"""Canary rollouts on the real control plane (issue 3)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelship.devcluster import Cluster
+from modelship.devcluster.harness import OperatorProcess, install_crds
+from tests.integration.conftest import Kubectl, wait_for
+from tests.integration.manifests import dump, gpu_runtime, model_deployment
+from tests.integration.test_serving import condition, md, wait_ready
+
+pytestmark = pytest.mark.cluster
+
+GATEWAY = {
+    "gatewayAPI": {"parentRefs": [{"name": "inference-gateway", "namespace": "gateway-system"}]}
+}
+
+
+def version(v: str) -> dict[str, Any]:
+    return {"name": "fraud-scorer", "version": v, "uri": f"s3://models/fraud/{v}/"}
+
+
+def set_version(kubectl: Kubectl, ns: str, name: str, v: str) -> None:
+    kubectl.run(
+        "patch",
+        "md",
+        name,
+        "-n",
+        ns,
+        "--type",
+        "merge",
+        "-p",
+        f'{{"spec":{{"model":{{"version":"{v}","uri":"s3://models/fraud/{v}/"}}}}}}',
+    )
+
+
+def ctl(kubectl: Kubectl, ns: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The `modelship` command line as a user runs it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelship",
+            *args,
+            "-n",
+            ns,
+            "--kubeconfig",
+            str(kubectl.kubeconfig),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def canary_of(kubectl: Kubectl, ns: str, name: str) -> dict[str, Any]:
+    return md(kubectl, ns, name).get("status", {}).get("canary") or {}
+
+
+def route_weights(kubectl: Kubectl, ns: str, name: str) -> tuple[int, int]:
+    route = kubectl.json("get", "httproute", name, "-n", ns)
+    refs = {r["name"]: r["weight"] for r in route["spec"]["rules"][0]["backendRefs"]}
+    return refs[f"{name}-stable"], refs[f"{name}-canary"]
+
+
+def wait_paused_at(kubectl: Kubectl, ns: str, name: str, step: int, timeout: float = 60) -> None:
+    def paused() -> bool:
+        c = canary_of(kubectl, ns, name)
+        return c.get("phase") == "Paused" and c.get("step") == step
+
+    wait_for(f"canary paused at step {step}", paused, timeout)
+
+
+def wait_promoted(kubectl: Kubectl, ns: str, name: str, v: str, timeout: float = 60) -> None:
+    def done() -> bool:
+        st = md(kubectl, ns, name).get("status", {})
+        return not st.get("canary") and st.get("stableRevision", {}).get("modelVersion") == v
+
+    wait_for(f"{v} promoted", done, timeout)
+
+
+def track_pods(kubectl: Kubectl, ns: str, name: str, track: str) -> list[dict[str, Any]]:
+    pods = kubectl.json(
+        "get",
+        "pods",
+        "-n",
+        ns,
+        "-l",
+        f"modelship.io/model-deployment={name},modelship.io/track={track}",
+    )
+    return [p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")]
+
+
+def test_full_rollout_with_gateway_weights_and_cli(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    steps = [
+        {"setWeight": 10},
+        {"pause": {}},
+        {"setWeight": 50},
+        {"pause": {}},
+        {"setWeight": 100},
+        {"pause": {}},
+    ]
+    kubectl.apply(
+        dump(
+            model_deployment(
+                "gw",
+                replicas=2,
+                model=version("1.0.0"),
+                rollout={"steps": steps, "trafficRouting": GATEWAY},
+            )
+        ),
+        namespace,
+    )
+    wait_ready(kubectl, namespace, "gw")
+    assert route_weights(kubectl, namespace, "gw") == (100, 0)
+    no_canary = ctl(kubectl, namespace, "promote", "gw")
+    assert no_canary.returncode == 1 and "no canary to promote" in no_canary.stderr
+
+    set_version(kubectl, namespace, "gw", "2.0.0")
+    for step, weight in ((1, 10), (3, 50), (5, 100)):
+        wait_paused_at(kubectl, namespace, "gw", step)
+        assert route_weights(kubectl, namespace, "gw") == (100 - weight, weight)
+        assert canary_of(kubectl, namespace, "gw")["weight"] == weight
+        status = ctl(kubectl, namespace, "status", "gw")
+        assert status.returncode == 0 and f"canary {weight}%" in status.stdout, status.stdout
+        done = ctl(kubectl, namespace, "promote", "gw")
+        assert done.returncode == 0, done.stderr
+    wait_promoted(kubectl, namespace, "gw", "2.0.0")
+    assert route_weights(kubectl, namespace, "gw") == (100, 0)
+    assert track_pods(kubectl, namespace, "gw", "canary") == [] or wait_for(
+        "canary pods gone", lambda: track_pods(kubectl, namespace, "gw", "canary") == []
+    )
+    stable = track_pods(kubectl, namespace, "gw", "stable")
+    assert {p["metadata"]["labels"]["modelship.io/model-version"] for p in stable} == {"2.0.0"}
+    history = md(kubectl, namespace, "gw")["status"]["history"]
+    assert [(h["modelVersion"], h["outcome"]) for h in history][:2] == [
+        ("2.0.0", "Promoted"),
+        ("1.0.0", "Superseded"),
+    ]
+    table = kubectl.run("get", "md", "gw", "-n", namespace).stdout
+    assert "2.0.0" in table and "Healthy" in table
+
+
+def test_timed_pause_holds_the_weight(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    steps = [{"setWeight": 20}, {"pause": {"duration": "4s"}}, {"setWeight": 60}, {"pause": {}}]
+    kubectl.apply(
+        dump(
+            model_deployment(
+                "timed",
+                replicas=2,
+                model=version("1.0.0"),
+                rollout={"steps": steps, "trafficRouting": GATEWAY},
+            )
+        ),
+        namespace,
+    )
+    wait_ready(kubectl, namespace, "timed")
+    set_version(kubectl, namespace, "timed", "2.0.0")
+    wait_for("weight 20", lambda: canary_of(kubectl, namespace, "timed").get("weight") == 20)
+    at_20 = time.monotonic()
+    assert route_weights(kubectl, namespace, "timed") == (80, 20)
+    wait_paused_at(kubectl, namespace, "timed", 3)
+    assert time.monotonic() - at_20 >= 3.5, "the 4s pause was cut short"
+    assert route_weights(kubectl, namespace, "timed") == (40, 60)
+
+
+def test_abort_and_retry(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    steps = [{"setWeight": 30}, {"pause": {}}]
+    kubectl.apply(
+        dump(
+            model_deployment(
+                "ab",
+                replicas=2,
+                model=version("1.0.0"),
+                rollout={"steps": steps, "trafficRouting": GATEWAY},
+            )
+        ),
+        namespace,
+    )
+    wait_ready(kubectl, namespace, "ab")
+    set_version(kubectl, namespace, "ab", "2.0.0")
+    wait_paused_at(kubectl, namespace, "ab", 1)
+    assert route_weights(kubectl, namespace, "ab") == (70, 30)
+
+    assert ctl(kubectl, namespace, "abort", "ab").returncode == 0
+    wait_for("aborted", lambda: canary_of(kubectl, namespace, "ab").get("phase") == "Aborted")
+    assert route_weights(kubectl, namespace, "ab") == (100, 0)
+    wait_for(
+        "canary scaled to zero",
+        lambda: (
+            kubectl.json("get", "deployment", "ab-canary", "-n", namespace)["spec"]["replicas"] == 0
+        ),
+    )
+    obj = md(kubectl, namespace, "ab")
+    degraded = condition(obj, "Degraded")
+    assert degraded is not None and (degraded["status"], degraded["reason"]) == ("True", "Aborted")
+    assert obj["status"]["stableRevision"]["modelVersion"] == "1.0.0"
+    assert {
+        p["metadata"]["labels"]["modelship.io/model-version"]
+        for p in track_pods(kubectl, namespace, "ab", "stable")
+    } == {"1.0.0"}
+    events = kubectl.json(
+        "get", "events", "-n", namespace, "--field-selector", "involvedObject.name=ab"
+    )["items"]
+    assert any(e["reason"] == "Aborted" and e["type"] == "Warning" for e in events)
+    again = ctl(kubectl, namespace, "abort", "ab")
+    assert again.returncode == 1 and "retry" in again.stderr
+
+    assert ctl(kubectl, namespace, "retry", "ab").returncode == 0
+    wait_paused_at(kubectl, namespace, "ab", 1)
+    assert route_weights(kubectl, namespace, "ab") == (70, 30)
+    assert condition(md(kubectl, namespace, "ab"), "Degraded")["status"] == "False"  # type: ignore[index]
+
+
+def test_undo_rolls_back_through_a_canary(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    kubectl.apply(dump(model_deployment("un", replicas=1, model=version("1.0.0"))), namespace)
+    wait_ready(kubectl, namespace, "un")
+    set_version(kubectl, namespace, "un", "2.0.0")
+    wait_promoted(kubectl, namespace, "un", "2.0.0")
+    bad = ctl(kubectl, namespace, "undo", "un", "--to-revision", "7")
+    assert bad.returncode == 1 and "unknown revision 7" in bad.stderr
+    assert ctl(kubectl, namespace, "undo", "un").returncode == 0
+    wait_promoted(kubectl, namespace, "un", "1.0.0")
+    obj = md(kubectl, namespace, "un")
+    assert obj["spec"]["model"]["version"] == "2.0.0", "undo must not edit the spec"
+    assert obj["status"]["history"][0]["modelVersion"] == "1.0.0"
+    # The next spec change wins over the undo, as GitOps expects.
+    set_version(kubectl, namespace, "un", "3.0.0")
+    wait_promoted(kubectl, namespace, "un", "3.0.0")
+
+
+def test_killed_mid_canary_resumes_at_the_same_step(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    steps = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 75}, {"pause": {}}]
+    kubectl.apply(
+        dump(
+            model_deployment(
+                "kill",
+                replicas=4,
+                model=version("1.0.0"),
+                rollout={"steps": steps, "trafficRouting": GATEWAY},
+            )
+        ),
+        namespace,
+    )
+    wait_ready(kubectl, namespace, "kill")
+    set_version(kubectl, namespace, "kill", "2.0.0")
+    wait_paused_at(kubectl, namespace, "kill", 1)
+    before = canary_of(kubectl, namespace, "kill")
+    running_operator.kill()
+    running_operator.start()
+    time.sleep(3)  # give the restarted operator time to (wrongly) move anything
+    after = canary_of(kubectl, namespace, "kill")
+    for key in ("step", "weight", "phase", "startedAt", "revision"):
+        assert after[key] == before[key], key
+    assert route_weights(kubectl, namespace, "kill") == (75, 25)
+    assert len(track_pods(kubectl, namespace, "kill", "canary")) == 1
+    assert ctl(kubectl, namespace, "promote", "kill").returncode == 0
+    wait_paused_at(kubectl, namespace, "kill", 3)
+    assert route_weights(kubectl, namespace, "kill") == (25, 75)
+    names = kubectl.run("get", "deployments", "-n", namespace, "-o", "name").stdout.split()
+    assert sorted(names) == ["deployment.apps/kill-canary", "deployment.apps/kill-stable"]
+
+
+def mig_pods_running(kubectl: Kubectl) -> int:
+    pods = kubectl.json("get", "pods", "-A", "--field-selector", "spec.nodeName=gpu-mig-0")
+    return sum(1 for p in pods["items"] if p["status"].get("phase") not in ("Succeeded", "Failed"))
+
+
+def test_swap_when_only_the_stable_fits(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    """Seven MIG slices exist; the stable takes all seven, so the canary must swap."""
+    wait_for("the MIG node to be empty", lambda: mig_pods_running(kubectl) == 0, timeout=90)
+    mig = gpu_runtime(1, resource_name="nvidia.com/mig-1g.10gb")
+    steps = [{"setWeight": 30}, {"pause": {}}]
+    kubectl.apply(
+        dump(
+            model_deployment(
+                "swap",
+                replicas=7,
+                model=version("1.0.0"),
+                runtime=mig,
+                rollout={"steps": steps, "trafficRouting": GATEWAY},
+            )
+        ),
+        namespace,
+    )
+    wait_ready(kubectl, namespace, "swap")
+    set_version(kubectl, namespace, "swap", "2.0.0")
+    peak = 0
+
+    def at_30() -> bool:
+        nonlocal peak
+        peak = max(peak, mig_pods_running(kubectl))
+        c = canary_of(kubectl, namespace, "swap")
+        return c.get("phase") == "Paused" and c.get("weight") == 30
+
+    wait_for("swap canary at 30%", at_30, timeout=90)
+    c = canary_of(kubectl, namespace, "swap")
+    assert c["capacity"] == "swap"
+    assert (c["stableReplicas"], c["canaryReplicas"]) == (4, 3)
+    assert len(track_pods(kubectl, namespace, "swap", "canary")) == 3
+    assert peak <= 7, f"{peak} MIG pods at once: swap must never need more than the stable's 7"
+    assert ctl(kubectl, namespace, "promote", "swap").returncode == 0
+    wait_promoted(kubectl, namespace, "swap", "2.0.0", timeout=90)
+    wait_ready(kubectl, namespace, "swap")
+    assert mig_pods_running(kubectl) == 7
+
+
+def test_surge_canary_that_cannot_be_placed_says_insufficient_gpu(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    """8-GPU pods with surge forced: no node can take the canary; status gives the numbers."""
+    runtime = gpu_runtime(8, product="NVIDIA-H100-80GB-HBM3")
+    rollout = {
+        "capacity": "surge",
+        "steps": [{"setWeight": 50}, {"pause": {}}],
+        "trafficRouting": GATEWAY,
+    }
+    kubectl.apply(
+        dump(
+            model_deployment(
+                "full", replicas=2, model=version("1.0.0"), runtime=runtime, rollout=rollout
+            )
+        ),
+        namespace,
+    )
+    wait_ready(kubectl, namespace, "full")
+    set_version(kubectl, namespace, "full", "2.0.0")
+
+    def short() -> dict[str, Any] | None:
+        cond = condition(md(kubectl, namespace, "full"), "Degraded")
+        return cond if cond and cond["reason"] == "InsufficientGPU" else None
+
+    cond = wait_for("InsufficientGPU for the canary", short, timeout=30)
+    assert "needed 8" in cond["message"] and "free 0" in cond["message"], cond["message"]
+    assert route_weights(kubectl, namespace, "full") == (100, 0)
+    kubectl.run("delete", "md", "full", "-n", namespace, "--wait=true", "--timeout=60s")
+
+
+@pytest.fixture(scope="module")
+def plain_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Kubectl, Path]]:
+    """A second control plane without the Gateway API CRDs, with its own operator."""
+    cluster = Cluster(tmp_path_factory.mktemp("plain-cluster"))
+    cluster.up(gateway_api=False)
+    op = OperatorProcess(cluster.kubeconfig, cluster.dir / "operator.log")
+    try:
+        kubectl = Kubectl(cluster.kubectl_argv(), cluster.kubeconfig)
+        install_crds(kubectl.argv)
+        op.start()
+        yield kubectl, cluster.dir
+    finally:
+        op.stop()
+        cluster.down(quiet=True)
+
+
+def test_replica_ratio_without_gateway_api(plain_cluster: tuple[Kubectl, Path]) -> None:
+    kubectl, _ = plain_cluster
+    ns = "ratio"
+    kubectl.run("create", "namespace", ns)
+    wait_for(
+        "default ServiceAccount",
+        lambda: kubectl.run("get", "sa", "default", "-n", ns, check=False).returncode == 0,
+    )
+    steps = [{"setWeight": 50}, {"pause": {}}]
+    kubectl.apply(
+        dump(model_deployment("rr", replicas=2, model=version("1.0.0"), rollout={"steps": steps})),
+        ns,
+    )
+    wait_ready(kubectl, ns, "rr")
+    set_version(kubectl, ns, "rr", "2.0.0")
+    wait_paused_at(kubectl, ns, "rr", 1)
+    c = canary_of(kubectl, ns, "rr")
+    assert c["weightApproximate"] is True and c["weight"] == 50
+    assert len(track_pods(kubectl, ns, "rr", "canary")) == 2
+    assert len(track_pods(kubectl, ns, "rr", "stable")) == 2
+    svc = kubectl.json("get", "service", "rr", "-n", ns)
+    assert "modelship.io/track" not in svc["spec"]["selector"], "one Service over both tracks"
+    assert "~50%" in kubectl.run("get", "md", "rr", "-n", ns).stdout
+
+    # Asking for Gateway API on this cluster is a clear Degraded, not a crash loop.
+    kubectl.apply(
+        dump(
+            model_deployment(
+                "gwless", replicas=1, model=version("1.0.0"), rollout={"trafficRouting": GATEWAY}
+            )
+        ),
+        ns,
+    )
+
+    def unavailable() -> dict[str, Any] | None:
+        cond = condition(md(kubectl, ns, "gwless"), "Degraded")
+        return cond if cond and cond["reason"] == "GatewayAPIUnavailable" else None
+
+    cond = wait_for("GatewayAPIUnavailable", unavailable, timeout=30)
+    assert "HTTPRoute" in cond["message"]
