@@ -412,3 +412,27 @@ def test_replica_ratio_without_gateway_api(plain_cluster: tuple[Kubectl, Path]) 
 
     cond = wait_for("GatewayAPIUnavailable", unavailable, timeout=30)
     assert "HTTPRoute" in cond["message"]
+
+
+def test_kubectl_plugin(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    """`kubectl modelship ...` finds the installed kubectl-modelship on PATH."""
+    import os
+
+    kubectl.apply(dump(model_deployment("plug", replicas=1, model=version("1.0.0"))), namespace)
+    wait_ready(kubectl, namespace, "plug")
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubectl.kubeconfig),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
+    done = subprocess.run(
+        [kubectl.argv[0], "modelship", "status", "plug", "-n", namespace],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Stable:      1.0.0" in done.stdout

@@ -218,7 +218,7 @@ def test_rejected_with_field_path(kubectl: Kubectl, namespace: str, case: Case) 
 def test_valid_examples_are_accepted(kubectl: Kubectl, namespace: str) -> None:
     from modelship.devcluster.cluster import REPO_ROOT
 
-    for path in sorted((REPO_ROOT / "examples").glob("*.yaml")):
+    for path in sorted((REPO_ROOT / "examples").rglob("*.yaml")):
         done = kubectl.run(
             "apply", "--dry-run=server", "-n", namespace, "-f", str(path), check=False
         )
