@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
+from modelship.api.analysis import Analysis
+from modelship.api.drift import Drift, Retraining
 from modelship.api.status import ModelDeploymentStatus
 from modelship.api.types import (
     DNS1123_LABEL,
@@ -14,7 +16,6 @@ from modelship.api.types import (
     Duration,
     EmbeddedObject,
     Percent,
-    Ratio,
     cel,
     exactly_one,
     validations,
@@ -243,180 +244,6 @@ class Rollout(ApiModel):
         default="auto",
         description="How a canary finds GPUs: surge adds pods, swap shrinks stable as the "
         "canary grows, auto surges when the cluster has room and swaps otherwise.",
-    )
-
-
-class PrometheusProvider(ApiModel):
-    """Query a Prometheus server."""
-
-    address: str = Field(
-        max_length=2048,
-        description="Base URL, e.g. http://prometheus.monitoring:9090.",
-        json_schema_extra=validations(
-            cel("self.matches('^https?://.+')", "must be an http:// or https:// URL")
-        ),
-    )
-
-
-class ScrapeProvider(ApiModel):
-    """Read the runtime pods' own /metrics endpoints directly."""
-
-
-class Provider(ApiModel):
-    """Where measurements come from; exactly one."""
-
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": validations(exactly_one(["prometheus", "scrape"], "in provider"))
-    }
-
-    prometheus: PrometheusProvider | None = Field(default=None, description="Prometheus.")
-    scrape: ScrapeProvider | None = Field(default=None, description="Direct scrape.")
-
-
-class LatencyCheck(ApiModel):
-    """Latency quantile from the request-duration histogram."""
-
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": validations(
-            cel("has(self.max) || has(self.maxIncrease)", "set max, maxIncrease or both")
-        )
-    }
-
-    quantile: float = Field(default=0.99, gt=0, lt=1, description="Quantile, e.g. 0.99.")
-    max: Duration | None = Field(default=None, description="Absolute bound, e.g. 250ms.")
-    max_increase: Percent | None = Field(
-        default=None, description="Percent the canary may be worse than stable."
-    )
-
-
-class ErrorRateCheck(ApiModel):
-    """Share of failed requests."""
-
-    max: Ratio = Field(description="Highest acceptable error ratio, 0-1.")
-
-
-class CompareCheck(ApiModel):
-    """A statistical canary-vs-stable test."""
-
-    metric: Literal["latency", "errorRate"] = Field(description="What to compare.")
-    confidence: float = Field(
-        default=0.95, gt=0, lt=1, description="Confidence required to call a regression."
-    )
-
-
-class DriftCheck(ApiModel):
-    """Canary inputs against spec.drift's reference."""
-
-    threshold: float | None = Field(
-        default=None, ge=0, description="Score above which the check fails; default spec.drift."
-    )
-
-
-class QueryCheck(ApiModel):
-    """A custom PromQL query (prometheus provider only)."""
-
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": validations(
-            cel("has(self.min) || has(self.max)", "set min, max or both")
-        )
-    }
-
-    promql: str = Field(min_length=1, max_length=4096, description="PromQL returning one value.")
-    min: float | None = Field(default=None, description="Lowest passing value.")
-    max: float | None = Field(default=None, description="Highest passing value.")
-
-
-_CHECK_KINDS = ["latency", "errorRate", "compare", "drift", "query"]
-
-
-class Check(ApiModel):
-    """One measurement taken every analysis interval; exactly one kind."""
-
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": validations(exactly_one(_CHECK_KINDS, "in a check"))
-    }
-
-    name: str = Field(max_length=63, pattern=DNS1123_LABEL, description="Unique check name.")
-    latency: LatencyCheck | None = Field(default=None, description="Latency quantile.")
-    error_rate: ErrorRateCheck | None = Field(default=None, description="Error ratio.")
-    compare: CompareCheck | None = Field(default=None, description="Statistical judge.")
-    drift: DriftCheck | None = Field(default=None, description="Input drift on the canary.")
-    query: QueryCheck | None = Field(default=None, description="Custom PromQL.")
-
-
-class Analysis(ApiModel):
-    """Measurements taken while a canary runs."""
-
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": validations(
-            cel(
-                "!has(self.checks) || !self.checks.exists(c, has(c.query)) "
-                "|| (has(self.provider) && has(self.provider.prometheus))",
-                "query checks need provider.prometheus",
-                ".checks",
-            )
-        )
-    }
-
-    interval: Duration = Field(default="30s", description="Time between measurements.")
-    failure_limit: int = Field(
-        default=1, ge=0, le=100, description="Failed measurements tolerated before abort."
-    )
-    inconclusive_limit: int = Field(
-        default=3, ge=0, le=100, description="Inconclusive measurements before the rollout pauses."
-    )
-    provider: Provider | None = Field(default=None, description="Metrics provider.")
-    checks: list[Check] | None = Field(
-        default=None,
-        max_length=32,
-        description="Checks, keyed by name.",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
-    )
-
-
-class ConfigMapKeyRef(ApiModel):
-    """A key in a ConfigMap of the same namespace."""
-
-    name: str = Field(min_length=1, max_length=253, description="ConfigMap name.")
-    key: str = Field(min_length=1, max_length=253, description="Key holding the reference JSON.")
-
-
-class DriftReference(ApiModel):
-    """The training-data distribution live inputs are compared with."""
-
-    config_map_ref: ConfigMapKeyRef = Field(description="ConfigMap key with the reference JSON.")
-
-
-class Drift(ApiModel):
-    """Continuous monitoring of live inputs against the training reference."""
-
-    reference: DriftReference = Field(description="Training reference.")
-    method: Literal["psi", "jensenshannon", "wasserstein", "ks", "chisquare"] = Field(
-        default="jensenshannon", description="Drift score."
-    )
-    threshold: float = Field(default=0.1, ge=0, description="Score above which a feature drifted.")
-    window: Duration = Field(default="1h", description="Live window compared with the reference.")
-    interval: Duration = Field(default="5m", description="Time between evaluations.")
-
-
-class RetrainingTrigger(ApiModel):
-    """When retraining starts."""
-
-    drift_windows: int = Field(
-        default=3, ge=1, le=1000, description="Consecutive drifted windows that start a Job."
-    )
-
-
-class Retraining(ApiModel):
-    """A retraining Job started by sustained drift."""
-
-    trigger: RetrainingTrigger = Field(
-        default_factory=RetrainingTrigger, description="Trigger condition."
-    )
-    cooldown: Duration = Field(default="6h", description="Minimum time between two Jobs.")
-    job_template: EmbeddedObject = Field(description="batch/v1 JobTemplateSpec.")
-    auto_deploy: bool = Field(
-        default=False, description="Roll out a successful Job's version as a canary."
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from modelship.devcluster.kwok import write_kwok_config
 from modelship.devcluster.nodes import default_nodes, node_manifest
 from modelship.devcluster.pki import ensure_pki
 
@@ -32,38 +33,6 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-testenv.sh"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 SERVICE_CIDR = "10.96.0.0/16"
-
-
-# kwok's fast stages make a pod Ready once, while Pending. A kubelet also restores
-# Ready on a Running pod after the node lifecycle controller marked it NotReady (as it
-# does when a node lease is late); this stage does that.
-POD_READY_AGAIN_STAGE = """\
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: modelship-pod-ready-again
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Running']
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: 'NotIn'
-      values: ['True']
-  next:
-    statusTemplate: |
-      conditions:
-      - lastProbeTime: null
-        lastTransitionTime: {{ Now | Quote }}
-        status: "True"
-        type: Ready
-"""
 
 
 class ClusterError(RuntimeError):
@@ -351,22 +320,10 @@ class Cluster:
 
     def _kwok_config(self) -> Path:
         assert self.cache is not None
-        stages = self.cache / "kwok-stages"
-        files = [
-            stages / "node" / "fast" / "node-initialize.yaml",
-            stages / "node" / "heartbeat-with-lease" / "node-heartbeat-with-lease.yaml",
-            stages / "pod" / "fast" / "pod-ready.yaml",
-            stages / "pod" / "fast" / "pod-complete.yaml",
-            stages / "pod" / "fast" / "pod-delete.yaml",
-        ]
-        missing = [str(f) for f in files if not f.exists()]
-        if missing:
-            raise ClusterError(f"kwok stage configs missing from the cache: {missing}")
-        target = self.dir / "kwok.yaml"
-        docs = [f.read_text() for f in files]
-        docs.append(POD_READY_AGAIN_STAGE)
-        target.write_text("\n---\n".join(docs))
-        return target
+        try:
+            return write_kwok_config(self.cache / "kwok-stages", self.dir / "kwok.yaml")
+        except FileNotFoundError as exc:
+            raise ClusterError(str(exc)) from exc
 
     def _write_kubeconfig(self, server: str, pki: Path) -> None:
         def data(name: str) -> str:
