@@ -17,3 +17,7 @@ class InvalidObjectError(ModelshipError):
 
 class NotFoundError(ModelshipError):
     """The object does not exist (any more)."""
+
+
+class AlreadyExistsError(ModelshipError):
+    """A create found the object there already (409)."""

@@ -27,7 +27,7 @@ from modelship.decisions.history import find
 from modelship.decisions.replicas import GpuNeed
 from modelship.decisions.rollout import RolloutInput, RolloutPlan, decide_rollout
 from modelship.decisions.serving import StatusPlan, assess_invalid_spec, assess_serving
-from modelship.errors import InvalidObjectError, NotFoundError
+from modelship.errors import AlreadyExistsError, InvalidObjectError, NotFoundError, TransientError
 from modelship.kube import Kube
 from modelship.observed import DeploymentState, PodState
 from modelship.render import with_applied_hash
@@ -91,7 +91,8 @@ class Reconciler:
         self.kube = kube
         self.cache = cache
         self.clock = clock
-        self._stored: dict[tuple[str, str], Obj] = {}  # ControllerRevisions are immutable
+        # ControllerRevisions are immutable: keep each one read, by (namespace, name, owner uid).
+        self._stored: dict[tuple[str, str, str], Obj] = {}
 
     def reconcile(self, namespace: str, name: str) -> Result:
         obj = self.kube.get(API_VERSION, KIND, namespace, name)
@@ -128,21 +129,34 @@ class Reconciler:
     # ----- revisions ------------------------------------------------------------------
 
     def _stored_revision(self, owner: Owner, revision: str) -> Obj | None:
-        key = (owner.namespace, controller_revision_name(owner.name, revision))
+        """The ControllerRevision of ``revision`` owned by this very object (by uid: a
+        deleted and recreated ModelDeployment must not inherit its predecessor's)."""
+        name = controller_revision_name(owner.name, revision)
+        key = (owner.namespace, name, owner.uid)
         if key not in self._stored:
-            found = self.kube.get("apps/v1", "ControllerRevision", *key)
-            if found is None:
+            found = self.kube.get("apps/v1", "ControllerRevision", owner.namespace, name)
+            if found is None or not _owned_by(found, owner):
                 return None
             self._stored[key] = found
         return self._stored[key]
 
     def _remember(self, ctx: _Context, spec: ModelDeploymentSpec, ref: RevisionRef) -> RevisionRef:
-        """Store ``spec``'s revision as a ControllerRevision once; return it numbered."""
-        stored = self._stored_revision(ctx.owner, ref.name)
+        """Store ``spec``'s revision as a ControllerRevision once; return it numbered.
+
+        Create, never apply: an existing revision keeps the number it was given.
+        """
+        owner = ctx.owner
+        key = (owner.namespace, controller_revision_name(owner.name, ref.name), owner.uid)
+        stored = self._stored.get(key)
         if stored is None:
             number = ctx.previous.revision_count + 1
-            stored = self.kube.apply(controller_revision(ctx.owner, spec, ref.name, number))
-            self._stored[(ctx.owner.namespace, stored["metadata"]["name"])] = stored
+            try:
+                stored = self.kube.create(controller_revision(owner, spec, ref.name, number))
+            except AlreadyExistsError:
+                stored = self._stored_revision(owner, ref.name)
+            if stored is None:  # a predecessor's, waiting for garbage collection
+                raise TransientError(f"ControllerRevision {key[1]} belongs to another object")
+            self._stored[key] = stored
         return ref.model_copy(update={"number": int(stored.get("revision", 0))})
 
     def _desired(self, ctx: _Context) -> tuple[ModelDeploymentSpec, RevisionRef, UndoTarget | None]:
@@ -303,9 +317,12 @@ class Reconciler:
         return StatusPlan(status, [*ctx.events, *status_plan.events], status_plan.requeue_after)
 
     def _track(self, owner: Owner, track: Track) -> DeploymentState | None:
+        """A track's Deployment. With a cache, absent there means absent: right after a
+        restart that may be briefly wrong, which only makes the rollout wait a moment."""
         name = deployment_name(owner.name, track)
-        obj = self.cache.get("Deployment", owner.namespace, name) if self.cache else None
-        if obj is None:
+        if self.cache is not None:
+            obj = self.cache.get("Deployment", owner.namespace, name)
+        else:
             obj = self.kube.get("apps/v1", "Deployment", owner.namespace, name)
         return DeploymentState.from_object(obj) if obj else None
 
@@ -366,6 +383,10 @@ class Reconciler:
         for event in plan.events:
             self.kube.record_event(obj, event.type, event.reason, event.message, self.clock())
         return Result(plan.requeue_after)
+
+
+def _owned_by(obj: Obj, owner: Owner) -> bool:
+    return any(ref.get("uid") == owner.uid for ref in obj["metadata"].get("ownerReferences") or [])
 
 
 def _routing_missing(plan: RolloutPlan) -> RolloutPlan:

@@ -18,7 +18,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from modelship.errors import InvalidObjectError, NotFoundError, TransientError
+from modelship.errors import AlreadyExistsError, InvalidObjectError, NotFoundError, TransientError
 
 FIELD_MANAGER = "modelship"
 
@@ -132,6 +132,8 @@ class Kube:
             raise NotFoundError(message)  # gone, or its namespace is going
         if status in (400, 422):
             raise InvalidObjectError(message)
+        if status == 409 and method == "POST":
+            raise AlreadyExistsError(message)
         raise TransientError(f"{method} {path}: {status} {message}")
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
@@ -188,6 +190,13 @@ class Kube:
             body=obj,
             query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
             content_type="application/apply-patch+yaml",
+        )
+
+    def create(self, obj: Obj) -> Obj:
+        """POST; AlreadyExistsError if it is there (for objects we never overwrite)."""
+        meta = obj["metadata"]
+        return self._call(
+            "POST", collection_path(obj["apiVersion"], obj["kind"], meta["namespace"]), body=obj
         )
 
     def patch_status(
