@@ -87,6 +87,25 @@ def wait_promoted(kubectl: Kubectl, ns: str, name: str, v: str, timeout: float =
     wait_for(f"{v} promoted", done, timeout)
 
 
+def deploy(
+    kubectl: Kubectl,
+    ns: str,
+    name: str,
+    replicas: int,
+    steps: list[dict[str, Any]] | None,
+    **extra: Any,
+) -> None:
+    """Apply version 1.0.0 behind the Gateway API with ``steps`` and wait until Ready."""
+    rollout: dict[str, Any] = {"trafficRouting": GATEWAY, **extra.pop("rollout", {})}
+    if steps is not None:
+        rollout["steps"] = steps
+    manifest = model_deployment(
+        name, replicas=replicas, model=version("1.0.0"), rollout=rollout, **extra
+    )
+    assert kubectl.apply(dump(manifest), ns).returncode == 0
+    wait_ready(kubectl, ns, name)
+
+
 def track_pods(kubectl: Kubectl, ns: str, name: str, track: str) -> list[dict[str, Any]]:
     pods = kubectl.json(
         "get",
@@ -102,7 +121,7 @@ def track_pods(kubectl: Kubectl, ns: str, name: str, track: str) -> list[dict[st
 def test_full_rollout_with_gateway_weights_and_cli(
     kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
 ) -> None:
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"setWeight": 10},
         {"pause": {}},
         {"setWeight": 50},
@@ -110,18 +129,7 @@ def test_full_rollout_with_gateway_weights_and_cli(
         {"setWeight": 100},
         {"pause": {}},
     ]
-    kubectl.apply(
-        dump(
-            model_deployment(
-                "gw",
-                replicas=2,
-                model=version("1.0.0"),
-                rollout={"steps": steps, "trafficRouting": GATEWAY},
-            )
-        ),
-        namespace,
-    )
-    wait_ready(kubectl, namespace, "gw")
+    deploy(kubectl, namespace, "gw", 2, steps)
     assert route_weights(kubectl, namespace, "gw") == (100, 0)
     no_canary = ctl(kubectl, namespace, "promote", "gw")
     assert no_canary.returncode == 1 and "no canary to promote" in no_canary.stderr
@@ -154,19 +162,13 @@ def test_full_rollout_with_gateway_weights_and_cli(
 def test_timed_pause_holds_the_weight(
     kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
 ) -> None:
-    steps = [{"setWeight": 20}, {"pause": {"duration": "4s"}}, {"setWeight": 60}, {"pause": {}}]
-    kubectl.apply(
-        dump(
-            model_deployment(
-                "timed",
-                replicas=2,
-                model=version("1.0.0"),
-                rollout={"steps": steps, "trafficRouting": GATEWAY},
-            )
-        ),
-        namespace,
-    )
-    wait_ready(kubectl, namespace, "timed")
+    steps: list[dict[str, Any]] = [
+        {"setWeight": 20},
+        {"pause": {"duration": "4s"}},
+        {"setWeight": 60},
+        {"pause": {}},
+    ]
+    deploy(kubectl, namespace, "timed", 2, steps)
     set_version(kubectl, namespace, "timed", "2.0.0")
     wait_for("weight 20", lambda: canary_of(kubectl, namespace, "timed").get("weight") == 20)
     at_20 = time.monotonic()
@@ -179,19 +181,8 @@ def test_timed_pause_holds_the_weight(
 def test_abort_and_retry(
     kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
 ) -> None:
-    steps = [{"setWeight": 30}, {"pause": {}}]
-    kubectl.apply(
-        dump(
-            model_deployment(
-                "ab",
-                replicas=2,
-                model=version("1.0.0"),
-                rollout={"steps": steps, "trafficRouting": GATEWAY},
-            )
-        ),
-        namespace,
-    )
-    wait_ready(kubectl, namespace, "ab")
+    steps: list[dict[str, Any]] = [{"setWeight": 30}, {"pause": {}}]
+    deploy(kubectl, namespace, "ab", 2, steps)
     set_version(kubectl, namespace, "ab", "2.0.0")
     wait_paused_at(kubectl, namespace, "ab", 1)
     assert route_weights(kubectl, namespace, "ab") == (70, 30)
@@ -248,19 +239,13 @@ def test_undo_rolls_back_through_a_canary(
 def test_killed_mid_canary_resumes_at_the_same_step(
     kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
 ) -> None:
-    steps = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 75}, {"pause": {}}]
-    kubectl.apply(
-        dump(
-            model_deployment(
-                "kill",
-                replicas=4,
-                model=version("1.0.0"),
-                rollout={"steps": steps, "trafficRouting": GATEWAY},
-            )
-        ),
-        namespace,
-    )
-    wait_ready(kubectl, namespace, "kill")
+    steps: list[dict[str, Any]] = [
+        {"setWeight": 25},
+        {"pause": {}},
+        {"setWeight": 75},
+        {"pause": {}},
+    ]
+    deploy(kubectl, namespace, "kill", 4, steps)
     set_version(kubectl, namespace, "kill", "2.0.0")
     wait_paused_at(kubectl, namespace, "kill", 1)
     before = canary_of(kubectl, namespace, "kill")
@@ -290,20 +275,8 @@ def test_swap_when_only_the_stable_fits(
     """Seven MIG slices exist; the stable takes all seven, so the canary must swap."""
     wait_for("the MIG node to be empty", lambda: mig_pods_running(kubectl) == 0, timeout=90)
     mig = gpu_runtime(1, resource_name="nvidia.com/mig-1g.10gb")
-    steps = [{"setWeight": 30}, {"pause": {}}]
-    kubectl.apply(
-        dump(
-            model_deployment(
-                "swap",
-                replicas=7,
-                model=version("1.0.0"),
-                runtime=mig,
-                rollout={"steps": steps, "trafficRouting": GATEWAY},
-            )
-        ),
-        namespace,
-    )
-    wait_ready(kubectl, namespace, "swap")
+    steps: list[dict[str, Any]] = [{"setWeight": 30}, {"pause": {}}]
+    deploy(kubectl, namespace, "swap", 7, steps, runtime=mig)
     set_version(kubectl, namespace, "swap", "2.0.0")
     peak = 0
 
@@ -380,7 +353,7 @@ def test_replica_ratio_without_gateway_api(plain_cluster: tuple[Kubectl, Path]) 
         "default ServiceAccount",
         lambda: kubectl.run("get", "sa", "default", "-n", ns, check=False).returncode == 0,
     )
-    steps = [{"setWeight": 50}, {"pause": {}}]
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
     kubectl.apply(
         dump(model_deployment("rr", replicas=2, model=version("1.0.0"), rollout={"steps": steps})),
         ns,
