@@ -34,6 +34,9 @@ def test_layers(path: Path) -> None:
         assert rel in ("handlers.py", "cli.py"), f"{rel} imports kopf"
     if imported & set(CLIENTS):
         assert rel.startswith("kube/"), f"{rel} imports a Kubernetes client"
+    if rel.startswith("runtime/"):
+        assert not imported & {"kopf", *CLIENTS}, f"{rel}: the runtime is not the operator"
+        assert "modelship.kube" not in path.read_text(), rel
     if rel.startswith(("decisions/", "render/", "api/")) or rel in ("conditions.py", "observed.py"):
         assert not imported & {"kopf", "modelship.kube", "httpx", "urllib3", *CLIENTS}, rel
         text = path.read_text()

@@ -1,0 +1,5 @@
+import sys
+
+from modelship.runtime.server import main
+
+sys.exit(main())
