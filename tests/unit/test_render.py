@@ -115,3 +115,10 @@ def test_revision_ignores_replicas_and_changes_with_the_model() -> None:
 def test_label_value_sanitises_free_text() -> None:
     assert label_value("1.4.0+build 7") == "1.4.0_build_7"
     assert len(label_value("v" * 100)) == 63
+
+
+def test_reserved_env_names_are_exactly_what_the_operator_sets() -> None:
+    from modelship.api.deployment import OPERATOR_ENV
+    from modelship.render.serving import model_env
+
+    assert tuple(e["name"] for e in model_env(spec(), "stable", "r")) == OPERATOR_ENV

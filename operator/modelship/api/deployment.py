@@ -131,14 +131,29 @@ class GPU(ApiModel):
     )
 
 
+# Set by the operator on every runtime container (render/serving.py: model_env).
+OPERATOR_ENV = (
+    "MODELSHIP_MODEL_NAME",
+    "MODELSHIP_MODEL_VERSION",
+    "MODELSHIP_MODEL_URI",
+    "MODELSHIP_MODEL_DIGEST",
+    "MODELSHIP_MODEL_FORMAT",
+    "MODELSHIP_TRACK",
+    "MODELSHIP_REVISION",
+    "MODELSHIP_PORT",
+    "MODELSHIP_METRICS_PORT",
+    "MODELSHIP_METRICS_PATH",
+)
+
+
 class EnvVar(ApiModel):
     """A core/v1 EnvVar; valueFrom is passed through to the container as written."""
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
             cel(
-                "!self.name.startsWith('MODELSHIP_')",
-                "MODELSHIP_* variables are set by the operator",
+                "!(self.name in [" + ", ".join(f"'{n}'" for n in OPERATOR_ENV) + "])",
+                "is set by the operator from spec.model and spec.runtime",
                 ".name",
             )
         )
