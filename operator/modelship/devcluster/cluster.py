@@ -285,7 +285,9 @@ class Cluster:
                     "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                     f"--server-address=127.0.0.1:{_free_port()}",
                     "--node-lease-duration-seconds=40",
-                    "--cidr=10.244.0.0/16",
+                    # Pod IPs on loopback: a pod's IP is where its runtime process
+                    # listens (devcluster/podrunner.py).
+                    "--cidr=127.100.0.0/16",
                     "--node-ip=127.0.0.1",
                 ],
             )

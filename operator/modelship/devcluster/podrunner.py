@@ -1,0 +1,123 @@
+"""Back every runtime pod on a kwok node with a real modelship-runtime process.
+
+kwok makes pods Running and gives them IPs from a loopback range (the dev cluster
+starts it with ``--cidr=127.100.0.0/16``), so a pod's IP is an address this machine
+owns: the process for a pod listens on the pod's IP and port, with the pod's own
+environment. Processes start when a pod is Running and stop when it is deleted.
+Only kubelet and the container runtime are stood in for; what the operator measures
+comes from real requests to real processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelship.kube import Kube
+from modelship.render.labels import MANAGED_BY, MANAGER
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Proc:
+    pod: str  # namespace/name
+    ip: str
+    popen: subprocess.Popen[bytes]
+
+
+def pod_env(pod: dict[str, Any]) -> dict[str, str] | None:
+    """The runtime container's literal env plus where to listen; None if not runnable."""
+    ip = (pod.get("status") or {}).get("podIP")
+    containers = (pod.get("spec") or {}).get("containers") or []
+    if not ip or not containers:
+        return None
+    env = {
+        e["name"]: str(e.get("value", ""))
+        for e in containers[0].get("env") or []
+        if "valueFrom" not in e
+    }
+    env["MODELSHIP_LISTEN_ADDRESS"] = ip
+    return env
+
+
+class PodRunner:
+    def __init__(self, kube: Kube, logs: Path, interval: float = 0.5) -> None:
+        self.kube = kube
+        self.logs = logs
+        self.interval = interval
+        self.procs: dict[str, _Proc] = {}  # by pod uid
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._loop, name="podrunner", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(10)
+        for uid in list(self.procs):
+            self._end(uid)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sync()
+            except Exception as exc:  # keep serving through API hiccups
+                log.warning("pod runner: %s", exc)
+            self._stop.wait(self.interval)
+
+    def sync(self) -> None:
+        pods = self.kube.list("v1", "Pod", None, {MANAGED_BY: MANAGER})
+        wanted = {}
+        for pod in pods:
+            meta = pod["metadata"]
+            if meta.get("deletionTimestamp") or (pod.get("status") or {}).get("phase") != "Running":
+                continue
+            wanted[meta["uid"]] = pod
+        for uid in set(self.procs) - set(wanted):
+            self._end(uid)
+        for uid, pod in wanted.items():
+            proc = self.procs.get(uid)
+            if proc is not None and proc.popen.poll() is None:
+                continue
+            self._begin(uid, pod)
+
+    def _begin(self, uid: str, pod: dict[str, Any]) -> None:
+        env = pod_env(pod)
+        if env is None:
+            return
+        meta = pod["metadata"]
+        name = f"{meta['namespace']}/{meta['name']}"
+        log_file = open(self.logs / f"{meta['namespace']}_{meta['name']}.log", "ab")  # noqa: SIM115
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "modelship.runtime"],
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log_file.close()
+        self.procs[uid] = _Proc(name, env["MODELSHIP_LISTEN_ADDRESS"], popen)
+        log.info("runtime for %s on %s (pid %d)", name, env["MODELSHIP_LISTEN_ADDRESS"], popen.pid)
+
+    def _end(self, uid: str) -> None:
+        proc = self.procs.pop(uid)
+        if proc.popen.poll() is None:
+            proc.popen.send_signal(signal.SIGTERM)
+            try:
+                proc.popen.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.popen.kill()
+                proc.popen.wait(5)

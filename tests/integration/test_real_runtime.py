@@ -1,0 +1,101 @@
+"""Runtime pods backed by real modelship-runtime processes at the pods' own IPs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelship.devcluster.cluster import REPO_ROOT
+from modelship.devcluster.podrunner import PodRunner
+from modelship.kube import connect
+from tests.integration.conftest import Kubectl, wait_for
+from tests.integration.manifests import dump, model_deployment
+from tests.integration.test_serving import wait_ready
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("fraud-1.0.0")
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "examples" / "train.py"),
+            "--out",
+            str(out),
+            "--rows",
+            "4000",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+@pytest.fixture
+def runner(kubectl: Kubectl, tmp_path: Path) -> Iterator[PodRunner]:
+    pods = PodRunner(connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig)), tmp_path / "pods")
+    pods.start()
+    yield pods
+    pods.stop()
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status, resp.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def predict(ip: str) -> dict[str, Any]:
+    body = json.dumps({"instances": [[100, 500, 0.5, 12]]}).encode()
+    req = urllib.request.Request(
+        f"http://{ip}:8080/v1/models/fraud-scorer:predict",
+        body,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())  # type: ignore[no-any-return]
+
+
+def test_each_pod_runs_a_real_runtime(
+    kubectl: Kubectl, running_operator: Any, namespace: str, trained: Path, runner: PodRunner
+) -> None:
+    model = {"name": "fraud-scorer", "version": "1.0.0", "uri": f"file://{trained}"}
+    kubectl.apply(dump(model_deployment("real", replicas=2, model=model)), namespace)
+    wait_ready(kubectl, namespace, "real")
+    pods = kubectl.json("get", "pods", "-n", namespace, "-l", "modelship.io/model-deployment=real")[
+        "items"
+    ]
+    ips = [p["status"]["podIP"] for p in pods]
+    assert len(set(ips)) == 2 and all(ip.startswith("127.") for ip in ips)
+    for ip in ips:
+
+        def ready(ip: str = ip) -> bool:
+            return get(f"http://{ip}:8080/v2/health/ready")[0] == 200
+
+        wait_for(f"runtime at {ip}", ready, timeout=30)
+        assert 0 < predict(ip)["predictions"][0] < 1
+        _, metrics = get(f"http://{ip}:8080/metrics")
+        assert (
+            'modelship_requests_total{code="200",model="fraud-scorer",track="stable",'
+            'version="1.0.0"} 1.0'
+        ) in metrics
+
+    kubectl.run("delete", "md", "real", "-n", namespace, "--wait=true", "--timeout=60s")
+    # Garbage collection of the pods can take ~30 s on a fresh cluster: the collector
+    # discovers a newly installed CRD's resource on its periodic resync.
+    wait_for(
+        "runtime processes to stop",
+        lambda: all(get(f"http://{ip}:8080/v2/health/live")[0] == 0 for ip in ips),
+        timeout=90,
+    )
