@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,7 +43,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def runner(kubectl: Kubectl, tmp_path: Path) -> Iterator[PodRunner]:
-    pods = PodRunner(connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig)), tmp_path / "pods")
+    pods = PodRunner(
+        connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig)),
+        tmp_path / "pods",
+        targets_file=tmp_path / "targets.json",
+    )
     pods.start()
     yield pods
     pods.stop()
@@ -99,3 +104,58 @@ def test_each_pod_runs_a_real_runtime(
         lambda: all(get(f"http://{ip}:8080/v2/health/live")[0] == 0 for ip in ips),
         timeout=90,
     )
+
+
+@pytest.fixture
+def prometheus(runner: PodRunner, tmp_path: Path) -> Iterator[str]:
+    from modelship.devcluster.prometheus import PrometheusProcess
+
+    assert runner.targets_file is not None
+    prom = PrometheusProcess(tmp_path / "prometheus", runner.targets_file)
+    try:
+        yield prom.start()
+    finally:
+        prom.stop()
+
+
+def promql(base: str, query: str) -> list[dict[str, Any]]:
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())["data"]["result"]  # type: ignore[no-any-return]
+
+
+def test_prometheus_scrapes_the_runtime_pods(
+    kubectl: Kubectl,
+    running_operator: Any,
+    namespace: str,
+    trained: Path,
+    runner: PodRunner,
+    prometheus: str,
+) -> None:
+    model = {"name": "fraud-scorer", "version": "1.0.0", "uri": f"file://{trained}"}
+    kubectl.apply(dump(model_deployment("scraped", replicas=2, model=model)), namespace)
+    wait_ready(kubectl, namespace, "scraped")
+    pods = kubectl.json(
+        "get", "pods", "-n", namespace, "-l", "modelship.io/model-deployment=scraped"
+    )["items"]
+    for pod in pods:
+        ip = pod["status"]["podIP"]
+
+        def ready(ip: str = ip) -> bool:
+            return get(f"http://{ip}:8080/v2/health/ready")[0] == 200
+
+        wait_for(f"runtime at {ip}", ready, timeout=30)
+        for _ in range(5):
+            predict(ip)
+    query = (
+        f"sum by (pod, track, version) (modelship_requests_total"
+        f'{{namespace="{namespace}",code="200"}})'
+    )
+
+    def scraped() -> list[dict[str, Any]] | None:
+        result = promql(prometheus, query)
+        return result if len(result) == 2 and all(r["value"][1] == "5" for r in result) else None
+
+    result = wait_for("Prometheus to see 5 requests per pod", scraped, timeout=60)
+    assert {r["metric"]["pod"] for r in result} == {p["metadata"]["name"] for p in pods}
+    assert {(r["metric"]["track"], r["metric"]["version"]) for r in result} == {("stable", "1.0.0")}

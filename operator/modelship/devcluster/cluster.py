@@ -47,7 +47,7 @@ def default_state_dir() -> Path:
     return Path(base) / "modelship" / "dev-cluster"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -187,7 +187,7 @@ class Cluster:
             self._pids_file.write_text(json.dumps([p.__dict__ for p in procs]))
 
         try:
-            etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
+            etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
             etcd_url = f"http://127.0.0.1:{etcd_port}"
             _log("starting etcd")
             start(
@@ -244,7 +244,7 @@ class Cluster:
                     f"--service-account-private-key-file={pki / 'sa.key'}",
                     f"--root-ca-file={pki / 'ca.crt'}",
                     "--bind-address=127.0.0.1",
-                    f"--secure-port={_free_port()}",
+                    f"--secure-port={free_port()}",
                     "--use-service-account-credentials=false",
                     "--controllers=*",
                     "--profiling=false",
@@ -263,7 +263,7 @@ class Cluster:
                     f"--kubeconfig={self.kubeconfig}",
                     "--leader-elect=false",
                     "--bind-address=127.0.0.1",
-                    f"--secure-port={_free_port()}",
+                    f"--secure-port={free_port()}",
                     "--profiling=false",
                 ],
             )
@@ -283,7 +283,7 @@ class Cluster:
                     f"--config={self._kwok_config()}",
                     "--manage-all-nodes=false",
                     "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-                    f"--server-address=127.0.0.1:{_free_port()}",
+                    f"--server-address=127.0.0.1:{free_port()}",
                     "--node-lease-duration-seconds=40",
                     # Pod IPs on loopback: a pod's IP is where its runtime process
                     # listens (devcluster/podrunner.py).

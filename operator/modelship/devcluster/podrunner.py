@@ -10,6 +10,7 @@ comes from real requests to real processes.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from modelship.kube import Kube
-from modelship.render.labels import MANAGED_BY, MANAGER
+from modelship.render.labels import MANAGED_BY, MANAGER, MODEL_DEPLOYMENT
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,13 @@ def pod_env(pod: dict[str, Any]) -> dict[str, str] | None:
 
 
 class PodRunner:
-    def __init__(self, kube: Kube, logs: Path, interval: float = 0.5) -> None:
+    def __init__(
+        self, kube: Kube, logs: Path, interval: float = 0.5, targets_file: Path | None = None
+    ) -> None:
         self.kube = kube
         self.logs = logs
+        self.targets_file = targets_file  # Prometheus file_sd targets, rewritten on change
+        self._targets = ""
         self.interval = interval
         self.procs: dict[str, _Proc] = {}  # by pod uid
         self._stop = threading.Event()
@@ -92,6 +97,30 @@ class PodRunner:
             if proc is not None and proc.popen.poll() is None:
                 continue
             self._begin(uid, pod)
+        if self.targets_file is not None:
+            self._write_targets([p for uid, p in wanted.items() if uid in self.procs])
+
+    def _write_targets(self, pods: list[dict[str, Any]]) -> None:
+        targets = []
+        for pod in sorted(pods, key=lambda p: p["metadata"]["uid"]):
+            meta = pod["metadata"]
+            notes = meta.get("annotations") or {}
+            if notes.get("prometheus.io/scrape") != "true":
+                continue
+            labels = {
+                "namespace": meta["namespace"],
+                "pod": meta["name"],
+                "model_deployment": (meta.get("labels") or {}).get(MODEL_DEPLOYMENT, ""),
+                "__metrics_path__": notes.get("prometheus.io/path", "/metrics"),
+            }
+            address = f"{pod['status']['podIP']}:{notes.get('prometheus.io/port', '8080')}"
+            targets.append({"targets": [address], "labels": labels})
+        text = json.dumps(targets, indent=1)
+        if text != self._targets and self.targets_file is not None:
+            tmp = self.targets_file.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(self.targets_file)  # atomic: Prometheus never reads half a file
+            self._targets = text
 
     def _begin(self, uid: str, pod: dict[str, Any]) -> None:
         env = pod_env(pod)

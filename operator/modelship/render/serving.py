@@ -83,6 +83,15 @@ def scheduling(spec: ModelDeploymentSpec) -> Obj:
     return out
 
 
+def scrape_annotations(spec: ModelDeploymentSpec) -> dict[str, str]:
+    """The common prometheus.io/* convention, so any Prometheus finds the metrics."""
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(spec.runtime.metrics_port),
+        "prometheus.io/path": spec.runtime.metrics.path,
+    }
+
+
 def container_ports(spec: ModelDeploymentSpec) -> list[Obj]:
     ports = [{"name": "http", "containerPort": spec.runtime.port, "protocol": "TCP"}]
     if spec.runtime.metrics_port != spec.runtime.port:
@@ -133,7 +142,7 @@ def runtime_deployment(
             },
             "selector": {"matchLabels": track_labels(owner.name, track)},
             "template": {
-                "metadata": {"labels": pod_labels},
+                "metadata": {"labels": pod_labels, "annotations": scrape_annotations(spec)},
                 "spec": {"containers": [container], **scheduling(spec)},
             },
         },
