@@ -81,11 +81,6 @@ def find(conditions: Sequence[Condition], type_: str) -> Condition | None:
     return next((c for c in conditions if c.type == type_), None)
 
 
-def is_true(conditions: Sequence[Condition], type_: str) -> bool:
-    found = find(conditions, type_)
-    return found is not None and found.status == "True"
-
-
 def flipped(before: Sequence[Condition], after: Sequence[Condition]) -> list[Condition]:
     """Conditions in ``after`` whose status or reason differs from ``before``.
 
