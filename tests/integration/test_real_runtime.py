@@ -159,3 +159,22 @@ def test_prometheus_scrapes_the_runtime_pods(
     result = wait_for("Prometheus to see 5 requests per pod", scraped, timeout=60)
     assert {r["metric"]["pod"] for r in result} == {p["metadata"]["name"] for p in pods}
     assert {(r["metric"]["track"], r["metric"]["version"]) for r in result} == {("stable", "1.0.0")}
+
+    # The analysis provider reads the same numbers from the same server.
+    from modelship.providers.prometheus import PrometheusProvider
+
+    provider = PrometheusProvider(prometheus)
+    ok = provider.scalar(f'sum(modelship_requests_total{{namespace="{namespace}",code="200"}})')
+    assert ok == 10.0
+    # Requests after Prometheus has seen the series show up as an increase in the window.
+    for pod in pods:
+        for _ in range(5):
+            predict(pod["status"]["podIP"])
+
+    def grown() -> dict[float, float] | None:
+        labels = {"namespace": namespace}
+        found = provider.buckets("modelship_request_duration_seconds", labels, 60)
+        return found if found and found[float("inf")] >= 9 else None
+
+    buckets = wait_for("bucket increases", grown, timeout=30)
+    assert buckets[0.1] <= buckets[float("inf")]

@@ -123,6 +123,10 @@ class RuntimeMetrics:
             buckets=PROBABILITY_BUCKETS if classification else LATENCY_BUCKETS,
             registry=self.registry,
         ).labels(**labels)
+        # Series exist from the start (at 0), so a rate over the first requests is right:
+        # Prometheus cannot see an increase in a series whose first sample is already 5.
+        for code in ("200", "400", "500"):
+            self._requests.labels(**labels, code=code)
         self.features = FeatureHistograms(labels, feature_edges)
         self.registry.register(self.features)
 

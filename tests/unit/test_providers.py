@@ -1,0 +1,163 @@
+"""Metric providers against canned answers: data, empty, NaN, a backend that is down."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from modelship.providers import NoMetrics, ProviderError
+from modelship.providers.prometheus import PrometheusProvider, selector
+from modelship.providers.scrape import ScrapeProvider
+
+
+def prom(answer: Any, status: int = 200, seen: list[str] | None = None) -> PrometheusProvider:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if seen is not None:
+            seen.append(request.url.params["query"])
+        if isinstance(answer, Exception):
+            raise answer
+        return httpx.Response(status, text=json.dumps(answer))
+
+    return PrometheusProvider(
+        "http://prom:9090", httpx.Client(transport=httpx.MockTransport(handle))
+    )
+
+
+def vector(*samples: tuple[dict[str, str], str]) -> dict[str, Any]:
+    return {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [{"metric": m, "value": [1700000000, v]} for m, v in samples],
+        },
+    }
+
+
+def test_selector_quotes_and_regexes() -> None:
+    assert selector({"track": "canary", "code": "~5..", "model": 'a"b'}) == (
+        '{code=~"5..",model="a\\"b",track="canary"}'
+    )
+
+
+def test_buckets_query_and_parse() -> None:
+    seen: list[str] = []
+    p = prom(
+        vector(({"le": "0.1"}, "90"), ({"le": "+Inf"}, "100"), ({"le": "0.5"}, "NaN")), seen=seen
+    )
+    assert p.buckets("modelship_request_duration_seconds", {"track": "canary"}, 30) == {
+        0.1: 90.0,
+        float("inf"): 100.0,
+    }
+    assert seen == [
+        'sum by (le) (increase(modelship_request_duration_seconds_bucket{track="canary"}[30s]))'
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "answer", "expected"),
+    [
+        ("a number", vector(({}, "12.5")), 12.5),
+        ("empty result is no data", vector(), None),
+        ("NaN is no data", vector(({}, "NaN")), None),
+        (
+            "scalar result",
+            {"status": "success", "data": {"resultType": "scalar", "result": [1, "3"]}},
+            3.0,
+        ),
+    ],
+)
+def test_increase(name: str, answer: Any, expected: float | None) -> None:
+    assert prom(answer).increase("modelship_requests_total", {}, 60) == expected, name
+
+
+@pytest.mark.parametrize(
+    ("name", "answer", "status", "words"),
+    [
+        ("down", httpx.ConnectError("connection refused"), 200, "unreachable"),
+        ("bad query", {"status": "error", "error": "parse error"}, 400, "parse error"),
+        ("not json", None, 502, "without JSON"),
+    ],
+)
+def test_backend_trouble_is_a_provider_error(
+    name: str, answer: Any, status: int, words: str
+) -> None:
+    if answer is None:
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(status, text="<html>bad gateway</html>")
+
+        p = PrometheusProvider("http://prom", httpx.Client(transport=httpx.MockTransport(handle)))
+    else:
+        p = prom(answer, status)
+    with pytest.raises(ProviderError, match=words):
+        p.increase("x", {}, 30)
+
+
+METRICS = """# TYPE modelship_requests counter
+modelship_requests_total{{code="200",track="canary"}} {ok}
+modelship_requests_total{{code="500",track="canary"}} {err}
+modelship_requests_total{{code="200",track="stable"}} 1000
+# TYPE modelship_request_duration_seconds histogram
+modelship_request_duration_seconds_bucket{{le="0.1",track="canary"}} {fast}
+modelship_request_duration_seconds_bucket{{le="+Inf",track="canary"}} {all}
+modelship_request_duration_seconds_count{{track="canary"}} {all}
+modelship_request_duration_seconds_sum{{track="canary"}} 1.0
+"""
+
+
+class Pods:
+    """Canned /metrics pages per URL; ``advance`` moves every pod to its next page."""
+
+    def __init__(self, pages: list[dict[str, dict[str, int] | None]]) -> None:
+        self.pages = pages
+        self.index = 0
+
+    def advance(self) -> None:
+        self.index += 1
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        page = self.pages[min(self.index, len(self.pages) - 1)][str(request.url)]
+        if page is None:
+            return httpx.Response(503)
+        return httpx.Response(200, text=METRICS.format(**page))
+
+    def provider(self) -> ScrapeProvider:
+        client = httpx.Client(transport=httpx.MockTransport(self.handle))
+        return ScrapeProvider(lambda: list(self.pages[0]), client)
+
+
+def test_scrape_returns_deltas_between_reads_and_handles_resets() -> None:
+    a, b = "http://127.100.0.1:8080/metrics", "http://127.100.0.2:8080/metrics"
+    first = {"ok": 100, "err": 1, "fast": 90, "all": 101}
+    pages = [
+        {a: first, b: first},
+        {
+            a: {"ok": 150, "err": 3, "fast": 130, "all": 153},
+            b: {"ok": 20, "err": 0, "fast": 20, "all": 20},
+        },
+    ]  # b restarted: counters reset
+    pods = Pods(pages)  # type: ignore[arg-type]
+    p = pods.provider()
+    assert p.increase("modelship_requests_total", {"track": "canary"}, 30) is None  # baseline
+    assert p.buckets("modelship_request_duration_seconds", {"track": "canary"}, 30) is None
+    pods.advance()
+    errors = p.increase("modelship_requests_total", {"track": "canary", "code": "~5.."}, 30)
+    assert errors == 2 + 0
+    assert p.buckets("modelship_request_duration_seconds", {"track": "canary"}, 30) == {
+        0.1: 40 + 20,
+        float("inf"): 52 + 20,
+    }
+
+
+def test_scrape_with_every_pod_down_is_a_provider_error() -> None:
+    a = "http://127.100.0.1:8080/metrics"
+    p = Pods([{a: None}]).provider()
+    with pytest.raises(ProviderError, match="no pod answered"):
+        p.increase("modelship_requests_total", {}, 30)
+
+
+def test_no_metrics_is_always_no_data() -> None:
+    assert NoMetrics().increase("x", {}, 1) is None and NoMetrics().buckets("x", {}, 1) is None
