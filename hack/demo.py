@@ -97,7 +97,7 @@ The operator keeps running (pid {op.pid}, log {op.log_file}). Try:
   kubectl patch md fraud-scorer --type merge -p '{{"spec":{{"model":{{"version":"1.5.0"}}}}}}'
                                                # -> a canary, then promotion
   {Path(sys.executable).parent}/modelship status fraud-scorer   # revisions, weights, history
-  kubectl apply -f examples/rollout/fraud-scorer-canary.yaml   # steps + Gateway API; see docs/rollout.md
+  kubectl apply -f examples/rollout/fraud-scorer-canary.yaml   # steps, see docs/rollout.md
   kubectl patch md fraud-scorer --type merge -p '{{"spec":{{"runtime":{{"gpu":{{"count":8}}}}}}}}'
                                                # -> Degraded / InsufficientGPU within seconds
   kubectl get md -w
