@@ -178,3 +178,45 @@ def test_prometheus_scrapes_the_runtime_pods(
 
     buckets = wait_for("bucket increases", grown, timeout=30)
     assert buckets[0.1] <= buckets[float("inf")]
+
+
+def test_load_follows_the_route_weights(
+    kubectl: Kubectl, running_operator: Any, namespace: str, trained: Path, runner: PodRunner
+) -> None:
+    from modelship.devcluster.loadgen import LoadGenerator
+    from tests.integration.test_canary import GATEWAY, wait_paused_at
+
+    model = {"name": "fraud-scorer", "version": "1.0.0", "uri": f"file://{trained}"}
+    rollout = {"steps": [{"setWeight": 30}, {"pause": {}}], "trafficRouting": GATEWAY}
+    kubectl.apply(
+        dump(model_deployment("split", replicas=2, model=model, rollout=rollout)), namespace
+    )
+    wait_ready(kubectl, namespace, "split")
+    new = json.dumps({"spec": {"model": {"version": "2.0.0", "uri": f"file://{trained}"}}})
+    kubectl.run("patch", "md", "split", "-n", namespace, "--type", "merge", "-p", new)
+    wait_paused_at(kubectl, namespace, "split", 1)
+    load = LoadGenerator(
+        connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig)),
+        namespace,
+        "split",
+        "fraud-scorer",
+        seed=7,
+    )
+
+    def all_up() -> bool:
+        t = load.targets()
+        return (
+            len(t.pods["stable"]) == 2
+            and len(t.pods["canary"]) == 1
+            and all(
+                get(f"http://{ip}:8080/v2/health/ready")[0] == 200
+                for ips in t.pods.values()
+                for ip in ips
+            )
+        )
+
+    wait_for("both tracks serving", all_up, timeout=30)
+    stats = load.run(requests=400, max_seconds=60)
+    assert sum(stats.by_track.values()) == 400
+    assert 0.22 < stats.share("canary") < 0.38, stats.by_track  # 30% ± ~3.5 sigma
+    assert {code for (_, code) in stats.by_code} == {200}

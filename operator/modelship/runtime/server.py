@@ -104,6 +104,12 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, {"ready": True})
         elif path in (f"/v1/models/{rt.name}", f"/v2/models/{rt.name}"):
             features = rt.model.features if rt.model else []
+            inputs = []
+            if rt.model is not None:  # the training distribution, so clients can make traffic
+                inputs = [
+                    {"name": f, "mean": float(rt.model.mean[i]), "scale": float(rt.model.scale[i])}
+                    for i, f in enumerate(rt.model.features)
+                ]
             self._send(
                 200,
                 {
@@ -112,6 +118,7 @@ class Handler(BaseHTTPRequestHandler):
                     "platform": "modelship",
                     "ready": rt.model is not None,
                     "features": features,
+                    "inputs": inputs,
                 },
             )
         else:
