@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -396,4 +396,4 @@ def _routing_missing(plan: RolloutPlan) -> RolloutPlan:
         "HTTPRoute (gateway.networking.k8s.io/v1): install the Gateway API CRDs or "
         "remove gatewayAPI to split by replica ratio"
     )
-    return RolloutPlan(**{**plan.__dict__, "aborted": ("GatewayAPIUnavailable", message)})
+    return replace(plan, aborted=("GatewayAPIUnavailable", message))

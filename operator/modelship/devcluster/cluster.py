@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +184,7 @@ class Cluster:
             )
             log.close()
             procs.append(Process(name, proc.pid, argv0))
-            self._pids_file.write_text(json.dumps([p.__dict__ for p in procs]))
+            self._pids_file.write_text(json.dumps([asdict(p) for p in procs]))
 
         try:
             etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
