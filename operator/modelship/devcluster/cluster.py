@@ -47,10 +47,23 @@ def default_state_dir() -> Path:
     return Path(base) / "modelship" / "dev-cluster"
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port never handed out before by this process.
+
+    The kernel may offer a port again once our probe socket closes, before the
+    component we pick it for has bound it (two components started back to back);
+    remembering what we handed out rules that collision out.
+    """
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def _log(message: str) -> None:
