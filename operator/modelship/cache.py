@@ -125,7 +125,3 @@ class ChildCache:
             for p in pods
             if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in labels.items())
         ]
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._objects) + sum(len(p) for p in self._pods.values())

@@ -15,7 +15,7 @@ from typing import Any
 
 from modelship.api import GROUP, KIND, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
 from modelship.decisions.commands import ANNOTATIONS, PAUSED, UNDO
-from modelship.decisions.rollout import Command
+from modelship.decisions.rollout import Command, step_text
 from modelship.kube import Kube
 from modelship.render.labels import TRACK, selector
 
@@ -66,15 +66,8 @@ def table(objs: list[Obj], now: datetime) -> str:
 def _steps_line(spec: ModelDeploymentSpec, step: int, active: bool) -> str:
     parts = []
     for i, s in enumerate(spec.rollout.steps or []):
-        text = (
-            f"{s.set_weight}%"
-            if s.set_weight is not None
-            else f"pause {s.pause.duration}"
-            if s.pause and s.pause.duration
-            else "pause (until promote)"
-        )
         mark = "done" if i < step else "now" if i == step and active else "next"
-        parts.append(f"[{mark}] {text}")
+        parts.append(f"[{mark}] {step_text(s)}")
     return "  ".join(parts) or "(none: promote when the canary is ready)"
 
 

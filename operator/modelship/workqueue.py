@@ -94,9 +94,6 @@ class WorkQueue(Generic[K]):
         if timer:
             timer[1].cancel()
 
-    def __len__(self) -> int:
-        return len(self._lanes[0]) + len(self._lanes[1])
-
     async def _run_one(self) -> None:
         while True:
             key = await self._get()

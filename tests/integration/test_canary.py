@@ -146,9 +146,7 @@ def test_full_rollout_with_gateway_weights_and_cli(
         assert done.returncode == 0, done.stderr
     wait_promoted(kubectl, namespace, "gw", "2.0.0")
     assert route_weights(kubectl, namespace, "gw") == (100, 0)
-    assert track_pods(kubectl, namespace, "gw", "canary") == [] or wait_for(
-        "canary pods gone", lambda: track_pods(kubectl, namespace, "gw", "canary") == []
-    )
+    wait_for("canary pods gone", lambda: track_pods(kubectl, namespace, "gw", "canary") == [])
     stable = track_pods(kubectl, namespace, "gw", "stable")
     assert {p["metadata"]["labels"]["modelship.io/model-version"] for p in stable} == {"2.0.0"}
     history = md(kubectl, namespace, "gw")["status"]["history"]

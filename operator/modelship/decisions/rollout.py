@@ -88,7 +88,8 @@ def _describe(rev: RevisionRef) -> str:
     return f"{rev.model_version} (revision {rev.name})"
 
 
-def _step_text(step: Step) -> str:
+def step_text(step: Step) -> str:
+    """A step as people read it: ``10%``, ``pause 2m``, ``pause until promote``."""
     if step.set_weight is not None:
         return f"{step.set_weight}%"
     if step.pause is not None and step.pause.duration:
@@ -154,7 +155,7 @@ def _start(inp: RolloutInput, events: list[Event]) -> CanaryStatus:
     peak = split(spec.replicas, max(weights, default=0), "surge", inp.exact_weights).canary
     choice = choose_capacity(spec.rollout.capacity, peak, inp.gpu)
     stamp = rfc3339(inp.now)
-    plan = ", ".join(_step_text(s) for s in spec.rollout.steps or []) or "promote when ready"
+    plan = ", ".join(step_text(s) for s in spec.rollout.steps or []) or "promote when ready"
     assert inp.stable is not None
     events.append(
         Event(
@@ -338,7 +339,7 @@ class _Machine:
         if self.promote:
             self.promote = False
             self.events.append(
-                Event("Normal", "Promoted", f"{n} ({_step_text(step)}) passed by a manual promote")
+                Event("Normal", "Promoted", f"{n} ({step_text(step)}) passed by a manual promote")
             )
             if step.set_weight is not None:
                 self._update(weight=self._split(step.set_weight).weight)
