@@ -43,6 +43,11 @@ class Reason:
     ANALYSIS_INCONCLUSIVE: Final = "AnalysisInconclusive"
 
 
+def parse_time(text: str) -> datetime:
+    """The inverse of ``rfc3339``."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def rfc3339(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 

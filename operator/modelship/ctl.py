@@ -112,9 +112,13 @@ def render_status(obj: Obj, pods: list[Obj], now: datetime) -> str:
     for cond in st.conditions:
         lines.append(f"  {cond.type}={cond.status}  {cond.reason}: {cond.message}")
     if st.analysis:
-        lines.append("Analysis:")
-        for name, result in sorted(st.analysis.items()):
-            lines.append(f"  {name}: {result}")
+        a = st.analysis
+        lines.append(
+            f"Analysis:    revision {a.revision}, {a.rounds} round(s), {a.failures} failed, "
+            f"last {a.verdict or '-'} at {a.last_round_at or '-'}"
+        )
+        for check in a.checks:
+            lines.append(f"  {check.name}: {check.verdict}  {check.message}")
     lines.append("History:")
     for h in st.history:
         lines.append(

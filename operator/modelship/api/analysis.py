@@ -55,6 +55,11 @@ class LatencyCheck(ApiModel):
     }
 
     quantile: float = Field(default=0.99, gt=0, lt=1, description="Quantile, e.g. 0.99.")
+    metric: Literal["request", "timeToFirstToken", "timePerOutputToken"] = Field(
+        default="request",
+        description="Which latency: request (end to end); with preset vllm also "
+        "timeToFirstToken or timePerOutputToken.",
+    )
     max: Duration | None = Field(default=None, description="Absolute bound, e.g. 250ms.")
     max_increase: Percent | None = Field(
         default=None, description="Percent the canary may be worse than stable."
@@ -72,7 +77,7 @@ class CompareCheck(ApiModel):
 
     metric: Literal["latency", "errorRate"] = Field(description="What to compare.")
     confidence: float = Field(
-        default=0.95, gt=0, lt=1, description="Confidence required to call a regression."
+        default=0.99, gt=0, lt=1, description="Confidence required to call a regression."
     )
 
 
@@ -131,11 +136,23 @@ class Analysis(ApiModel):
     }
 
     interval: Duration = Field(default="30s", description="Time between measurements.")
+    preset: Literal["modelship", "vllm"] = Field(
+        default="modelship",
+        description="Metric names of the runtime: modelship (the reference runtime) or vllm.",
+    )
     failure_limit: int = Field(
-        default=1, ge=0, le=100, description="Failed measurements tolerated before abort."
+        default=1,
+        ge=0,
+        le=100,
+        description="Failed analysis rounds that abort the canary (1: the first failure "
+        "aborts); 0 records failures without aborting.",
     )
     inconclusive_limit: int = Field(
-        default=3, ge=0, le=100, description="Inconclusive measurements before the rollout pauses."
+        default=3,
+        ge=0,
+        le=100,
+        description="Consecutive inconclusive rounds that pause the canary until a round "
+        "passes or a manual promote; 0 never pauses.",
     )
     provider: Provider | None = Field(default=None, description="Metrics provider.")
     checks: list[Check] | None = Field(

@@ -101,6 +101,39 @@ class HistoryEntry(ApiModel):
     )
 
 
+AnalysisVerdict = Literal["Pass", "Fail", "Inconclusive", "Error"]
+
+
+class CheckResult(ApiModel):
+    """One check's last measurement."""
+
+    name: str = Field(description="spec.analysis.checks[].name.")
+    verdict: AnalysisVerdict = Field(description="Pass, Fail, Inconclusive or Error.")
+    value: float | None = Field(default=None, description="What was measured (seconds, ratio).")
+    threshold: float | None = Field(default=None, description="What it was held against.")
+    message: str = Field(default="", description="What was measured and against what.")
+
+
+class AnalysisStatus(ApiModel):
+    """Measurements of the current (or last) canary, one round every spec.analysis.interval."""
+
+    revision: str = Field(description="Canary revision these measurements are of.")
+    since: str = Field(description="When the canary first took traffic: the window's start.")
+    rounds: int = Field(default=0, ge=0, description="Analysis rounds taken.")
+    failures: int = Field(default=0, ge=0, description="Rounds with a failed check.")
+    inconclusive: int = Field(default=0, ge=0, description="Consecutive inconclusive rounds.")
+    verdict: AnalysisVerdict | None = Field(default=None, description="The last round's verdict.")
+    message: str = Field(default="", description="The last round in one line.")
+    last_round_at: str | None = Field(default=None, description="When the last round ran.")
+    last_pass_at: str | None = Field(default=None, description="When a round last passed.")
+    checks: list[CheckResult] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Each check's last measurement.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+
 class ModelDeploymentStatus(ApiModel):
     """Observed state of a ModelDeployment."""
 
@@ -125,7 +158,9 @@ class ModelDeploymentStatus(ApiModel):
         description="Ready, Progressing, Degraded, Drifted.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-    analysis: EmbeddedObject | None = Field(default=None, description="Last measurement per check.")
+    analysis: AnalysisStatus | None = Field(
+        default=None, description="Measurements of the current or last canary."
+    )
     drift: EmbeddedObject | None = Field(default=None, description="Per-feature drift scores.")
     retraining: EmbeddedObject | None = Field(default=None, description="Retraining Jobs.")
     history: list[HistoryEntry] = Field(

@@ -22,7 +22,7 @@ from modelship.api import ModelDeploymentSpec
 from modelship.api.deployment import Step
 from modelship.api.status import CanaryStatus, RevisionRef
 from modelship.api.types import parse_duration
-from modelship.conditions import Reason, rfc3339
+from modelship.conditions import Reason, parse_time, rfc3339
 from modelship.decisions.events import Event
 from modelship.decisions.replicas import GpuNeed, Split, choose_capacity, split
 from modelship.observed import DeploymentState
@@ -43,10 +43,16 @@ Verdict = Literal["Pass", "Fail", "Inconclusive", "Error"]
 
 @dataclass(frozen=True)
 class Analysis:
-    """The analysis outcome so far (the analysis milestone fills it; Pass until then)."""
+    """The analysis so far. Fail aborts; Inconclusive or Error pauses. With ``required``
+    (checks are configured) a timed pause step ends, and the canary promotes, only
+    after a round passed (``passed_at``) since the step started; ``retry_in`` is
+    when the next round is due."""
 
     verdict: Verdict = "Pass"
     message: str = ""
+    required: bool = False
+    passed_at: datetime | None = None
+    retry_in: float | None = None
 
 
 @dataclass(frozen=True)
@@ -78,10 +84,6 @@ class RolloutPlan:
     capacity_problem: str | None = None
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
-
-
-def _at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _describe(rev: RevisionRef) -> str:
@@ -225,6 +227,14 @@ class _Machine:
         weights = [s.set_weight for s in self.steps[: self.c.step] if s.set_weight is not None]
         return self._split(weights[-1] if weights else 0)
 
+    def _awaiting_analysis(self) -> bool:
+        """No analysis round has passed since the current step started (says so)."""
+        a = self.inp.analysis
+        if not a.required or (a.passed_at and a.passed_at >= parse_time(self.c.step_started_at)):
+            return False
+        self._update(message="waiting for a passing analysis round", last_progress_at=self.stamp)
+        return True
+
     def _update(self, **changes: Any) -> None:
         self.c = self.c.model_copy(update=changes)
 
@@ -270,7 +280,7 @@ class _Machine:
         if inp.analysis.verdict == "Fail":
             return self._abort(Reason.ANALYSIS_FAILED, f"{what}: {inp.analysis.message}")
         deadline = parse_duration(inp.spec.rollout.progress_deadline)
-        idle = (inp.now - _at(c.last_progress_at)).total_seconds()
+        idle = (inp.now - parse_time(c.last_progress_at)).total_seconds()
         in_pause = c.step < len(self.steps) and self.steps[c.step].pause is not None
         if c.phase != "Paused" and not in_pause and idle > deadline:  # pausing is not stuck
             return self._abort(
@@ -296,7 +306,8 @@ class _Machine:
                 last_progress_at=self.stamp,
                 message="resumed",
             )
-        if inp.analysis.verdict in ("Inconclusive", "Error") and c.phase != "Promoting":
+        held = inp.analysis.verdict in ("Inconclusive", "Error")
+        if held and c.phase != "Promoting" and not self.promote:
             if self.c.pause_reason != "Analysis":
                 self.events.append(
                     Event(
@@ -321,11 +332,19 @@ class _Machine:
         if self.c.phase != "Promoting":
             if not self.steps:
                 sp = self._split(0)
+                # Measured canaries take their pods' share of traffic, even on a router
+                # with exact weights; unmeasured ones need none before promotion.
+                share = round(100 * sp.canary / (sp.stable + sp.canary))
+                weight = share if inp.analysis.required or not inp.exact_weights else 0
                 if not _track_ready(inp.canary_track, c.revision.name, sp.canary):
                     self._update(message=f"waiting for {sp.canary} canary pod(s) to be ready")
                     return self._plan(
                         sp, sp.weight if not inp.exact_weights else 0, POD_WAIT_REQUEUE_SECONDS
                     )
+                if self._awaiting_analysis():
+                    return self._plan(sp, weight, self.inp.analysis.retry_in)
+            elif self._awaiting_analysis():
+                return self._plan(self._reached(), self.c.weight, self.inp.analysis.retry_in)
             self.events.append(
                 Event("Normal", Reason.PROMOTING, f"{what} passed every step; promoting")
             )
@@ -366,12 +385,14 @@ class _Machine:
             return self._plan(sp, self.c.weight, POD_WAIT_REQUEUE_SECONDS)
         assert step.pause is not None
         if step.pause.duration:
-            ends = _at(self.c.step_started_at) + timedelta(
+            ends = parse_time(self.c.step_started_at) + timedelta(
                 seconds=parse_duration(step.pause.duration)
             )
-            if self.inp.now >= ends:
+            if self.inp.now >= ends and not self._awaiting_analysis():
                 self._advance_step()
                 return None
+            if self.inp.now >= ends:
+                return self._plan(self._reached(), self.c.weight, self.inp.analysis.retry_in)
             self._update(message=f"{n}: paused until {rfc3339(ends)}", last_progress_at=self.stamp)
             return self._plan(self._reached(), self.c.weight, (ends - self.inp.now).total_seconds())
         if self.c.pause_reason != "Step":

@@ -1,0 +1,55 @@
+"""Which metric names and labels a runtime exposes: ``modelship`` (the reference
+runtime's contract in product.md) and ``vllm`` (vLLM's own names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+LatencyMetric = Literal["request", "timeToFirstToken", "timePerOutputToken"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    latency: dict[str, str]  # LatencyMetric -> histogram name (without _bucket)
+    requests: str | None  # counter of all requests
+    errors: dict[str, str] | None  # extra labels selecting failed requests on ``requests``
+    track_by_label: bool  # True: a ``track`` label; False: the pod name tells the track
+
+    def histogram(self, metric: str) -> str | None:
+        return self.latency.get(metric)
+
+
+PRESETS = {
+    "modelship": Preset(
+        "modelship",
+        {"request": "modelship_request_duration_seconds"},
+        "modelship_requests_total",
+        {"code": "~5.."},
+        track_by_label=True,
+    ),
+    "vllm": Preset(
+        "vllm",
+        {
+            "request": "vllm:e2e_request_latency_seconds",
+            "timeToFirstToken": "vllm:time_to_first_token_seconds",
+            "timePerOutputToken": "vllm:time_per_output_token_seconds",
+        },
+        "vllm:e2e_request_latency_seconds_count",
+        None,  # vLLM counts finished requests, not failed ones: use a query check
+        track_by_label=False,
+    ),
+}
+
+
+def track_labels(
+    preset: Preset, namespace: str, deployment: str, track: str, *, with_namespace: bool
+) -> dict[str, str]:
+    """Series of one track of one ModelDeployment (``~`` marks a regex)."""
+    labels = {"namespace": namespace} if with_namespace else {}
+    if preset.track_by_label:
+        labels["track"] = track
+    else:
+        labels["pod"] = f"~{deployment}-{track}-.+"
+    return labels

@@ -1,0 +1,165 @@
+"""Analysis rounds of a canary: when one is due, and what its measurements mean (pure).
+
+A round is due one ``interval`` after the canary first took traffic and every
+interval after that; it measures from that first moment to now, so later rounds see
+more data. Failed rounds are counted for the canary's life (``failureLimit`` of them
+abort); inconclusive ones only in a row (``inconclusiveLimit`` of them pause, until
+a round passes). A retry or a new canary starts the count again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from modelship.analysis.verdict import Measurement, Verdict
+from modelship.api.analysis import Analysis as AnalysisSpec
+from modelship.api.status import AnalysisStatus, CanaryStatus, CheckResult
+from modelship.api.types import parse_duration
+from modelship.conditions import parse_time, rfc3339
+from modelship.decisions.events import Event
+from modelship.decisions.rollout import Analysis
+
+_SEVERITY: dict[Verdict, int] = {"Pass": 0, "Inconclusive": 1, "Error": 2, "Fail": 3}
+
+
+@dataclass(frozen=True)
+class Round:
+    """What the reconcile must do now: measure (``due``) over ``window`` seconds."""
+
+    status: AnalysisStatus | None
+    due: bool = False
+    window: float = 0.0
+    look: int = 1
+    next_in: float | None = None  # seconds until the next round
+
+
+@dataclass(frozen=True)
+class AnalysisPlan:
+    status: AnalysisStatus | None
+    verdict: Analysis
+    events: list[Event] = field(default_factory=list)
+
+
+def active(spec: AnalysisSpec | None, canary: CanaryStatus | None) -> bool:
+    return (
+        spec is not None
+        and bool(spec.checks)
+        and canary is not None
+        and canary.phase in ("Progressing", "Paused")
+    )
+
+
+def plan_round(
+    spec: AnalysisSpec | None,
+    canary: CanaryStatus | None,
+    previous: AnalysisStatus | None,
+    now: datetime,
+) -> Round:
+    """Start, continue or leave alone the analysis of ``canary``."""
+    if spec is None or canary is None or not active(spec, canary):
+        return Round(previous)
+    status = previous
+    fresh = (
+        status is None
+        or status.revision != canary.revision.name
+        or parse_time(status.since) < parse_time(canary.started_at)
+    )
+    if fresh:
+        if canary.weight <= 0:
+            return Round(previous)  # nothing to measure before the canary takes traffic
+        status = AnalysisStatus(revision=canary.revision.name, since=rfc3339(now))
+    assert status is not None
+    interval = parse_duration(spec.interval)
+    last = parse_time(status.last_round_at or status.since)
+    due_at = last + timedelta(seconds=interval)
+    if now < due_at:
+        return Round(status, next_in=(due_at - now).total_seconds())
+    window = (now - parse_time(status.since)).total_seconds()
+    return Round(status, due=True, window=window, look=status.rounds + 1, next_in=interval)
+
+
+def record_round(
+    spec: AnalysisSpec,
+    status: AnalysisStatus,
+    measurements: Sequence[Measurement],
+    now: datetime,
+    canary_text: str,
+) -> tuple[AnalysisStatus, list[Event]]:
+    """Fold one round's measurements into the status; Events when the verdict changes
+    and for every failed round."""
+    verdict: Verdict = max(
+        (m.verdict for m in measurements), key=_SEVERITY.__getitem__, default="Pass"
+    )
+    worst = [m for m in measurements if m.verdict == verdict] if verdict != "Pass" else []
+    message = "; ".join(f"{m.check}: {m.message}" for m in worst) or "all checks passed"
+    stamp = rfc3339(now)
+    updated = status.model_copy(
+        update={
+            "rounds": status.rounds + 1,
+            "failures": status.failures + (verdict == "Fail"),
+            "inconclusive": status.inconclusive + 1 if verdict in ("Inconclusive", "Error") else 0,
+            "verdict": verdict,
+            "message": message,
+            "last_round_at": stamp,
+            "last_pass_at": stamp if verdict == "Pass" else status.last_pass_at,
+            "checks": [
+                CheckResult(
+                    name=m.check,
+                    verdict=m.verdict,
+                    value=m.value,
+                    threshold=m.threshold,
+                    message=m.message,
+                )
+                for m in measurements
+            ],
+        }
+    )
+    events = []
+    if verdict == "Fail":
+        events.append(
+            Event(
+                "Warning",
+                "AnalysisRoundFailed",
+                f"{canary_text}: {message} ({updated.failures} of {spec.failure_limit} failures)",
+            )
+        )
+    elif verdict != status.verdict:
+        events.append(
+            Event(
+                "Normal" if verdict == "Pass" else "Warning",
+                f"Analysis{verdict}",
+                f"{canary_text}: {message}",
+            )
+        )
+    return updated, events
+
+
+def rollout_verdict(
+    spec: AnalysisSpec | None, status: AnalysisStatus | None, nxt: float | None
+) -> Analysis:
+    """What the canary state machine must do with the analysis so far."""
+    if spec is None or not spec.checks:
+        return Analysis()
+    if status is None:
+        return Analysis(required=True, retry_in=nxt)
+    if spec.failure_limit and status.failures >= spec.failure_limit:
+        return Analysis(
+            "Fail", f"{status.message} ({status.failures} of {spec.failure_limit} failures)"
+        )
+    if (
+        spec.inconclusive_limit
+        and status.inconclusive >= spec.inconclusive_limit
+        and status.verdict
+        in (
+            "Inconclusive",
+            "Error",
+        )
+    ):
+        return Analysis(
+            status.verdict,
+            f"{status.message} ({status.inconclusive} inconclusive rounds in a row)",
+        )
+    passed = parse_time(status.last_pass_at) if status.last_pass_at else None
+    return Analysis(required=True, passed_at=passed, retry_in=nxt)
