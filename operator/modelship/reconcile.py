@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from modelship.analysis.collect import Analyst
 from modelship.api import GROUP, KIND, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
 from modelship.api.status import RevisionRef, UndoTarget
 from modelship.cache import ChildCache
@@ -31,7 +32,7 @@ from modelship.errors import AlreadyExistsError, InvalidObjectError, NotFoundErr
 from modelship.kube import Kube
 from modelship.observed import DeploymentState, PodState
 from modelship.render import with_applied_hash
-from modelship.render.labels import APPLIED_HASH, Owner, Track, selector
+from modelship.render.labels import APPLIED_HASH, TRACK, Owner, Track, selector
 from modelship.render.revision import controller_revision, controller_revision_name, served_spec
 from modelship.render.serving import deployment_name, runtime_deployment, runtime_service
 from modelship.revision import revision_ref
@@ -91,6 +92,7 @@ class Reconciler:
         self.kube = kube
         self.cache = cache
         self.clock = clock
+        self.analyst = Analyst()
         # ControllerRevisions are immutable: keep each one read, by (namespace, name, owner uid).
         self._stored: dict[tuple[str, str, str], Obj] = {}
 
@@ -235,6 +237,15 @@ class Reconciler:
             and desired.name != stable.name
             and (ctx.previous.canary is None or ctx.previous.canary.revision.name != desired.name)
         )
+        now = self.clock()
+        analysis = self.analyst.run(
+            (owner.namespace, owner.name),
+            spec.analysis,
+            ctx.previous.canary,
+            ctx.previous.analysis,
+            now,
+            lambda track: self._metrics_urls(owner, track),
+        )
         plan = decide_rollout(
             RolloutInput(
                 spec=spec,
@@ -243,11 +254,12 @@ class Reconciler:
                 canary=ctx.previous.canary,
                 stable_track=stable_track,
                 canary_track=canary_track,
-                now=self.clock(),
+                now=now,
                 commands=ctx.asked.commands,
                 paused=ctx.asked.paused,
                 exact_weights=router.exact_weights,
                 gpu=self._gpu_need(desired_spec, stable_spec) if starting else None,
+                analysis=analysis.verdict,
             )
         )
         spec_for = {desired.name: desired_spec}
@@ -312,9 +324,15 @@ class Reconciler:
                 "commands": ctx.asked.handled,
                 "undo": undo,
                 "revision_count": max(ctx.previous.revision_count, desired.number or 0),
+                "analysis": analysis.status,
             }
         )
-        return StatusPlan(status, [*ctx.events, *status_plan.events], status_plan.requeue_after)
+        requeue = min(
+            (t for t in (status_plan.requeue_after, analysis.next_in) if t is not None),
+            default=None,
+        )
+        events = [*ctx.events, *analysis.events, *status_plan.events]
+        return StatusPlan(status, events, requeue)
 
     def _track(self, owner: Owner, track: Track) -> DeploymentState | None:
         """A track's Deployment. With a cache, absent there means absent: right after a
@@ -361,6 +379,21 @@ class Reconciler:
         if self.cache is not None:
             self.cache.put(live)
         return live
+
+    def _metrics_urls(self, owner: Owner, track: str) -> list[str]:
+        """Where the scrape provider reads a track's running pods (their prometheus.io
+        annotations, which the operator sets)."""
+        urls = []
+        for pod in self._pods(owner):
+            labels = pod["metadata"].get("labels") or {}
+            notes = pod["metadata"].get("annotations") or {}
+            ip = (pod.get("status") or {}).get("podIP")
+            if labels.get(TRACK) != track or not ip or pod["status"].get("phase") != "Running":
+                continue
+            port, path = notes.get("prometheus.io/port"), notes.get("prometheus.io/path")
+            if port and path:
+                urls.append(f"http://{ip}:{port}{path}")
+        return urls
 
     def _pods(self, owner: Owner) -> list[Obj]:
         if self.cache is not None:

@@ -114,19 +114,25 @@ class Pods:
     def __init__(self, pages: list[dict[str, dict[str, int] | None]]) -> None:
         self.pages = pages
         self.index = 0
+        self.now = 1000.0
 
     def advance(self) -> None:
         self.index += 1
+        self.now += 30.0
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        page = self.pages[min(self.index, len(self.pages) - 1)][str(request.url)]
+        page = self.pages[min(self.index, len(self.pages) - 1)].get(str(request.url))
         if page is None:
             return httpx.Response(503)
         return httpx.Response(200, text=METRICS.format(**page))
 
     def provider(self) -> ScrapeProvider:
         client = httpx.Client(transport=httpx.MockTransport(self.handle))
-        return ScrapeProvider(lambda: list(self.pages[0]), client)
+        return ScrapeProvider(
+            lambda: list(self.pages[min(self.index, len(self.pages) - 1)]),
+            client,
+            clock=lambda: self.now,
+        )
 
 
 def test_scrape_returns_deltas_between_reads_and_handles_resets() -> None:
@@ -150,6 +156,33 @@ def test_scrape_returns_deltas_between_reads_and_handles_resets() -> None:
         0.1: 40 + 20,
         float("inf"): 52 + 20,
     }
+
+
+def test_scrape_counts_new_pods_and_new_series_from_zero_and_honours_the_window() -> None:
+    a, b = "http://127.100.0.1:8080/metrics", "http://127.100.0.2:8080/metrics"
+    pages = [
+        {a: {"ok": 100, "err": 0, "fast": 90, "all": 100}},
+        {
+            a: {"ok": 110, "err": 0, "fast": 95, "all": 110},
+            b: {"ok": 7, "err": 2, "fast": 9, "all": 9},
+        },
+        {
+            a: {"ok": 130, "err": 1, "fast": 99, "all": 131},
+            b: {"ok": 7, "err": 2, "fast": 9, "all": 9},
+        },
+    ]
+    pods = Pods(pages)  # type: ignore[arg-type]
+    p = pods.provider()
+    assert p.increase("modelship_requests_total", {"track": "canary"}, 60) is None
+    pods.advance()
+    # b appeared after the first read: everything it counted is new.
+    assert p.increase("modelship_requests_total", {"track": "canary"}, 60) == 10 + 9
+    pods.advance()
+    errors = {"track": "canary", "code": "~5.."}
+    assert p.increase("modelship_requests_total", errors, 90) == 1 + 2
+    # A 30 s window starts at the second read: only the last step counts.
+    assert p.increase("modelship_requests_total", errors, 30) == 1
+    assert p.increase("modelship_requests_total", {"track": "canary"}, 30) == 21
 
 
 def test_scrape_with_every_pod_down_is_a_provider_error() -> None:

@@ -354,6 +354,62 @@ CASES = [
         ("AnalysisInconclusive",),
     ),
     Case(
+        "a timed pause that has run out waits for a passing analysis round",
+        inp(
+            canary=canary(step=1, weight=10),
+            canary_track=track(NEW, 1),
+            now=LATER,
+            analysis=Analysis(required=True, passed_at=T0 - timedelta(seconds=1), retry_in=7),
+        ),
+        lambda p: (
+            p.canary is not None
+            and p.canary.step == 1
+            and "analysis" in p.canary.message
+            and p.requeue_after == 7
+        ),
+    ),
+    Case(
+        "a round passed during the pause lets the step end",
+        inp(
+            canary=canary(step=1, weight=10),
+            canary_track=track(NEW, 1),
+            now=LATER,
+            analysis=Analysis(required=True, passed_at=T0 + timedelta(minutes=2)),
+        ),
+        lambda p: p.canary is not None and p.canary.step == 3,
+    ),
+    Case(
+        "without steps a measured canary takes its pods' share and waits for a pass",
+        inp(
+            steps=None,
+            canary=canary(),
+            canary_track=track(NEW, 1),
+            analysis=Analysis(required=True, retry_in=30),
+        ),
+        lambda p: p.promoted is None and p.weight == 33 and p.canary_replicas == 1,
+    ),
+    Case(
+        "without steps a passing round promotes",
+        inp(
+            steps=None,
+            canary=canary(weight=33),
+            canary_track=track(NEW, 1),
+            now=LATER,
+            analysis=Analysis(required=True, passed_at=LATER),
+        ),
+        lambda p: p.canary is not None and p.canary.phase == "Promoting",
+    ),
+    Case(
+        "a manual promote passes a step held by inconclusive analysis",
+        inp(
+            canary=canary(step=1, weight=10, phase="Paused", pause_reason="Analysis"),
+            canary_track=track(NEW, 1),
+            commands=frozenset({Command.PROMOTE}),
+            analysis=Analysis("Inconclusive", "no data"),
+        ),
+        lambda p: p.canary is not None and p.canary.step >= 2,
+    ),
+    Case(
         "progress deadline exceeded aborts",
         inp(
             canary=canary(),

@@ -36,7 +36,7 @@ class Observed:
     requests: Mapping[str, float | None] = field(default_factory=dict)
     errors: Mapping[str, float | None] = field(default_factory=dict)
     queries: Mapping[str, float | None] = field(default_factory=dict)
-    query_errors: Mapping[str, str] = field(default_factory=dict)
+    check_errors: Mapping[str, str] = field(default_factory=dict)  # check name -> why not
     error: str | None = None
 
     def traffic(self, track: str, metric: str = "request") -> Traffic | None:
@@ -57,6 +57,8 @@ def min_requests(quantile: float) -> int:
 
 def measure(check: Check, observed: Observed, look: int) -> Measurement:
     """One check's verdict for this round (``look``: 1 for the first round)."""
+    if check.name in observed.check_errors:
+        return Measurement(check.name, "Error", None, None, observed.check_errors[check.name])
     if observed.error is not None and check.query is None:
         return Measurement(check.name, "Error", None, None, observed.error)
     if check.latency is not None:
@@ -169,8 +171,6 @@ def _error_rate(name: str, check: ErrorRateCheck, observed: Observed) -> Measure
 
 
 def _query(name: str, check: QueryCheck, observed: Observed) -> Measurement:
-    if name in observed.query_errors:
-        return Measurement(name, "Error", None, None, observed.query_errors[name])
     value = observed.queries.get(name)
     if value is None:
         return Measurement(name, "Inconclusive", None, None, "the query returned no data")

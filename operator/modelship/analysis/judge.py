@@ -72,7 +72,7 @@ def judge(
     stable: Traffic,
     *,
     metric: Literal["latency", "errorRate"],
-    confidence: float = 0.95,
+    confidence: float = 0.99,
     look: int = 1,
 ) -> Judgement:
     """Is the canary worse than stable? Fail, Pass, or Inconclusive for too little data."""
@@ -185,7 +185,7 @@ def _latency(canary: Traffic, stable: Traffic, alpha: float) -> Judgement:
             f"of stable requests"
         )
     what = (
-        f"canary slower in {a:.0%} of pairs (tolerance {LATENCY_TOLERANCE:.0%}), "
+        f"canary slower than stable+{LATENCY_TOLERANCE:.0%} in {a:.0%} of request pairs, "
         f"{change}{tail_text}"
     )
     p = min(p_body, p_tail)

@@ -1,0 +1,152 @@
+"""One analysis round end to end: decide whether it is due, read the numbers through
+the metrics provider, judge them, fold the result into status.
+
+The only part of analysis that does I/O, and only through the MetricsProvider
+Protocol (the Prometheus HTTP API or the pods' /metrics); it never touches the
+Kubernetes API: the reconcile passes in the pods' metrics URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from modelship.analysis.checks import Observed, measure
+from modelship.analysis.presets import PRESETS, Preset, track_labels
+from modelship.api.analysis import Analysis as AnalysisSpec
+from modelship.api.status import AnalysisStatus, CanaryStatus
+from modelship.decisions.analysis import active, plan_round, record_round, rollout_verdict
+from modelship.decisions.events import Event
+from modelship.decisions.rollout import Analysis
+from modelship.providers import MetricsProvider, ProviderError
+from modelship.providers.prometheus import PrometheusProvider
+from modelship.providers.scrape import ScrapeProvider
+
+log = logging.getLogger(__name__)
+TRACKS = ("canary", "stable")
+Targets = Callable[[str], Sequence[str]]  # track -> the track's pods' /metrics URLs
+
+
+@dataclass(frozen=True)
+class AnalysisOutcome:
+    status: AnalysisStatus | None
+    verdict: Analysis
+    events: list[Event] = field(default_factory=list)
+    next_in: float | None = None  # seconds until the next round, while analysing
+    measured: bool = False
+
+
+class Analyst:
+    """Keeps providers alive between rounds (the scrape provider's history, HTTP pools)."""
+
+    def __init__(self) -> None:
+        self._prometheus: dict[str, PrometheusProvider] = {}
+        self._scrapers: dict[tuple[str, str, str, str], ScrapeProvider] = {}
+
+    def run(
+        self,
+        key: tuple[str, str],
+        spec: AnalysisSpec | None,
+        canary: CanaryStatus | None,
+        previous: AnalysisStatus | None,
+        now: datetime,
+        targets: Targets,
+    ) -> AnalysisOutcome:
+        if not active(spec, canary):
+            self.forget(key)
+        rnd = plan_round(spec, canary, previous, now)
+        status = rnd.status
+        events: list[Event] = []
+        if rnd.due and spec is not None and status is not None and canary is not None:
+            observed = self.observe(key, spec, canary.revision.name, rnd.window, targets)
+            measurements = [measure(c, observed, rnd.look) for c in spec.checks or []]
+            what = f"canary {canary.revision.model_version} ({canary.revision.name})"
+            status, events = record_round(spec, status, measurements, now, what)
+        return AnalysisOutcome(
+            status,
+            rollout_verdict(spec, status if active(spec, canary) else None, rnd.next_in),
+            events,
+            rnd.next_in if active(spec, canary) else None,
+            rnd.due,
+        )
+
+    def forget(self, key: tuple[str, str]) -> None:
+        for k in [k for k in self._scrapers if k[:2] == key]:
+            del self._scrapers[k]
+
+    def _provider(
+        self, key: tuple[str, str], spec: AnalysisSpec, revision: str, track: str, targets: Targets
+    ) -> MetricsProvider:
+        if spec.provider is not None and spec.provider.prometheus is not None:
+            address = spec.provider.prometheus.address
+            if address not in self._prometheus:
+                self._prometheus[address] = PrometheusProvider(address)
+            return self._prometheus[address]
+        scraper_key = (*key, revision, track)
+        if scraper_key not in self._scrapers:
+            self._scrapers[scraper_key] = ScrapeProvider(lambda: targets(track))
+        return self._scrapers[scraper_key]
+
+    def observe(
+        self,
+        key: tuple[str, str],
+        spec: AnalysisSpec,
+        revision: str,
+        window: float,
+        targets: Targets,
+    ) -> Observed:
+        """Read every number the checks need over ``window`` seconds."""
+        preset = PRESETS[spec.preset]
+        checks = spec.checks or []
+        prometheus = spec.provider is not None and spec.provider.prometheus is not None
+        check_errors = _unanswerable(preset, spec)
+        metrics = {"request"} | {c.latency.metric for c in checks if c.latency is not None}
+        metrics = {m for m in metrics if preset.histogram(m)}
+        latency: dict[tuple[str, str], dict[float, float] | None] = {}
+        requests: dict[str, float | None] = {}
+        errors: dict[str, float | None] = {}
+        queries: dict[str, float | None] = {}
+        try:
+            for track in TRACKS:
+                provider = self._provider(key, spec, revision, track, targets)
+                labels = track_labels(preset, key[0], key[1], track, with_namespace=prometheus)
+                for metric in sorted(metrics):
+                    histogram = preset.histogram(metric)
+                    assert histogram is not None
+                    latency[(track, metric)] = provider.buckets(histogram, labels, window)
+                if preset.requests:
+                    requests[track] = provider.increase(preset.requests, labels, window)
+                if preset.requests and preset.errors:
+                    errors[track] = provider.increase(
+                        preset.requests, {**labels, **preset.errors}, window
+                    )
+            for check in checks:
+                if check.query is None:
+                    continue
+                assert isinstance(provider, PrometheusProvider)
+                try:
+                    queries[check.name] = provider.scalar(check.query.promql)
+                except ProviderError as exc:
+                    check_errors[check.name] = str(exc)
+        except ProviderError as exc:
+            log.info("%s/%s: analysis could not read metrics: %s", *key, exc)
+            return Observed(check_errors=check_errors, error=str(exc))
+        return Observed(latency, requests, errors, queries, check_errors)
+
+
+def _unanswerable(preset: Preset, spec: AnalysisSpec) -> dict[str, str]:
+    """Checks the runtime's metrics cannot answer, with the reason."""
+    out = {}
+    for check in spec.checks or []:
+        if check.latency is not None and not preset.histogram(check.latency.metric):
+            out[check.name] = f"preset {preset.name} has no {check.latency.metric} latency metric"
+        wants_errors = check.error_rate is not None or (
+            check.compare is not None and check.compare.metric == "errorRate"
+        )
+        if wants_errors and not preset.errors:
+            out[check.name] = (
+                f"preset {preset.name} exposes no error counter; use a query check instead"
+            )
+    return out
