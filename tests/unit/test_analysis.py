@@ -215,7 +215,7 @@ def canary(weight: int = 10, started: datetime = T0, phase: str = "Progressing")
     stamp = rfc3339(started)
     return CanaryStatus(
         revision=REV,
-        phase=phase,  # type: ignore[arg-type]
+        phase=phase,
         weight=weight,
         started_at=stamp,
         step_started_at=stamp,
