@@ -53,6 +53,10 @@ def _operator(args: argparse.Namespace) -> int:
         # kopf logs every handler run at INFO; the operator logs what changed instead.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     namespaces = args.namespace or []
+    if args.metrics_address:
+        from modelship import telemetry
+
+        telemetry.serve(args.metrics_address)
     asyncio.run(
         kopf.operator(
             clusterwide=not namespaces,
@@ -186,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="HOST:PORT",
         help="serve a liveness endpoint at http://HOST:PORT/healthz",
+    )
+    op.add_argument(
+        "--metrics-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve the operator's Prometheus metrics at http://HOST:PORT/metrics "
+        "(reconciles, rollouts, analysis checks); off by default",
     )
     op.set_defaults(func=_operator)
 

@@ -10,6 +10,7 @@ running it again converges to the same result.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from modelship import telemetry
 from modelship.analysis.collect import Analyst
 from modelship.api import GROUP, KIND, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
 from modelship.api.status import RevisionRef, UndoTarget
@@ -97,6 +99,18 @@ class Reconciler:
         self._stored: dict[tuple[str, str, str], Obj] = {}
 
     def reconcile(self, namespace: str, name: str) -> Result:
+        started = time.perf_counter()
+        try:
+            result = self._reconcile(namespace, name)
+        except Exception:
+            telemetry.RECONCILES.labels("error").inc()
+            raise
+        finally:
+            telemetry.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+        telemetry.RECONCILES.labels("ok").inc()
+        return result
+
+    def _reconcile(self, namespace: str, name: str) -> Result:
         obj = self.kube.get(API_VERSION, KIND, namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return Result()
@@ -331,6 +345,8 @@ class Reconciler:
             (t for t in (status_plan.requeue_after, analysis.next_in) if t is not None),
             default=None,
         )
+        if analysis.measured and analysis.status is not None:
+            telemetry.analysis_round(owner.namespace, owner.name, analysis.status)
         events = [*ctx.events, *analysis.events, *status_plan.events]
         return StatusPlan(status, events, requeue)
 
@@ -413,6 +429,7 @@ class Reconciler:
                 ", ".join(f"{c.type}={c.status}/{c.reason}" for c in plan.status.conditions),
             )
             self.kube.patch_status(API_VERSION, KIND, meta["namespace"], meta["name"], after)
+            telemetry.rollout_outcomes(meta["namespace"], meta["name"], previous, plan.status)
         for event in plan.events:
             self.kube.record_event(obj, event.type, event.reason, event.message, self.clock())
         return Result(plan.requeue_after)

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import pytest
 
 from modelship.devcluster import Cluster
+from modelship.devcluster.cluster import free_port
 from modelship.devcluster.harness import OperatorProcess, install_crds
 
 T = TypeVar("T")
@@ -93,7 +94,13 @@ def kubectl(cluster_kubectl: Kubectl) -> Kubectl:
 def operator(
     kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(kubectl.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
+    metrics = f"127.0.0.1:{free_port()}"
+    op = OperatorProcess(
+        kubectl.kubeconfig,
+        tmp_path_factory.mktemp("operator") / "operator.log",
+        ["--metrics-address", metrics],
+    )
+    op.metrics_url = f"http://{metrics}/metrics"
     op.start()
     try:
         yield op

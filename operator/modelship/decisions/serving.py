@@ -163,6 +163,8 @@ def assess_serving(
         reason = {"Paused": Reason.CANARY_PAUSED, "Promoting": Reason.PROMOTING}.get(
             canary.phase, Reason.CANARY_PROGRESSING
         )
+        if canary.phase == "Paused" and canary.pause_reason == "Analysis":
+            reason = Reason.ANALYSIS_INCONCLUSIVE
         put(PROGRESSING, "True", reason, f"canary {_canary_summary(canary)}: {canary.message}")
     elif deployment.deadline_exceeded_message:
         msg = f"rollout of {serving} made no progress: {deployment.deadline_exceeded_message}"

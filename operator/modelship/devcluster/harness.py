@@ -20,6 +20,7 @@ class OperatorProcess:
         self.log_file = log_file
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_url: str | None = None  # set by whoever passed --metrics-address
 
     def start(self) -> None:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -107,14 +108,21 @@ class LoadGenerator:
                 self._inputs = json.loads(resp.read())["inputs"]
         return [self.rng.gauss(i["mean"], i["scale"]) for i in self._inputs]
 
-    def run(self, requests: int, max_seconds: float, rate: float | None = None) -> Stats:
-        """Send up to ``requests`` requests within ``max_seconds`` (optionally at ``rate``/s)."""
+    def run(
+        self,
+        requests: int,
+        max_seconds: float,
+        rate: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> Stats:
+        """Send up to ``requests`` requests within ``max_seconds`` (optionally at ``rate``/s),
+        or until ``stop`` is set."""
         stats = Stats()
         deadline = time.monotonic() + max_seconds
         targets, refreshed = self.targets(), time.monotonic()
         for n in range(requests):
             now = time.monotonic()
-            if now >= deadline:
+            if now >= deadline or (stop is not None and stop.is_set()):
                 break
             if now - refreshed >= REFRESH_SECONDS:
                 targets, refreshed = self.targets(), now

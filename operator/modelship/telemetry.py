@@ -1,0 +1,80 @@
+"""The operator's own metrics (prometheus-client), served with ``--metrics-address``.
+
+Reconciles (count by result, duration), canaries started/promoted/aborted, and each
+analysis check's last value and verdict per ModelDeployment.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from modelship.api.status import AnalysisStatus, ModelDeploymentStatus
+
+REGISTRY = CollectorRegistry()
+RECONCILES = Counter(
+    "modelship_reconcile_total",
+    "Reconciles of ModelDeployments, by result (ok, error).",
+    ["result"],
+    registry=REGISTRY,
+)
+RECONCILE_SECONDS = Histogram(
+    "modelship_reconcile_duration_seconds",
+    "Time one reconcile took.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+ROLLOUTS = Counter(
+    "modelship_rollouts_total",
+    "Canaries by outcome: started, promoted, aborted.",
+    ["namespace", "name", "outcome"],
+    registry=REGISTRY,
+)
+CHECK_VALUE = Gauge(
+    "modelship_analysis_check_value",
+    "The last measured value of an analysis check (seconds, ratio, or the query's unit).",
+    ["namespace", "name", "check"],
+    registry=REGISTRY,
+)
+CHECK_VERDICT = Gauge(
+    "modelship_analysis_check_verdict",
+    "1 for the verdict of an analysis check's last measurement, 0 for the others.",
+    ["namespace", "name", "check", "verdict"],
+    registry=REGISTRY,
+)
+VERDICTS = ("Pass", "Fail", "Inconclusive", "Error")
+
+
+def serve(address: str) -> None:
+    """Serve /metrics at HOST:PORT in a daemon thread."""
+    host, _, port = address.rpartition(":")
+    start_http_server(int(port), addr=host or "0.0.0.0", registry=REGISTRY)
+
+
+def rollout_outcomes(
+    namespace: str, name: str, before: ModelDeploymentStatus, after: ModelDeploymentStatus
+) -> None:
+    old, new = before.canary, after.canary
+    if new is not None and (
+        old is None or (old.revision.name, old.started_at) != (new.revision.name, new.started_at)
+    ):
+        ROLLOUTS.labels(namespace, name, "started").inc()
+    if new is not None and new.phase == "Aborted" and (old is None or old.phase != "Aborted"):
+        ROLLOUTS.labels(namespace, name, "aborted").inc()
+    if (
+        old is not None
+        and old.phase != "Aborted"
+        and new is None
+        and after.stable_revision is not None
+        and after.stable_revision.name == old.revision.name
+    ):
+        ROLLOUTS.labels(namespace, name, "promoted").inc()
+
+
+def analysis_round(namespace: str, name: str, status: AnalysisStatus) -> None:
+    for check in status.checks:
+        if check.value is not None:
+            CHECK_VALUE.labels(namespace, name, check.name).set(check.value)
+        for verdict in VERDICTS:
+            CHECK_VERDICT.labels(namespace, name, check.name, verdict).set(
+                1.0 if verdict == check.verdict else 0.0
+            )
