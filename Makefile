@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= $(HOME)/.local/state/modelship/demo
 
-.PHONY: deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench clean
+.PHONY: deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ demo-down: $(STAMP) ## stop the demo's operator and control plane
 
 bench: $(STAMP) ## apply->Deployment and apply->Ready latency, operator RSS
 	$(PY) bench/apply_bench.py
+
+bench-judge: $(STAMP) ## decision quality of canary judges on simulated traffic
+	$(PY) bench/judge_bench.py
+
+bench-breach: $(STAMP) ## time from a canary's breach to traffic back on stable
+	$(PY) bench/breach_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -34,6 +34,10 @@ def _newer(candidate: Obj, current: Obj | None) -> bool:
         return True
 
 
+# The applied-hash skips no-op applies; the prometheus.io ones say where pods serve metrics.
+KEPT_ANNOTATIONS = (APPLIED_HASH, "prometheus.io/port", "prometheus.io/path")
+
+
 def trim(obj: Obj) -> Obj:
     """Keep only what reconciles read: a few fields of metadata, spec.replicas, status.
 
@@ -58,13 +62,18 @@ def trim(obj: Obj) -> Obj:
             if k in meta
         },
     }
-    if APPLIED_HASH in annotations:
-        kept["metadata"]["annotations"] = {APPLIED_HASH: annotations[APPLIED_HASH]}
+    notes = {k: annotations[k] for k in KEPT_ANNOTATIONS if k in annotations}
+    if notes:
+        kept["metadata"]["annotations"] = notes
     if "replicas" in (obj.get("spec") or {}):
         kept["spec"] = {"replicas": obj["spec"]["replicas"]}
     status = obj.get("status") or {}
     if obj.get("kind") == "Pod":
-        status = {"phase": status.get("phase"), "conditions": status.get("conditions") or []}
+        status = {
+            "phase": status.get("phase"),
+            "conditions": status.get("conditions") or [],
+            "podIP": status.get("podIP"),  # where the scrape provider reads /metrics
+        }
     if status:
         kept["status"] = status
     return kept

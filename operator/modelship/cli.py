@@ -52,6 +52,8 @@ def _operator(args: argparse.Namespace) -> int:
     if args.log_level != "debug":
         # kopf logs every handler run at INFO; the operator logs what changed instead.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+        # httpx logs every metrics query of every analysis round at INFO.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     namespaces = args.namespace or []
     if args.metrics_address:
         from modelship import telemetry

@@ -113,6 +113,7 @@ class Reconciler:
     def _reconcile(self, namespace: str, name: str) -> Result:
         obj = self.kube.get(API_VERSION, KIND, namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
+            self.analyst.forget((namespace, name))
             return Result()
         generation = int(obj["metadata"].get("generation", 0))
         previous = _previous_status(obj)

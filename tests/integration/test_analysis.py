@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelship.analysis.histogram import Histogram
 from modelship.devcluster.cluster import free_port
@@ -27,7 +28,7 @@ from modelship.kube import connect
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, model_deployment
 from tests.integration.test_canary import GATEWAY, canary_of, wait_promoted
-from tests.integration.test_real_runtime import prometheus, runner, trained
+from tests.integration.test_real_runtime import get, prometheus, runner, trained
 from tests.integration.test_serving import md, wait_ready
 
 pytestmark = pytest.mark.cluster
@@ -183,9 +184,15 @@ def test_a_healthy_canary_promotes_with_every_check_passing(
     assert running_operator.metrics_url is not None
     with urllib.request.urlopen(running_operator.metrics_url, timeout=5) as resp:
         metrics = resp.read().decode()
-    who = f'namespace="{namespace}",name="ok"'
-    assert f'modelship_analysis_check_verdict{{{who},check="judge",verdict="Pass"}} 1.0' in metrics
-    assert f'modelship_rollouts_total{{{who},outcome="promoted"}} 1.0' in metrics
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics)
+        for s in family.samples
+    }
+    who = (("name", "ok"), ("namespace", namespace))
+    verdict = (("check", "judge"), *who, ("verdict", "Pass"))
+    assert samples[("modelship_analysis_check_verdict", verdict)] == 1.0
+    assert samples[("modelship_rollouts_total", (*who, ("outcome", "promoted")))] == 1.0
 
 
 def test_prometheus_unreachable_pauses_and_never_decides(
@@ -284,9 +291,16 @@ def test_our_quantiles_match_prometheus_histogram_quantile(
         "fraud-scorer",
         seed=3,
     )
-    wait_for("pods up", lambda: len(gen.targets().pods["stable"]) == 2, 30)
+
+    def serving() -> bool:
+        ips = gen.targets().pods["stable"]
+        return len(ips) == 2 and all(
+            get(f"http://{ip}:8080/v2/health/ready")[0] == 200 for ip in ips
+        )
+
+    wait_for("both runtimes serving", serving, 30)
     stats = gen.run(requests=600, max_seconds=60)
-    assert sum(stats.by_track.values()) > 300
+    assert stats.by_code[("stable", 200)] > 300, stats.by_code
     selector = f'{{namespace="{served}",track="stable"}}'
     buckets_q = f"sum by (le) (increase(modelship_request_duration_seconds_bucket{selector}[5m]))"
 

@@ -46,10 +46,11 @@ PRESETS = {
 def track_labels(
     preset: Preset, namespace: str, deployment: str, track: str, *, with_namespace: bool
 ) -> dict[str, str]:
-    """Series of one track of one ModelDeployment (``~`` marks a regex)."""
-    labels = {"namespace": namespace} if with_namespace else {}
-    if preset.track_by_label:
-        labels["track"] = track
-    else:
-        labels["pod"] = f"~{deployment}-{track}-.+"
+    """Series of one track of one ModelDeployment (``~`` marks a regex). In Prometheus the
+    namespace and the pod name (the track's Deployment's pods: NAME-TRACK-<hash>-<id>)
+    tell ModelDeployments apart; the scrape provider reads only the track's own pods."""
+    labels = {"track": track} if preset.track_by_label else {}
+    if with_namespace:
+        labels["namespace"] = namespace
+        labels["pod"] = f"~{deployment}-{track}-[a-z0-9]+-[a-z0-9]+"
     return labels

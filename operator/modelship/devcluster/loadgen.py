@@ -139,7 +139,11 @@ class LoadGenerator:
         return stats
 
     def _send(self, ip: str) -> int:
-        body = json.dumps({"instances": [self._row(ip)]}).encode()
+        """The HTTP status, or 0 when the pod did not answer (not up yet, or gone)."""
+        try:
+            body = json.dumps({"instances": [self._row(ip)]}).encode()
+        except OSError:
+            return 0
         req = urllib.request.Request(
             f"http://{ip}:{self.port}/v1/models/{self.model}:predict",
             body,

@@ -1,0 +1,140 @@
+"""What one analysis round asks the provider for, and the operator's rollout metrics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from modelship import telemetry
+from modelship.analysis.collect import Analyst
+from modelship.api.analysis import Analysis as AnalysisSpec
+from modelship.api.status import CanaryStatus, ModelDeploymentStatus, RevisionRef
+from modelship.conditions import rfc3339
+from modelship.providers import Labels, ProviderError
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+REV = RevisionRef(name="m-abc", model_version="2.0")
+
+
+class Recorder:
+    """A MetricsProvider answering from a table and remembering what it was asked."""
+
+    name = "recorder"
+
+    def __init__(self, down: bool = False) -> None:
+        self.asked: list[tuple[str, dict[str, str], float]] = []
+        self.down = down
+
+    def buckets(self, metric: str, labels: Labels, window: float) -> dict[float, float] | None:
+        self.asked.append((metric, dict(labels), window))
+        if self.down:
+            raise ProviderError("scrape of every pod failed")
+        return {0.1: 600.0, float("inf"): 600.0}
+
+    def increase(self, metric: str, labels: Labels, window: float) -> float | None:
+        self.asked.append((metric, dict(labels), window))
+        return 3.0 if "code" in labels else 600.0
+
+
+def canary() -> CanaryStatus:
+    stamp = rfc3339(T0)
+    return CanaryStatus(
+        revision=REV,
+        phase="Progressing",
+        weight=10,
+        started_at=stamp,
+        step_started_at=stamp,
+        last_progress_at=stamp,
+    )
+
+
+def spec(**extra: Any) -> AnalysisSpec:
+    body = {
+        "interval": "30s",
+        "provider": {"scrape": {}},
+        "checks": [
+            {"name": "p99", "latency": {"max": "250ms"}},
+            {"name": "errors", "errorRate": {"max": 0.01}},
+        ],
+        **extra,
+    }
+    return AnalysisSpec.model_validate(body)
+
+
+def analyst_with(provider: Recorder) -> Analyst:
+    a = Analyst()
+    a._provider = lambda *args: provider  # type: ignore[method-assign]
+    return a
+
+
+def test_a_round_reads_both_tracks_over_the_window_and_records_verdicts() -> None:
+    rec = Recorder()
+    a = analyst_with(rec)
+    first = a.run(("ns", "m"), spec(), canary(), None, T0, lambda track: [])
+    assert not first.measured and first.next_in == 30 and first.status is not None
+    later = T0 + timedelta(seconds=40)
+    out = a.run(("ns", "m"), spec(), canary(), first.status, later, lambda track: [])
+    assert out.measured and out.status is not None and out.status.rounds == 1
+    asked = {(m, tuple(sorted(labels.items()))) for m, labels, _ in rec.asked}
+    assert ("modelship_request_duration_seconds", (("track", "canary"),)) in asked
+    assert ("modelship_requests_total", (("code", "~5.."), ("track", "stable"))) in asked
+    assert {w for _, _, w in rec.asked} == {40.0}
+    verdicts = {c.name: c.verdict for c in out.status.checks}
+    assert verdicts == {"p99": "Pass", "errors": "Pass"}  # 3 of 600 = 0.5 %
+
+
+def test_a_backend_that_is_down_gives_error_verdicts_not_failures() -> None:
+    a = analyst_with(Recorder(down=True))
+    first = a.run(("ns", "m"), spec(), canary(), None, T0, lambda track: [])
+    out = a.run(
+        ("ns", "m"), spec(), canary(), first.status, T0 + timedelta(seconds=31), lambda t: []
+    )
+    assert out.status is not None and out.status.failures == 0
+    assert {c.verdict for c in out.status.checks} == {"Error"}
+
+
+def test_vllm_preset_selects_by_pod_name_and_cannot_measure_errors() -> None:
+    rec = Recorder()
+    a = analyst_with(rec)
+    s = spec(
+        preset="vllm",
+        provider={"prometheus": {"address": "http://127.0.0.1:9"}},
+        checks=[
+            {"name": "ttft", "latency": {"max": "1s", "metric": "timeToFirstToken"}},
+            {"name": "errors", "errorRate": {"max": 0.01}},
+        ],
+    )
+    first = a.run(("ns", "m"), s, canary(), None, T0, lambda track: [])
+    out = a.run(("ns", "m"), s, canary(), first.status, T0 + timedelta(seconds=31), lambda t: [])
+    asked = {(m, labels.get("pod")) for m, labels, _ in rec.asked}
+    assert ("vllm:time_to_first_token_seconds", "~m-canary-[a-z0-9]+-[a-z0-9]+") in asked
+    assert all(labels.get("namespace") == "ns" for _, labels, _ in rec.asked)
+    assert out.status is not None
+    errors = next(c for c in out.status.checks if c.name == "errors")
+    assert errors.verdict == "Error" and "no error counter" in errors.message
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "outcome"),
+    [
+        (None, "Progressing", "started"),
+        ("Progressing", "Aborted", "aborted"),
+        ("Progressing", None, "promoted"),
+    ],
+)
+def test_rollout_outcomes_are_counted_once(
+    before: str | None, after: str | None, outcome: str
+) -> None:
+    def status(phase: str | None, stable: RevisionRef) -> ModelDeploymentStatus:
+        c = canary().model_copy(update={"phase": phase}) if phase else None
+        return ModelDeploymentStatus(canary=c, stable_revision=stable)
+
+    old = RevisionRef(name="m-old", model_version="1.0")
+    new_stable = REV if outcome == "promoted" else old
+    sample = ("modelship_rollouts_total", {"namespace": "ns", "name": outcome, "outcome": outcome})
+    was = telemetry.REGISTRY.get_sample_value(sample[0], sample[1]) or 0.0
+    telemetry.rollout_outcomes("ns", outcome, status(before, old), status(after, new_stable))
+    telemetry.rollout_outcomes("ns", outcome, status(after, new_stable), status(after, new_stable))
+    assert telemetry.REGISTRY.get_sample_value(sample[0], sample[1]) == was + 1
