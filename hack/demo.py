@@ -9,25 +9,34 @@ keeps running afterwards so you can explore; `make demo-down` stops it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from modelship.devcluster import Cluster, ClusterError
 from modelship.devcluster.cluster import REPO_ROOT
 from modelship.devcluster.harness import OperatorProcess, install_crds
+from modelship.devcluster.loadgen import LoadGenerator
+from modelship.kube import Kube, connect
 
 EXAMPLES = ["fraud-scorer.yaml", "mig-model.yaml", "cpu-model.yaml"]
+DEMO_NS = "analysis-demo"
 
 
 def say(text: str) -> None:
     print(f"==> {text}", flush=True)
 
 
-def stop_operator(pid_file: Path) -> None:
+def stop_process(pid_file: Path, marker: bytes, what: str) -> None:
+    """SIGTERM the process in pid_file if it is still ours (its command line has marker)."""
     if not pid_file.exists():
         return
     pid = int(pid_file.read_text())
@@ -35,14 +44,135 @@ def stop_operator(pid_file: Path) -> None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         cmdline = b""
-    if b"modelship" in cmdline and b"operator" in cmdline:
-        say(f"stopping the operator (pid {pid})")
+    if b"modelship" in cmdline and marker in cmdline:
+        say(f"stopping {what} (pid {pid})")
         os.kill(pid, signal.SIGTERM)
         for _ in range(100):
             if not Path(f"/proc/{pid}").exists():
                 break
             time.sleep(0.1)
     pid_file.unlink()
+
+
+def kubectl_ok(kubectl: list[str], *args: str) -> bool:
+    return subprocess.run([*kubectl, *args], capture_output=True).returncode == 0
+
+
+def md_status(kube: Kube) -> dict[str, Any]:
+    obj = kube.get("modelship.io/v1alpha1", "ModelDeployment", DEMO_NS, "fraud-detector") or {}
+    return obj.get("status") or {}
+
+
+def analysis_demo(cluster: Cluster, state: Path, loop_pid: Path) -> bool:
+    """A real model behind real processes; a 100 ms slower canary that analysis rolls back."""
+    kubectl = cluster.kubectl_argv()
+    say(f"analysis: training the example model, real runtime processes for namespace {DEMO_NS}")
+    model = state / "models" / "fraud-detector"
+    if not (model / "model.json").exists():
+        subprocess.run(
+            [sys.executable, str(REPO_ROOT / "examples" / "train.py"), "--out", str(model)],
+            check=True,
+            capture_output=True,
+        )
+    kubectl_ok(kubectl, "create", "namespace", DEMO_NS)
+    stop_process(loop_pid, b"devcluster.loop", "the runtime processes and Prometheus")
+    address_file = state / "loop" / "prometheus.address"
+    address_file.unlink(missing_ok=True)
+    (state / "loop").mkdir(parents=True, exist_ok=True)
+    with open(state / "loop.log", "ab") as log:
+        loop = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "modelship.devcluster.loop",
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+                "--state-dir",
+                str(state / "loop"),
+                "--namespace",
+                DEMO_NS,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    loop_pid.write_text(str(loop.pid))
+    for _ in range(300):
+        if address_file.exists():
+            break
+        time.sleep(0.2)
+    else:
+        print(f"demo: Prometheus did not start; see {state / 'loop.log'}", file=sys.stderr)
+        return False
+    address = address_file.read_text()
+    manifest = yaml.safe_load(
+        (REPO_ROOT / "examples" / "analysis" / "fraud-detector.yaml").read_text()
+    )
+    manifest["spec"]["model"]["uri"] = f"file://{model}"
+    manifest["spec"]["analysis"]["provider"]["prometheus"]["address"] = address
+    subprocess.run(
+        [*kubectl, "apply", "-n", DEMO_NS, "-f", "-"],
+        input=yaml.safe_dump(manifest).encode(),
+        check=True,
+    )
+    if not kubectl_ok(
+        kubectl,
+        "wait",
+        "-n",
+        DEMO_NS,
+        "--for=condition=Ready",
+        "md/fraud-detector",
+        "--timeout=120s",
+    ):
+        return False
+    say("rolling out 2.0.0, which answers 100 ms slower, under load (bounded: 2 minutes)")
+    env = [
+        *manifest["spec"]["runtime"]["env"],
+        {"name": "MODELSHIP_FAULT_LATENCY", "value": "100ms"},
+    ]
+    patch = {"spec": {"model": {"version": "2.0.0"}, "runtime": {"env": env}}}
+    if not kubectl_ok(
+        kubectl,
+        "patch",
+        "md",
+        "fraud-detector",
+        "-n",
+        DEMO_NS,
+        "--type",
+        "merge",
+        "-p",
+        json.dumps(patch),
+    ):
+        return False
+    kube = connect(pool_size=2, kubeconfig=str(cluster.kubeconfig))
+    stop = threading.Event()
+    load = LoadGenerator(kube, DEMO_NS, "fraud-detector", "fraud-detector", seed=1)
+    sender = threading.Thread(target=load.run, args=(20_000, 120), kwargs={"stop": stop})
+    sender.start()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            canary = md_status(kube).get("canary") or {}
+            if canary.get("phase") == "Aborted":
+                break
+            time.sleep(1)
+    finally:
+        stop.set()
+        sender.join(15)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelship",
+            "status",
+            "-n",
+            DEMO_NS,
+            "fraud-detector",
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+        ]
+    )
+    return (md_status(kube).get("canary") or {}).get("phase") == "Aborted"
 
 
 def main() -> int:
@@ -53,8 +183,10 @@ def main() -> int:
     state: Path = args.state_dir
     cluster = Cluster(state / "cluster")
     pid_file = state / "operator.pid"
+    loop_pid = state / "loop.pid"
     if args.down:
-        stop_operator(pid_file)
+        stop_process(loop_pid, b"devcluster.loop", "the runtime processes and Prometheus")
+        stop_process(pid_file, b"operator", "the operator")
         cluster.down()
         return 0
 
@@ -67,7 +199,7 @@ def main() -> int:
     kubectl = cluster.kubectl_argv()
     say("installing the CRDs")
     install_crds(kubectl)
-    stop_operator(pid_file)
+    stop_process(pid_file, b"operator", "the operator")
     say("starting the operator")
     op = OperatorProcess(cluster.kubeconfig, state / "operator.log")
     op.start()
@@ -87,6 +219,9 @@ def main() -> int:
             file=sys.stderr,
         )
         return 1
+    if not analysis_demo(cluster, state, loop_pid):
+        print(f"demo: the analysis part failed; operator log: {op.log_file}", file=sys.stderr)
+        return 1
     print(f"""
 The operator keeps running (pid {op.pid}, log {op.log_file}). Try:
 
@@ -101,6 +236,9 @@ The operator keeps running (pid {op.pid}, log {op.log_file}). Try:
   kubectl patch md fraud-scorer --type merge -p '{{"spec":{{"runtime":{{"gpu":{{"count":8}}}}}}}}'
                                                # -> Degraded / InsufficientGPU within seconds
   kubectl get md -w
+
+  {Path(sys.executable).parent}/modelship status -n {DEMO_NS} fraud-detector
+                                               # the rolled-back canary's evidence
 
 Stop everything with: make demo-down
 """)

@@ -51,9 +51,16 @@ def pod_env(pod: dict[str, Any]) -> dict[str, str] | None:
 
 class PodRunner:
     def __init__(
-        self, kube: Kube, logs: Path, interval: float = 0.5, targets_file: Path | None = None
+        self,
+        kube: Kube,
+        logs: Path,
+        interval: float = 0.5,
+        targets_file: Path | None = None,
+        namespace: str | None = None,
     ) -> None:
+        """``namespace``: back only that namespace's pods (default: every namespace)."""
         self.kube = kube
+        self.namespace = namespace
         self.logs = logs
         self.targets_file = targets_file  # Prometheus file_sd targets, rewritten on change
         self._targets = ""
@@ -83,7 +90,7 @@ class PodRunner:
             self._stop.wait(self.interval)
 
     def sync(self) -> None:
-        pods = self.kube.list("v1", "Pod", None, {MANAGED_BY: MANAGER})
+        pods = self.kube.list("v1", "Pod", self.namespace, {MANAGED_BY: MANAGER})
         wanted = {}
         for pod in pods:
             meta = pod["metadata"]
