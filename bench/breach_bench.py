@@ -100,7 +100,13 @@ def one(
 ) -> float:
     name = "breach"
     subprocess.run([*kubectl, "create", "namespace", ns], check=True, capture_output=True)
-    wait("default ServiceAccount", lambda: kube.get("v1", "ServiceAccount", ns, "default"), 30, 0.2)
+    sa = [*kubectl, "get", "serviceaccount", "default", "-n", ns]
+    wait(
+        "default ServiceAccount",
+        lambda: subprocess.run(sa, capture_output=True).returncode == 0,
+        30,
+        0.2,
+    )
     kube.create(
         {**manifest(name, uri, interval, provider), "metadata": {"name": name, "namespace": ns}}
     )
