@@ -277,6 +277,7 @@ class Reconciler:
                 analysis=analysis.verdict,
             )
         )
+        analysis = self.analyst.begin(spec.analysis, plan.canary, analysis, now)
         spec_for = {desired.name: desired_spec}
         if stable is not None and stable_spec is not None:
             spec_for[stable.name] = stable_spec

@@ -277,3 +277,12 @@ def test_record_round_keeps_evidence_and_raises_events_on_change() -> None:
     passed = Measurement("e", "Pass", 0.0, 0.01, "ok")
     again, events = record_round(SPEC, after, [passed], T0, "canary 2.0 (c2)")
     assert again.last_pass_at == rfc3339(T0) and [e.reason for e in events] == ["AnalysisPass"]
+
+
+def test_begin_starts_the_window_when_the_canary_gets_traffic() -> None:
+    from modelship.decisions.analysis import begin
+
+    assert begin(SPEC, canary(weight=0), None, T0) == (None, None)
+    status, next_in = begin(SPEC, canary(weight=10), None, T0)
+    assert status is not None and status.since == rfc3339(T0) and next_in == 30
+    assert begin(SPEC, canary(weight=50), status, T0 + timedelta(seconds=5)) == (status, None)

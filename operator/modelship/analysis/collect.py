@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from modelship.analysis.checks import Observed, measure
 from modelship.analysis.presets import PRESETS, Preset, track_labels
 from modelship.api.analysis import Analysis as AnalysisSpec
 from modelship.api.status import AnalysisStatus, CanaryStatus
-from modelship.decisions.analysis import active, plan_round, record_round, rollout_verdict
+from modelship.decisions.analysis import active, begin, plan_round, record_round, rollout_verdict
 from modelship.decisions.events import Event
 from modelship.decisions.rollout import Analysis
 from modelship.providers import MetricsProvider, ProviderError
@@ -71,6 +71,19 @@ class Analyst:
             rnd.next_in if active(spec, canary) else None,
             rnd.due,
         )
+
+    @staticmethod
+    def begin(
+        spec: AnalysisSpec | None,
+        canary: CanaryStatus | None,
+        outcome: AnalysisOutcome,
+        now: datetime,
+    ) -> AnalysisOutcome:
+        """After the canary decision: start measuring a canary that just got traffic."""
+        status, next_in = begin(spec, canary, outcome.status, now)
+        if next_in is None:
+            return outcome
+        return replace(outcome, status=status, next_in=next_in)
 
     def forget(self, key: tuple[str, str]) -> None:
         for k in [k for k in self._scrapers if k[:2] == key]:

@@ -80,6 +80,20 @@ def plan_round(
     return Round(status, due=True, window=window, look=status.rounds + 1, next_in=interval)
 
 
+def begin(
+    spec: AnalysisSpec | None,
+    canary: CanaryStatus | None,
+    status: AnalysisStatus | None,
+    now: datetime,
+) -> tuple[AnalysisStatus | None, float | None]:
+    """Start the window in the very reconcile that gave the canary traffic (so the first
+    round comes one interval after the breach could begin, not at the next event)."""
+    rnd = plan_round(spec, canary, status, now)
+    if rnd.status is status or rnd.status is None:
+        return status, None
+    return rnd.status, rnd.next_in
+
+
 def record_round(
     spec: AnalysisSpec,
     status: AnalysisStatus,
