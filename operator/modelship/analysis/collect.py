@@ -64,6 +64,14 @@ class Analyst:
             measurements = [measure(c, observed, rnd.look) for c in spec.checks or []]
             what = f"canary {canary.revision.model_version} ({canary.revision.name})"
             status, events = record_round(spec, status, measurements, now, what)
+            log.info(
+                "%s/%s: analysis round %d over %.0fs: %s: %s",
+                *key,
+                status.rounds,
+                rnd.window,
+                status.verdict,
+                status.message,
+            )
         return AnalysisOutcome(
             status,
             rollout_verdict(spec, status if active(spec, canary) else None, rnd.next_in),
