@@ -277,7 +277,14 @@ class Reconciler:
                 analysis=analysis.verdict,
             )
         )
-        analysis = self.analyst.begin(spec.analysis, plan.canary, analysis, now)
+        analysis = self.analyst.begin(
+            (owner.namespace, owner.name),
+            spec.analysis,
+            plan.canary,
+            analysis,
+            now,
+            lambda track: self._metrics_urls(owner, track),
+        )
         spec_for = {desired.name: desired_spec}
         if stable is not None and stable_spec is not None:
             spec_for[stable.name] = stable_spec

@@ -138,3 +138,25 @@ def test_rollout_outcomes_are_counted_once(
     telemetry.rollout_outcomes("ns", outcome, status(before, old), status(after, new_stable))
     telemetry.rollout_outcomes("ns", outcome, status(after, new_stable), status(after, new_stable))
     assert telemetry.REGISTRY.get_sample_value(sample[0], sample[1]) == was + 1
+
+
+class Empty(Recorder):
+    def buckets(self, metric: str, labels: Labels, window: float) -> dict[float, float] | None:
+        return None
+
+    def increase(self, metric: str, labels: Labels, window: float) -> float | None:
+        return None
+
+
+def test_no_canary_metrics_yet_looks_again_shortly_then_counts_as_inconclusive() -> None:
+    a = analyst_with(Empty())
+    first = a.run(("ns", "m"), spec(), canary(), None, T0, lambda track: [])
+    early = a.run(
+        ("ns", "m"), spec(), canary(), first.status, T0 + timedelta(seconds=31), lambda t: []
+    )
+    assert early.status is not None and early.status.rounds == 0 and early.next_in == 1.0
+    late = a.run(
+        ("ns", "m"), spec(), canary(), first.status, T0 + timedelta(seconds=61), lambda t: []
+    )
+    assert late.status is not None and late.status.rounds == 1
+    assert late.status.verdict == "Inconclusive" and "no data" in late.status.message

@@ -185,6 +185,14 @@ def test_scrape_counts_new_pods_and_new_series_from_zero_and_honours_the_window(
     assert p.increase("modelship_requests_total", {"track": "canary"}, 30) == 21
 
 
+def test_scrape_counting_from_zero_sees_a_canary_pod_at_its_first_read() -> None:
+    a = "http://127.100.0.1:8080/metrics"
+    pods = Pods([{a: {"ok": 30, "err": 2, "fast": 30, "all": 32}}])
+    client = httpx.Client(transport=httpx.MockTransport(pods.handle))
+    p = ScrapeProvider(lambda: [a], client, clock=lambda: pods.now, count_from_zero=True)
+    assert p.increase("modelship_requests_total", {"track": "canary", "code": "~5.."}, 30) == 2
+
+
 def test_scrape_with_every_pod_down_is_a_provider_error() -> None:
     a = "http://127.100.0.1:8080/metrics"
     p = Pods([{a: None}]).provider()

@@ -39,6 +39,11 @@ class Observed:
     check_errors: Mapping[str, str] = field(default_factory=dict)  # check name -> why not
     error: str | None = None
 
+    def has_canary_data(self) -> bool:
+        return self.requests.get("canary") is not None or any(
+            buckets for (track, _), buckets in self.latency.items() if track == "canary"
+        )
+
     def traffic(self, track: str, metric: str = "request") -> Traffic | None:
         """The track's traffic as the judge takes it; None without latency data."""
         buckets = self.latency.get((track, metric))

@@ -17,6 +17,7 @@ from modelship.analysis.checks import Observed, measure
 from modelship.analysis.presets import PRESETS, Preset, track_labels
 from modelship.api.analysis import Analysis as AnalysisSpec
 from modelship.api.status import AnalysisStatus, CanaryStatus
+from modelship.api.types import parse_duration
 from modelship.decisions.analysis import active, begin, plan_round, record_round, rollout_verdict
 from modelship.decisions.events import Event
 from modelship.decisions.rollout import Analysis
@@ -26,6 +27,7 @@ from modelship.providers.scrape import ScrapeProvider
 
 log = logging.getLogger(__name__)
 TRACKS = ("canary", "stable")
+NO_DATA_RETRY = 1.0  # seconds between looks while a new canary's metrics are not there yet
 Targets = Callable[[str], Sequence[str]]  # track -> the track's pods' /metrics URLs
 
 
@@ -59,8 +61,16 @@ class Analyst:
         rnd = plan_round(spec, canary, previous, now)
         status = rnd.status
         events: list[Event] = []
+        next_in = rnd.next_in
         if rnd.due and spec is not None and status is not None and canary is not None:
             observed = self.observe(key, spec, canary.revision.name, rnd.window, targets)
+            if _not_yet(observed, status, rnd.window, spec):
+                # A new pod's series reach Prometheus only after service discovery (up to
+                # ~5 s) and two scrapes: look again soon instead of a whole interval later.
+                log.info("%s/%s: no canary metrics yet; looking again shortly", *key)
+                return AnalysisOutcome(
+                    status, rollout_verdict(spec, status, NO_DATA_RETRY), [], NO_DATA_RETRY
+                )
             measurements = [measure(c, observed, rnd.look) for c in spec.checks or []]
             what = f"canary {canary.revision.model_version} ({canary.revision.name})"
             status, events = record_round(spec, status, measurements, now, what)
@@ -74,23 +84,32 @@ class Analyst:
             )
         return AnalysisOutcome(
             status,
-            rollout_verdict(spec, status if active(spec, canary) else None, rnd.next_in),
+            rollout_verdict(spec, status if active(spec, canary) else None, next_in),
             events,
-            rnd.next_in if active(spec, canary) else None,
+            next_in if active(spec, canary) else None,
             rnd.due,
         )
 
-    @staticmethod
     def begin(
+        self,
+        key: tuple[str, str],
         spec: AnalysisSpec | None,
         canary: CanaryStatus | None,
         outcome: AnalysisOutcome,
         now: datetime,
+        targets: Targets,
     ) -> AnalysisOutcome:
-        """After the canary decision: start measuring a canary that just got traffic."""
+        """After the canary decision: start measuring a canary that just got traffic. The
+        scrape provider reads stable's pods now, so the window starts from here."""
         status, next_in = begin(spec, canary, outcome.status, now)
-        if next_in is None:
+        if next_in is None or spec is None or canary is None:
             return outcome
+        stable = self._provider(key, spec, canary.revision.name, "stable", targets)
+        if isinstance(stable, ScrapeProvider):
+            try:
+                stable.prime()
+            except ProviderError as exc:
+                log.info("%s/%s: could not read stable's metrics yet: %s", *key, exc)
         return replace(outcome, status=status, next_in=next_in)
 
     def forget(self, key: tuple[str, str]) -> None:
@@ -107,7 +126,10 @@ class Analyst:
             return self._prometheus[address]
         scraper_key = (*key, revision, track)
         if scraper_key not in self._scrapers:
-            self._scrapers[scraper_key] = ScrapeProvider(lambda: targets(track))
+            # Canary pods are new: everything they counted is the canary's traffic.
+            self._scrapers[scraper_key] = ScrapeProvider(
+                lambda: targets(track), count_from_zero=track == "canary"
+            )
         return self._scrapers[scraper_key]
 
     def observe(
@@ -155,6 +177,16 @@ class Analyst:
             log.info("%s/%s: analysis could not read metrics: %s", *key, exc)
             return Observed(check_errors=check_errors, error=str(exc))
         return Observed(latency, requests, errors, queries, check_errors)
+
+
+def _not_yet(observed: Observed, status: AnalysisStatus, window: float, spec: AnalysisSpec) -> bool:
+    """No canary series at all before the first round, early in the window."""
+    return (
+        status.rounds == 0
+        and observed.error is None
+        and not observed.has_canary_data()
+        and window < 2 * parse_duration(spec.interval)
+    )
 
 
 def _unanswerable(preset: Preset, spec: AnalysisSpec) -> dict[str, str]:

@@ -15,6 +15,7 @@ baseline there.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -58,8 +59,12 @@ class ScrapeProvider:
         clock: Callable[[], float] = time.monotonic,
         fresh: float = 1.0,
         keep: float = 6 * 3600.0,
+        count_from_zero: bool = False,
     ) -> None:
-        """``targets`` returns the /metrics URLs to read now (pods come and go)."""
+        """``targets`` returns the /metrics URLs to read now (pods come and go);
+        ``count_from_zero``: every pod's counters are new (a canary's pods), not only
+        those first seen after the first read."""
+        self.count_from_zero = count_from_zero
         self.targets = targets
         self.client = client or httpx.Client(timeout=5.0)
         self.clock = clock
@@ -83,8 +88,8 @@ class ScrapeProvider:
                 failures.append(f"{url}: {exc}")
                 continue
             history = self._history.setdefault(url, [])
-            if not history and self._first_read is not None:
-                history.append((self._first_read, {}))  # a new pod: its counters began at 0
+            if not history and (self._first_read is not None or self.count_from_zero):
+                history.append((-math.inf, {}))  # a new pod: its counters began at 0
             history.append((now, _parse(resp.text)))
             old = [i for i, (t, _) in enumerate(history) if t < now - self.keep]
             if old:
@@ -96,6 +101,10 @@ class ScrapeProvider:
         if self._first_read is None:
             self._first_read = now
         self._last_read = now
+
+    def prime(self) -> None:
+        """Read now: pods present at the first read only give a baseline."""
+        self._read()
 
     def _increase(self, names: set[str], labels: Labels, window: float) -> dict[Series, float]:
         """Increase of each matching series (labels reduced to ``le``) over the window."""
