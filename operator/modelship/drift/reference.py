@@ -1,0 +1,210 @@
+"""The reference distribution format and ``modelship reference build``.
+
+A reference is JSON::
+
+    {"format": "modelship.io/reference/v1", "rows": 4000,
+     "features": {
+        "amount": {"type": "numeric", "edges": [e1, ..., ek], "counts": [c0, ..., ck]},
+        "country": {"type": "categorical", "counts": {"DE": 120, "FR": 80}}},
+     "prediction": {"type": "numeric", ...}}   # optional
+
+Numeric bins follow Prometheus ``le`` buckets: bin 0 is (-inf, e1], bin i is
+(e_i, e_{i+1}], the last is (ek, +inf) — so a runtime that uses ``edges`` as its
+histogram's buckets reports live counts directly comparable with ``counts``. Edges
+are quantiles of the training data, so every bin holds about the same share.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "modelship.io/reference/v1"
+
+
+class ReferenceError(ValueError):
+    """The data or the JSON cannot make a reference; the message names the column/field."""
+
+
+@dataclass(frozen=True)
+class NumericFeature:
+    edges: tuple[float, ...]
+    counts: tuple[float, ...]  # len(edges) + 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "numeric", "edges": list(self.edges), "counts": list(self.counts)}
+
+
+@dataclass(frozen=True)
+class CategoricalFeature:
+    counts: Mapping[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "categorical", "counts": dict(self.counts)}
+
+
+Feature = NumericFeature | CategoricalFeature
+
+
+@dataclass(frozen=True)
+class Reference:
+    rows: int
+    features: Mapping[str, Feature]
+    prediction: NumericFeature | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "format": FORMAT,
+            "rows": self.rows,
+            "features": {name: f.to_json() for name, f in self.features.items()},
+        }
+        if self.prediction is not None:
+            out["prediction"] = self.prediction.to_json()
+        return out
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=1, sort_keys=True)
+
+
+def numeric_feature(values: np.ndarray, bins: int) -> NumericFeature:
+    """Quantile edges (distinct) and the counts per ``le`` bucket."""
+    qs = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
+    edges = np.unique(qs)
+    index = np.searchsorted(edges, values, side="left")  # le: a value equal to an edge is in it
+    counts = np.bincount(index, minlength=len(edges) + 1)
+    return NumericFeature(tuple(float(e) for e in edges), tuple(float(c) for c in counts))
+
+
+def bin_counts(feature: NumericFeature, values: np.ndarray) -> np.ndarray:
+    """Live values counted into the reference's bins (what the runtime's histogram does)."""
+    index = np.searchsorted(np.asarray(feature.edges), values, side="left")
+    return np.bincount(index, minlength=len(feature.edges) + 1).astype(float)
+
+
+def build(
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    bins: int = 10,
+    categorical: Sequence[str] = (),
+    prediction: str | None = None,
+    exclude: Sequence[str] = (),
+) -> Reference:
+    """A reference from CSV-like rows; numeric unless named in ``categorical``."""
+    if bins < 2:
+        raise ReferenceError(f"bins must be at least 2, not {bins}")
+    unknown = [
+        c
+        for c in [*categorical, *exclude, *([prediction] if prediction else [])]
+        if c not in header
+    ]
+    if unknown:
+        raise ReferenceError(f"no such column: {', '.join(unknown)} (columns: {', '.join(header)})")
+    columns: dict[str, list[str]] = {name: [] for name in header}
+    n = 0
+    for line, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise ReferenceError(f"line {line}: {len(row)} fields, the header has {len(header)}")
+        for name, value in zip(header, row, strict=True):
+            columns[name].append(value)
+        n += 1
+    if n == 0:
+        raise ReferenceError("no data rows")
+    features: dict[str, Feature] = {}
+    pred: NumericFeature | None = None
+    for name in header:
+        if name in exclude:
+            continue
+        raw = columns[name]
+        present = [v for v in raw if v.strip() != ""]
+        if not present:
+            raise ReferenceError(f"column {name!r} is empty")
+        if name in categorical:
+            cats: dict[str, float] = {}
+            for v in present:
+                cats[v] = cats.get(v, 0.0) + 1
+            features[name] = CategoricalFeature(cats)
+            continue
+        values = np.empty(len(present))
+        for i, v in enumerate(present):
+            try:
+                values[i] = float(v)
+            except ValueError:
+                raise ReferenceError(
+                    f"column {name!r} is not numeric ({v!r} on data row {raw.index(v) + 1}); "
+                    f"name it with --categorical or --exclude"
+                ) from None
+            if not math.isfinite(values[i]):
+                raise ReferenceError(f"column {name!r} has a non-finite value {v!r}")
+        feature = numeric_feature(values, bins)
+        if name == prediction:
+            pred = feature
+        else:
+            features[name] = feature
+    if not features:
+        raise ReferenceError("no feature columns left")
+    return Reference(n, features, pred)
+
+
+def build_from_csv(path: Path, **options: Any) -> Reference:
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ReferenceError(f"{path} is empty") from None
+        return build([h.strip() for h in header], reader, **options)
+
+
+def _numeric(where: str, body: Mapping[str, Any]) -> NumericFeature:
+    edges, counts = body.get("edges"), body.get("counts")
+    if not isinstance(edges, list) or not isinstance(counts, list):
+        raise ReferenceError(f"{where}: numeric features need lists 'edges' and 'counts'")
+    if len(counts) != len(edges) + 1:
+        raise ReferenceError(
+            f"{where}: {len(counts)} counts for {len(edges)} edges (need edges + 1)"
+        )
+    if any(b <= a for a, b in itertools.pairwise(edges)):
+        raise ReferenceError(f"{where}: edges must increase strictly")
+    if any(c < 0 for c in counts) or sum(counts) <= 0:
+        raise ReferenceError(f"{where}: counts must be non-negative with a positive total")
+    return NumericFeature(tuple(float(e) for e in edges), tuple(float(c) for c in counts))
+
+
+def parse(text: str) -> Reference:
+    """A reference from its JSON; ReferenceError naming the field on anything wrong."""
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReferenceError(f"not JSON: {exc}") from None
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        raise ReferenceError(f"format must be {FORMAT!r}")
+    raw = body.get("features")
+    if not isinstance(raw, dict) or not raw:
+        raise ReferenceError("features: a non-empty object is needed")
+    features: dict[str, Feature] = {}
+    for name, f in raw.items():
+        where = f"features.{name}"
+        if not isinstance(f, dict):
+            raise ReferenceError(f"{where}: an object is needed")
+        if f.get("type") == "numeric":
+            features[name] = _numeric(where, f)
+        elif f.get("type") == "categorical":
+            counts = f.get("counts")
+            if not isinstance(counts, dict) or not counts or any(v < 0 for v in counts.values()):
+                raise ReferenceError(f"{where}: categorical features need non-negative 'counts'")
+            features[name] = CategoricalFeature({str(k): float(v) for k, v in counts.items()})
+        else:
+            raise ReferenceError(f"{where}.type: numeric or categorical")
+    pred = body.get("prediction")
+    prediction = _numeric("prediction", pred) if isinstance(pred, dict) else None
+    return Reference(int(body.get("rows", 0)), features, prediction)

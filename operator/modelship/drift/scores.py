@@ -1,0 +1,123 @@
+"""Drift scores from reference and live bin counts, for many features at once.
+
+Inputs are F x B arrays: one row per feature, its bins' counts (rows padded with
+zero-count bins to a common width), and for ordered (numeric) features each bin's
+representative value. Every feature gets a score by the chosen method (0 = the same
+distribution) and a p-value from the chi-square test of homogeneity of its two count
+rows, which ``assess`` uses to tell real drift from sampling noise at any window size.
+Vectorised with numpy so a cycle over 1,000 ModelDeployments x 50 features is cheap.
+
+- ``psi``: population stability index, sum (q - p) ln(q / p), half a count added to
+  every bin on both sides so empty bins stay finite;
+- ``jensenshannon``: Jensen-Shannon *distance* (base 2, 0..1), as scipy's;
+- ``wasserstein``: earth mover's distance between the binned distributions (each bin
+  at its representative value), divided by the reference's standard deviation: how
+  many reference sigmas the mass moved;
+- ``ks``: the largest gap between the two cumulative distributions at the bin edges
+  (Kolmogorov-Smirnov on binned data);
+- ``chisquare``: Cohen's w, sqrt(sum (q - p)^2 / p), the chi-square effect size.
+
+Wasserstein and KS need an order: rows without representative values (categorical
+features) get the Jensen-Shannon distance instead.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.stats import chi2
+
+Method = Literal["psi", "jensenshannon", "wasserstein", "ks", "chisquare"]
+METHODS: tuple[Method, ...] = ("psi", "jensenshannon", "wasserstein", "ks", "chisquare")
+Array = NDArray[np.float64]
+
+
+def homogeneity(reference: Array, live: Array) -> tuple[Array, Array]:
+    """Per row: X^2 and the p-value of the 2 x k chi-square test of homogeneity; bins
+    empty on both sides do not count (nor towards the degrees of freedom)."""
+    n_ref = reference.sum(axis=1, keepdims=True)
+    n_live = live.sum(axis=1, keepdims=True)
+    total = n_ref + n_live
+    column = reference + live
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e_ref = column * n_ref / total
+        e_live = column * n_live / total
+        terms = np.where(
+            column > 0, (reference - e_ref) ** 2 / e_ref + (live - e_live) ** 2 / e_live, 0.0
+        )
+    x2 = np.nan_to_num(terms.sum(axis=1))
+    df = (column > 0).sum(axis=1) - 1
+    p = np.where(
+        (df > 0) & (n_live[:, 0] > 0) & (n_ref[:, 0] > 0), chi2.sf(x2, np.maximum(df, 1)), 1.0
+    )
+    return x2, p
+
+
+def _shares(counts: Array) -> Array:
+    total = counts.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.nan_to_num(counts / total), dtype=float)
+
+
+def _js(p: Array, q: Array) -> Array:
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_p = np.where(p > 0, p * np.log2(p / m), 0.0).sum(axis=1)
+        kl_q = np.where(q > 0, q * np.log2(q / m), 0.0).sum(axis=1)
+    return np.asarray(np.sqrt(np.maximum((kl_p + kl_q) / 2, 0.0)))
+
+
+def scores(
+    method: Method, reference: Array, live: Array, points: Array | None = None
+) -> tuple[Array, Array]:
+    """(score, p-value) per row. ``points``: each bin's representative value (NaN for
+    padding; a row of NaN = unordered/categorical)."""
+    reference = np.asarray(reference, dtype=float)
+    live = np.asarray(live, dtype=float)
+    _, p_value = homogeneity(reference, live)
+    p, q = _shares(reference), _shares(live)
+    js = _js(p, q)
+    if method == "psi":
+        width = (reference + live > 0).astype(float)  # padding bins take no pseudo-count
+        ps = _shares(reference + 0.5 * width)
+        qs = _shares(live + 0.5 * width)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(width > 0, (qs - ps) * np.log(qs / ps), 0.0).sum(axis=1)
+    elif method == "jensenshannon":
+        value = js
+    elif method == "chisquare":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.sqrt(np.where(p > 0, (q - p) ** 2 / p, 0.0).sum(axis=1))
+    else:
+        ordered = (
+            np.zeros(len(reference), dtype=bool)
+            if points is None
+            else ~np.all(np.isnan(points), axis=1)
+        )
+        gap = np.abs(np.cumsum(p, axis=1) - np.cumsum(q, axis=1))
+        if method == "ks":
+            value = np.where(ordered, gap.max(axis=1), js)
+        else:
+            assert points is not None or not ordered.any()
+            x = np.nan_to_num(points if points is not None else np.zeros_like(p))
+            step = np.diff(x, axis=1)  # W1 = integral of |F_p - F_q| between points
+            w1 = (gap[:, :-1] * np.maximum(step, 0.0)).sum(axis=1)
+            mean = (p * x).sum(axis=1, keepdims=True)
+            sd = np.sqrt((p * (x - mean) ** 2).sum(axis=1))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = np.where(ordered, np.nan_to_num(w1 / np.where(sd > 0, sd, 1.0)), js)
+    no_live = live.sum(axis=1) <= 0
+    return np.where(no_live, 0.0, value), np.where(no_live, 1.0, p_value)
+
+
+def bin_points(edges: Array) -> Array:
+    """A representative value per ``le`` bin of a numeric feature, open outer bins
+    half a neighbouring width beyond the outermost edges."""
+    edges = np.asarray(edges, dtype=float)
+    if len(edges) == 1:
+        return np.array([edges[0] - 0.5, edges[0] + 0.5])
+    widths = np.diff(edges)
+    inner = (edges[:-1] + edges[1:]) / 2
+    return np.concatenate([[edges[0] - widths[0] / 2], inner, [edges[-1] + widths[-1] / 2]])
