@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from modelship.drift.reference import CategoricalFeature, NumericFeature, Reference
-from modelship.drift.scores import Array, Method, bin_points, scores
+from modelship.drift.reference import CategoricalFeature, Reference
+from modelship.drift.scores import Array, Method, scores
 
 ALPHA = 0.01
 MIN_ROWS = 50
@@ -66,48 +66,48 @@ def holm(p_values: Array, alpha: float) -> NDArray[np.bool_]:
     """Holm-Bonferroni: which hypotheses are rejected at family-wise error alpha."""
     order = np.argsort(p_values)
     m = len(p_values)
+    passes = p_values[order] <= alpha / (m - np.arange(m))
+    stop = m if passes.all() else int(np.argmin(passes))  # the first one that fails
     rejected = np.zeros(m, dtype=bool)
-    for rank, index in enumerate(order):
-        if p_values[index] > alpha / (m - rank):
-            break
-        rejected[index] = True
+    rejected[order[:stop]] = True
     return rejected
 
 
 def _rows(reference: Reference, live: LiveCounts) -> tuple[list[str], Array, Array, Array]:
-    names = [n for n in reference.features if n in live]
-    width = 1
-    for name in names:
-        f = reference.features[name]
-        width = max(
-            width,
-            len(f.counts)
-            if isinstance(f, NumericFeature)
-            else len(set(f.counts) | set(live[name])),
-        )
-    ref = np.zeros((len(names), width))
-    liv = np.zeros((len(names), width))
-    pts = np.full((len(names), width), np.nan)
-    for i, name in enumerate(names):
+    """Reference and live counts as F x B matrices (numeric rows first), bin values."""
+    numeric, ref_n, pts_n, bins = reference.numeric
+    present = [i for i, n in enumerate(numeric) if n in live]
+    liv_n = np.zeros((len(present), ref_n.shape[1]))
+    for row, i in enumerate(present):
+        got = live[numeric[i]]
+        k = bins[i]
+        if isinstance(got, Mapping) or len(got) != k:
+            raise ValueError(f"feature {numeric[i]}: live counts must be {k} bins")
+        liv_n[row, :k] = got
+    names = [numeric[i] for i in present]
+    cats = [
+        n for n, f in reference.features.items() if isinstance(f, CategoricalFeature) and n in live
+    ]
+    if not cats:
+        return names, ref_n[present], liv_n, pts_n[present]
+    width = max(
+        ref_n.shape[1],
+        *(len(set(reference.features[n].counts) | set(live[n])) for n in cats),
+    )
+    ref = np.zeros((len(names) + len(cats), width))
+    liv = np.zeros_like(ref)
+    pts = np.full_like(ref, np.nan)
+    ref[: len(names), : ref_n.shape[1]] = ref_n[present]
+    liv[: len(names), : ref_n.shape[1]] = liv_n
+    pts[: len(names), : ref_n.shape[1]] = pts_n[present]
+    pts[: len(names), ref_n.shape[1] :] = pts_n[present][:, -1:]
+    for row, name in enumerate(cats, start=len(names)):
         f, got = reference.features[name], live[name]
-        if isinstance(f, CategoricalFeature):
-            assert isinstance(got, Mapping)
-            cats = sorted(set(f.counts) | set(got))
-            ref[i, : len(cats)] = [f.counts.get(c, 0.0) for c in cats]
-            liv[i, : len(cats)] = [got.get(c, 0.0) for c in cats]
-        else:
-            counts = list(got) if not isinstance(got, Mapping) else []
-            if len(counts) != len(f.counts):
-                raise ValueError(
-                    f"feature {name}: {len(counts)} live bins for {len(f.counts)} reference bins"
-                )
-            k = len(f.counts)
-            ref[i, :k] = f.counts
-            liv[i, :k] = counts
-            x = bin_points(np.asarray(f.edges))
-            pts[i, :k] = x
-            pts[i, k:] = x[-1]  # padding: no width, so no mass moves across it
-    return names, ref, liv, pts
+        assert isinstance(f, CategoricalFeature) and isinstance(got, Mapping)
+        keys = sorted(set(f.counts) | set(got))
+        ref[row, : len(keys)] = [f.counts.get(c, 0.0) for c in keys]
+        liv[row, : len(keys)] = [got.get(c, 0.0) for c in keys]
+    return [*names, *cats], ref, liv, pts
 
 
 def assess(

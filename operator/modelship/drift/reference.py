@@ -22,6 +22,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,25 @@ class Reference:
     prediction: NumericFeature | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    @cached_property
+    def numeric(self) -> tuple[list[str], np.ndarray, np.ndarray, list[int]]:
+        """Numeric features as F x B matrices (zero-padded): names, counts, bin values
+        (padding repeats the last value, so no mass moves across it), bins per feature.
+        Built once."""
+        names = [n for n, f in self.features.items() if isinstance(f, NumericFeature)]
+        width = max((len(self.features[n].counts) for n in names), default=1)
+        counts = np.zeros((len(names), width))
+        points = np.zeros((len(names), width))
+        for i, name in enumerate(names):
+            f = self.features[name]
+            assert isinstance(f, NumericFeature)
+            k = len(f.counts)
+            counts[i, :k] = f.counts
+            x = bin_points(np.asarray(f.edges))
+            points[i, :k] = x
+            points[i, k:] = x[-1]
+        return names, counts, points, [len(self.features[n].counts) for n in names]
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "format": FORMAT,
@@ -73,6 +93,17 @@ class Reference:
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=1, sort_keys=True)
+
+
+def bin_points(edges: np.ndarray) -> np.ndarray:
+    """A representative value per ``le`` bin, open outer bins half a neighbouring width
+    beyond the outermost edges."""
+    edges = np.asarray(edges, dtype=float)
+    if len(edges) == 1:
+        return np.array([edges[0] - 0.5, edges[0] + 0.5])
+    widths = np.diff(edges)
+    inner = (edges[:-1] + edges[1:]) / 2
+    return np.concatenate([[edges[0] - widths[0] / 2], inner, [edges[-1] + widths[-1] / 2]])
 
 
 def numeric_feature(values: np.ndarray, bins: int) -> NumericFeature:

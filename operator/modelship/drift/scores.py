@@ -110,14 +110,3 @@ def scores(
                 value = np.where(ordered, np.nan_to_num(w1 / np.where(sd > 0, sd, 1.0)), js)
     no_live = live.sum(axis=1) <= 0
     return np.where(no_live, 0.0, value), np.where(no_live, 1.0, p_value)
-
-
-def bin_points(edges: Array) -> Array:
-    """A representative value per ``le`` bin of a numeric feature, open outer bins
-    half a neighbouring width beyond the outermost edges."""
-    edges = np.asarray(edges, dtype=float)
-    if len(edges) == 1:
-        return np.array([edges[0] - 0.5, edges[0] + 0.5])
-    widths = np.diff(edges)
-    inner = (edges[:-1] + edges[1:]) / 2
-    return np.concatenate([[edges[0] - widths[0] / 2], inner, [edges[-1] + widths[-1] / 2]])

@@ -1,0 +1,236 @@
+"""Drift: the reference format, each score against an independent computation, the
+decision's false-alarm control."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
+
+from modelship.drift.assess import assess, holm
+from modelship.drift.reference import (
+    NumericFeature,
+    Reference,
+    ReferenceError,
+    bin_counts,
+    bin_points,
+    build,
+    build_from_csv,
+    numeric_feature,
+    parse,
+)
+from modelship.drift.scores import homogeneity, scores
+
+RNG = np.random.default_rng(7)
+TRAIN = RNG.standard_normal(5000)
+FEATURE = numeric_feature(TRAIN, 10)
+REF = np.array([FEATURE.counts])
+EDGES = np.array(FEATURE.edges)
+POINTS = np.array([bin_points(EDGES)])
+
+
+def live(shift: float = 0.0, n: int = 2000, seed: int = 1) -> np.ndarray:
+    values = np.random.default_rng(seed).standard_normal(n) + shift
+    return np.array([bin_counts(FEATURE, values)])
+
+
+# -- reference ---------------------------------------------------------------------------
+
+
+def test_quantile_bins_hold_equal_shares_and_follow_le() -> None:
+    assert len(FEATURE.edges) == 9 and len(FEATURE.counts) == 10
+    assert all(abs(c - 500) <= 1 for c in FEATURE.counts)
+    f = numeric_feature(np.array([1.0, 2.0, 2.0, 3.0]), 2)
+    assert f.edges == (2.0,) and f.counts == (3.0, 1.0)  # 2.0 is "le 2"
+
+
+def test_build_parse_round_trip_with_categories_and_prediction() -> None:
+    header = ["amount", "country", "score"]
+    rows = [[str(i), "DE" if i % 3 else "FR", str(i / 10)] for i in range(30)]
+    ref = build(header, rows, bins=4, categorical=["country"], prediction="score")
+    again = parse(ref.dumps())
+    assert again == ref
+    assert again.features["country"].counts == {"DE": 20.0, "FR": 10.0}
+    assert again.prediction is not None and again.rows == 30
+
+
+@pytest.mark.parametrize(
+    ("rows", "options", "message"),
+    [
+        ([], {}, "no data rows"),
+        ([["1", ""], ["2", ""]], {}, "column 'b' is empty"),
+        ([["1", "x"]], {}, "column 'b' is not numeric ('x' on data row 1)"),
+        ([["1", "2", "3"]], {}, "line 2: 3 fields, the header has 2"),
+        ([["1", "2"]], {"categorical": ["c"]}, "no such column: c"),
+    ],
+)
+def test_build_errors_name_the_column(
+    rows: list[list[str]], options: dict[str, list[str]], message: str
+) -> None:
+    with pytest.raises(ReferenceError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        build(["a", "b"], rows, **options)  # type: ignore[arg-type]
+
+
+def test_build_from_csv(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{i * 2}\n" for i in range(100)))
+    ref = build_from_csv(path, bins=5)
+    assert set(ref.features) == {"x", "y"} and ref.rows == 100
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"format": "x"}, "format must be"),
+        ({"format": "modelship.io/reference/v1", "features": {}}, "features: a non-empty"),
+        (
+            {
+                "format": "modelship.io/reference/v1",
+                "features": {"a": {"type": "numeric", "edges": [1], "counts": [1]}},
+            },
+            "features.a: 1 counts for 1 edges",
+        ),
+        (
+            {
+                "format": "modelship.io/reference/v1",
+                "features": {"a": {"type": "numeric", "edges": [2, 1], "counts": [1, 1, 1]}},
+            },
+            "edges must increase",
+        ),
+        (
+            {"format": "modelship.io/reference/v1", "features": {"a": {"type": "text"}}},
+            "features.a.type",
+        ),
+    ],
+)
+def test_parse_rejects_with_the_field(body: dict[str, object], message: str) -> None:
+    with pytest.raises(ReferenceError, match=message):
+        parse(json.dumps(body))
+
+
+# -- scores against independent computations ----------------------------------------------
+
+
+def shares(counts: np.ndarray) -> np.ndarray:
+    return np.asarray(counts[0] / counts[0].sum())
+
+
+def test_jensenshannon_is_scipys() -> None:
+    value, _ = scores("jensenshannon", REF, live(0.3), POINTS)
+    assert value[0] == pytest.approx(jensenshannon(shares(REF), shares(live(0.3)), base=2))
+
+
+def test_homogeneity_p_is_scipys_chi2_contingency() -> None:
+    _, p = homogeneity(REF, live(0.1, n=500))
+    expected = chi2_contingency(np.vstack([REF[0], live(0.1, n=500)[0]]), correction=False)[1]
+    assert p[0] == pytest.approx(expected)
+
+
+def test_binned_ks_is_scipys_ks_on_the_binned_samples() -> None:
+    # Replacing every value by its bin index leaves the empirical CDFs at the bin edges.
+    raw_ref = np.random.default_rng(3).standard_normal(4000)
+    raw_live = np.random.default_rng(4).standard_normal(1500) + 0.2
+    idx_ref = np.searchsorted(EDGES, raw_ref, side="left")
+    idx_live = np.searchsorted(EDGES, raw_live, side="left")
+    counts_ref = np.array([np.bincount(idx_ref, minlength=10)], dtype=float)
+    counts_live = np.array([np.bincount(idx_live, minlength=10)], dtype=float)
+    value, _ = scores("ks", counts_ref, counts_live, POINTS)
+    assert value[0] == pytest.approx(ks_2samp(idx_ref, idx_live).statistic)
+
+
+def test_wasserstein_is_scipys_over_the_reference_sd() -> None:
+    p, q = shares(REF), shares(live(0.5))
+    x = POINTS[0]
+    sd = np.sqrt(np.sum(p * (x - np.sum(p * x)) ** 2))
+    value, _ = scores("wasserstein", REF, live(0.5), POINTS)
+    assert value[0] == pytest.approx(wasserstein_distance(x, x, p, q) / sd)
+
+
+def test_psi_matches_the_published_formula_on_a_worked_example() -> None:
+    # PSI = sum (actual% - expected%) * ln(actual% / expected%), here with +0.5 per bin.
+    ref = np.array([[100.0, 200.0, 700.0]])
+    cur = np.array([[150.0, 250.0, 600.0]])
+    e = (ref[0] + 0.5) / (ref[0] + 0.5).sum()
+    a = (cur[0] + 0.5) / (cur[0] + 0.5).sum()
+    value, _ = scores("psi", ref, cur)
+    assert value[0] == pytest.approx(float(np.sum((a - e) * np.log(a / e))))
+    # By hand, unsmoothed: .05 ln 1.5 + .05 ln 1.25 - .1 ln(.6/.7) = .0203 + .0112 + .0154
+    assert value[0] == pytest.approx(0.0469, abs=5e-4)
+
+
+def test_cohens_w_and_categorical_fallback() -> None:
+    ref = np.array([[50.0, 50.0]])
+    cur = np.array([[60.0, 40.0]])
+    w, _ = scores("chisquare", ref, cur)
+    assert w[0] == pytest.approx(0.2)  # sqrt(2 * 0.1^2 / 0.5)
+    unordered = np.full((1, 2), np.nan)
+    ks, _ = scores("ks", ref, cur, unordered)
+    js, _ = scores("jensenshannon", ref, cur)
+    assert ks[0] == js[0]  # categories have no order: JS distance instead
+
+
+def test_scores_grow_with_the_shift() -> None:
+    for method in ("psi", "jensenshannon", "wasserstein", "ks", "chisquare"):
+        small, _ = scores(method, REF, live(0.1, n=20000), POINTS)
+        large, _ = scores(method, REF, live(0.5, n=20000), POINTS)
+        assert large[0] > small[0] > 0
+
+
+# -- the decision ---------------------------------------------------------------------------
+
+
+def test_holm_rejects_in_order_and_stops() -> None:
+    got = holm(np.array([0.001, 0.04, 0.012, 0.5]), 0.05)
+    assert got.tolist() == [True, False, True, False]  # 0.001<0.0125, 0.012<0.0167, 0.04>0.025
+
+
+def reference_50() -> Reference:
+    rng = np.random.default_rng(11)
+    return Reference(
+        20000, {f"f{i}": numeric_feature(rng.standard_normal(20000), 10) for i in range(50)}
+    )
+
+
+def windows(
+    ref: Reference, rows: int, shift: float, count: int, seed: int
+) -> list[dict[str, list[float]]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        w = {}
+        for i, (name, f) in enumerate(ref.features.items()):
+            assert isinstance(f, NumericFeature)
+            w[name] = list(bin_counts(f, rng.standard_normal(rows) + (shift if i < 5 else 0.0)))
+        out.append(w)
+    return out
+
+
+def test_false_alarms_on_undrifted_windows_stay_near_one_percent() -> None:
+    ref = reference_50()
+    for rows in (200, 2000):
+        alarms = sum(
+            assess(ref, w, "jensenshannon").verdict == "Drifted"
+            for w in windows(ref, rows, 0.0, 150, rows)
+        )
+        assert alarms <= 4, (rows, alarms)  # 1 % of 150 is 1.5; 4 or more has p < 0.07
+
+
+def test_a_quarter_sigma_shift_in_five_features_is_caught_at_2000_rows() -> None:
+    ref = reference_50()
+    got = [assess(ref, w, "psi") for w in windows(ref, 2000, 0.25, 40, 5)]
+    assert sum(a.verdict == "Drifted" for a in got) >= 38
+    assert {f.name for f in got[0].features if f.drifted} <= {f"f{i}" for i in range(5)}
+    assert "features drifted (psi >= 0.02 and significant)" in got[0].message
+
+
+def test_too_few_rows_is_inconclusive_and_a_fixed_threshold_is_honoured() -> None:
+    ref = Reference(5000, {"x": FEATURE})
+    few = assess(ref, {"x": list(live(1.0, n=20)[0])}, "ks")
+    assert few.verdict == "Inconclusive" and "too few live rows" in few.message
+    # Significant, but below a threshold of 0.5: not drift.
+    high = assess(ref, {"x": list(live(0.25, n=20000)[0])}, "ks", threshold=0.5)
+    assert high.verdict == "NotDrifted"
