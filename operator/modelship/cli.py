@@ -72,6 +72,44 @@ def _operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reference_build(args: argparse.Namespace) -> int:
+    import json
+
+    import yaml
+
+    from modelship.drift.reference import ReferenceError, build_from_csv
+
+    try:
+        reference = build_from_csv(
+            args.data,
+            bins=args.bins,
+            categorical=args.categorical,
+            exclude=args.exclude,
+            prediction=args.prediction,
+        )
+    except (OSError, ReferenceError) as exc:
+        print(f"modelship reference build: {args.data}: {exc}", file=sys.stderr)
+        return 2
+    text = reference.dumps() + "\n"
+    if args.configmap:
+        configmap = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": args.configmap},
+            "data": {"reference.json": json.dumps(reference.to_json(), sort_keys=True)},
+        }
+        text = yaml.safe_dump(configmap, sort_keys=False)
+    if args.output:
+        args.output.write_text(text)
+        print(
+            f"wrote {args.output}: {reference.rows} rows, {len(reference.features)} features",
+            file=sys.stderr,
+        )
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _dev_cluster(args: argparse.Namespace) -> int:
     from modelship.devcluster import Cluster, ClusterError
 
@@ -234,6 +272,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-gateway-api", action="store_true", help="do not install the Gateway API CRDs"
     )
     dev.set_defaults(func=_dev_cluster)
+
+    ref = sub.add_parser(
+        "reference",
+        help="build a drift reference (the training distribution) from training data",
+        description="Build the reference distribution drift monitoring compares live inputs "
+        "with (docs/drift.md): per numeric column quantile bin edges and counts, per "
+        "categorical column category counts.",
+    )
+    ref_sub = ref.add_subparsers(dest="reference_command", required=True)
+    build = ref_sub.add_parser("build", help="from a CSV file with a header row")
+    build.add_argument("data", type=Path, help="training data: CSV with a header row")
+    build.add_argument("--bins", type=int, default=10, help="quantile bins per numeric column")
+    build.add_argument(
+        "--categorical", action="append", default=[], metavar="COLUMN", help="repeatable"
+    )
+    build.add_argument(
+        "--exclude", action="append", default=[], metavar="COLUMN", help="repeatable"
+    )
+    build.add_argument("--prediction", metavar="COLUMN", help="the model's output column")
+    build.add_argument("-o", "--output", type=Path, help="write here (default: stdout)")
+    build.add_argument(
+        "--configmap",
+        metavar="NAME",
+        help="print a ConfigMap NAME (key reference.json) instead of the bare JSON",
+    )
+    build.set_defaults(func=_reference_build)
     _add_ctl_commands(sub)
     return parser
 

@@ -234,3 +234,32 @@ def test_too_few_rows_is_inconclusive_and_a_fixed_threshold_is_honoured() -> Non
     # Significant, but below a threshold of 0.5: not drift.
     high = assess(ref, {"x": list(live(0.25, n=20000)[0])}, "ks", threshold=0.5)
     assert high.verdict == "NotDrifted"
+
+
+def test_reference_build_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from modelship.cli import main
+
+    data = tmp_path / "train.csv"
+    data.write_text(
+        "amount,country\n" + "".join(f"{i},{'DE' if i % 2 else 'FR'}\n" for i in range(50))
+    )
+    assert main(["reference", "build", str(data)]) == 2
+    assert "column 'country' is not numeric" in capsys.readouterr().err
+    out = tmp_path / "cm.yaml"
+    argv = [
+        "reference",
+        "build",
+        str(data),
+        "--categorical",
+        "country",
+        "--configmap",
+        "ref",
+        "-o",
+        str(out),
+    ]
+    assert main(argv) == 0
+    cm = yaml.safe_load(out.read_text())
+    ref = parse(cm["data"]["reference.json"])
+    assert ref.rows == 50 and set(ref.features) == {"amount", "country"}

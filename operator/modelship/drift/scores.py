@@ -3,8 +3,12 @@
 Inputs are F x B arrays: one row per feature, its bins' counts (rows padded with
 zero-count bins to a common width), and for ordered (numeric) features each bin's
 representative value. Every feature gets a score by the chosen method (0 = the same
-distribution) and a p-value from the chi-square test of homogeneity of its two count
-rows, which ``assess`` uses to tell real drift from sampling noise at any window size.
+distribution) and a p-value, which ``assess`` uses to tell real drift from sampling
+noise at any window size: the two-sample Kolmogorov-Smirnov test for numeric features
+(sensitive to shifts, robust to one noisy bin) and the chi-square test of homogeneity
+for categorical ones. (Pearson's chi-square on 10 bins of a 200-row window calls one
+bin's Poisson spike far rarer than it is; over 50 features that alone raised false
+alarms to 2-3 % of undrifted windows.)
 Vectorised with numpy so a cycle over 1,000 ModelDeployments x 50 features is cheap.
 
 - ``psi``: population stability index, sum (q - p) ln(q / p), half a count added to
@@ -27,7 +31,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import chi2
+from scipy.stats import chi2, kstwobign
 
 Method = Literal["psi", "jensenshannon", "wasserstein", "ks", "chisquare"]
 METHODS: tuple[Method, ...] = ("psi", "jensenshannon", "wasserstein", "ks", "chisquare")
@@ -55,6 +59,17 @@ def homogeneity(reference: Array, live: Array) -> tuple[Array, Array]:
     return x2, p
 
 
+def ks_p(distance: Array, n_reference: Array, n_live: Array) -> Array:
+    """Two-sample Kolmogorov-Smirnov p-value (asymptotic, with Stephens' small-sample
+    correction). On binned data the largest gap can only be smaller than on the raw
+    values, so the test errs on the side of no drift."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n = np.where(n_live > 0, n_reference * n_live / (n_reference + n_live), 0.0)
+        root = np.sqrt(n)
+        lam = (root + 0.12 + 0.11 / np.where(root > 0, root, 1.0)) * distance
+    return np.asarray(np.where(n > 0, kstwobign.sf(lam), 1.0), dtype=float)
+
+
 def _shares(counts: Array) -> Array:
     total = counts.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -76,9 +91,17 @@ def scores(
     padding; a row of NaN = unordered/categorical)."""
     reference = np.asarray(reference, dtype=float)
     live = np.asarray(live, dtype=float)
-    _, p_value = homogeneity(reference, live)
     p, q = _shares(reference), _shares(live)
     js = _js(p, q)
+    ordered = (
+        np.zeros(len(reference), dtype=bool)
+        if points is None
+        else ~np.all(np.isnan(points), axis=1)
+    )
+    gap = np.abs(np.cumsum(p, axis=1) - np.cumsum(q, axis=1))
+    _, chi_p = homogeneity(reference, live)
+    ks = ks_p(gap.max(axis=1), reference.sum(axis=1), live.sum(axis=1))
+    p_value = np.where(ordered, ks, chi_p)
     if method == "psi":
         width = (reference + live > 0).astype(float)  # padding bins take no pseudo-count
         ps = _shares(reference + 0.5 * width)
@@ -91,12 +114,6 @@ def scores(
         with np.errstate(divide="ignore", invalid="ignore"):
             value = np.sqrt(np.where(p > 0, (q - p) ** 2 / p, 0.0).sum(axis=1))
     else:
-        ordered = (
-            np.zeros(len(reference), dtype=bool)
-            if points is None
-            else ~np.all(np.isnan(points), axis=1)
-        )
-        gap = np.abs(np.cumsum(p, axis=1) - np.cumsum(q, axis=1))
         if method == "ks":
             value = np.where(ordered, gap.max(axis=1), js)
         else:
