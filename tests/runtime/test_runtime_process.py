@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -119,3 +120,21 @@ def test_bad_fault_config_exits_with_a_message(start_runtime: Callable[..., Runt
         timeout=20,
     )
     assert done.returncode == 2 and "MODELSHIP_FAULT_ERROR_RATE" in done.stdout + done.stderr
+
+
+def test_a_mounted_reference_sets_the_feature_buckets(
+    start_runtime: Callable[..., Runtime], model_dir: Path, tmp_path: Path
+) -> None:
+    from modelship.drift.reference import build_from_csv
+
+    reference = build_from_csv(model_dir / "train.csv", bins=5, exclude=["label"])
+    path = tmp_path / "reference.json"
+    path.write_text(reference.dumps())
+    rt = start_runtime(MODELSHIP_REFERENCE_PATH=str(path))
+    rt.call("POST", "/v1/models/fraud:predict", {"instances": [ROW]})
+    buckets = samples(rt, "modelship_feature_value_bucket")
+    amount = sorted(float(dict(k)["le"]) for k in buckets if dict(k)["feature"] == "amount")
+    expected = [float(e) for e in reference.features["amount"].edges]  # type: ignore[union-attr]
+    assert amount == [*expected, float("inf")]
+    broken = start_runtime(MODELSHIP_REFERENCE_PATH=str(tmp_path / "missing.json"))
+    assert broken.call("GET", "/v2/health/ready")[0] == 200  # falls back, still serves

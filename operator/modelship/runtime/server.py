@@ -20,17 +20,36 @@ import threading
 import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from modelship.drift.reference import NumericFeature, ReferenceError, parse
 from modelship.runtime.faults import Faults
 from modelship.runtime.metrics import RuntimeMetrics
 from modelship.runtime.model import InputError, LinearModel, ModelError, load
 
 log = logging.getLogger("modelship.runtime")
 MAX_BODY = 8 * 1024 * 1024
+
+
+def reference_edges(path: str, features: set[str]) -> dict[str, list[float]]:
+    """The drift reference's bin edges for the model's numeric features, so live
+    histograms count in the reference's bins; none (with a log line) if unreadable."""
+    if not path:
+        return {}
+    try:
+        reference = parse(Path(path).read_text())
+    except (OSError, ReferenceError) as exc:
+        log.error("drift reference %s not used: %s", path, exc)
+        return {}
+    return {
+        name: list(f.edges)
+        for name, f in reference.features.items()
+        if name in features and isinstance(f, NumericFeature)
+    }
 
 
 class Runtime:
@@ -56,6 +75,7 @@ class Runtime:
             for i, feature in enumerate(self.model.features):
                 mean, scale = float(self.model.mean[i]), float(self.model.scale[i])
                 edges[feature] = [mean + scale * k / 2 for k in range(-6, 7)]
+        edges.update(reference_edges(env.get("MODELSHIP_REFERENCE_PATH", ""), set(edges)))
         classification = self.model is None or self.model.task == "classification"
         self.metrics = RuntimeMetrics(labels, edges, classification)
 
