@@ -121,4 +121,24 @@ def test_reserved_env_names_are_exactly_what_the_operator_sets() -> None:
     from modelship.api.deployment import OPERATOR_ENV
     from modelship.render.serving import model_env
 
-    assert tuple(e["name"] for e in model_env(spec(), "stable", "r")) == OPERATOR_ENV
+    names = tuple(e["name"] for e in model_env(spec(), "stable", "r"))
+    assert (*names, "MODELSHIP_REFERENCE_PATH") == OPERATOR_ENV  # the last one with spec.drift
+
+
+def test_a_drift_reference_is_mounted_for_the_runtime() -> None:
+    from modelship.render.serving import REFERENCE_FILE
+
+    drift = {"reference": {"configMapRef": {"name": "fraud-ref", "key": "ref.json"}}}
+    d = runtime_deployment(OWNER, spec(drift=drift), "r", "stable", 1)
+    pod = d["spec"]["template"]["spec"]
+    assert pod["volumes"][0]["configMap"] == {
+        "name": "fraud-ref",
+        "items": [{"key": "ref.json", "path": "reference.json"}],
+    }
+    container = pod["containers"][0]
+    assert {"name": "MODELSHIP_REFERENCE_PATH", "value": REFERENCE_FILE} in container["env"]
+    assert container["volumeMounts"][0]["mountPath"] == "/etc/modelship/reference"
+    assert (
+        "volumes"
+        not in runtime_deployment(OWNER, spec(), "r", "stable", 1)["spec"]["template"]["spec"]
+    )

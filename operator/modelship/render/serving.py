@@ -101,6 +101,30 @@ def container_ports(spec: ModelDeploymentSpec) -> list[Obj]:
     return ports
 
 
+REFERENCE_VOLUME = "modelship-reference"
+REFERENCE_DIR = "/etc/modelship/reference"
+REFERENCE_FILE = f"{REFERENCE_DIR}/reference.json"
+
+
+def reference_volume(spec: ModelDeploymentSpec) -> Obj:
+    """spec.drift's reference ConfigMap key, mounted so the runtime counts live
+    feature values in the reference's bins (MODELSHIP_REFERENCE_PATH)."""
+    if spec.drift is None:
+        return {}
+    ref = spec.drift.reference.config_map_ref
+    return {
+        "volumes": [
+            {
+                "name": REFERENCE_VOLUME,
+                "configMap": {
+                    "name": ref.name,
+                    "items": [{"key": ref.key, "path": "reference.json"}],
+                },
+            }
+        ]
+    }
+
+
 def runtime_deployment(
     owner: Owner,
     spec: ModelDeploymentSpec,
@@ -119,6 +143,11 @@ def runtime_deployment(
         + [e.model_dump(mode="json", by_alias=True, exclude_none=True) for e in runtime.env or []],
         "ports": container_ports(spec),
     }
+    if spec.drift is not None:
+        container["env"].append({"name": "MODELSHIP_REFERENCE_PATH", "value": REFERENCE_FILE})
+        container["volumeMounts"] = [
+            {"name": REFERENCE_VOLUME, "mountPath": REFERENCE_DIR, "readOnly": True}
+        ]
     if runtime.command:
         container["command"] = list(runtime.command)
     if runtime.args:
@@ -143,7 +172,7 @@ def runtime_deployment(
             "selector": {"matchLabels": track_labels(owner.name, track)},
             "template": {
                 "metadata": {"labels": pod_labels, "annotations": scrape_annotations(spec)},
-                "spec": {"containers": [container], **scheduling(spec)},
+                "spec": {"containers": [container], **scheduling(spec), **reference_volume(spec)},
             },
         },
     }
