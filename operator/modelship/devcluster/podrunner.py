@@ -135,6 +135,7 @@ class PodRunner:
             return
         meta = pod["metadata"]
         name = f"{meta['namespace']}/{meta['name']}"
+        env = self._mount_config_maps(pod, env)
         log_file = open(self.logs / f"{meta['namespace']}_{meta['name']}.log", "ab")  # noqa: SIM115
         popen = subprocess.Popen(
             [sys.executable, "-m", "modelship.runtime"],
@@ -147,6 +148,29 @@ class PodRunner:
         log_file.close()
         self.procs[uid] = _Proc(name, env["MODELSHIP_LISTEN_ADDRESS"], popen)
         log.info("runtime for %s on %s (pid %d)", name, env["MODELSHIP_LISTEN_ADDRESS"], popen.pid)
+
+    def _mount_config_maps(self, pod: dict[str, Any], env: dict[str, str]) -> dict[str, str]:
+        """Write the pod's ConfigMap volumes to files (as a kubelet would) and point env
+        values under a mount path at them."""
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        volumes = {v["name"]: v["configMap"] for v in spec.get("volumes") or [] if "configMap" in v}
+        mounts = (spec.get("containers") or [{}])[0].get("volumeMounts") or []
+        out = dict(env)
+        for mount in mounts:
+            source = volumes.get(mount["name"])
+            if source is None:
+                continue
+            where = self.logs / f"{meta['namespace']}_{meta['name']}" / mount["name"]
+            where.mkdir(parents=True, exist_ok=True)
+            cm = self.kube.get("v1", "ConfigMap", meta["namespace"], source["name"]) or {}
+            data = cm.get("data") or {}
+            for item in source.get("items") or [{"key": k, "path": k} for k in data]:
+                if item["key"] in data:
+                    (where / item["path"]).write_text(data[item["key"]])
+            for key, value in env.items():
+                if value.startswith(mount["mountPath"]):
+                    out[key] = str(where) + value[len(mount["mountPath"]) :]
+        return out
 
     def _end(self, uid: str) -> None:
         proc = self.procs.pop(uid)
