@@ -41,6 +41,9 @@ class Reason:
     ABORTED: Final = "Aborted"
     ANALYSIS_FAILED: Final = "AnalysisFailed"
     ANALYSIS_INCONCLUSIVE: Final = "AnalysisInconclusive"
+    DRIFT_DETECTED: Final = "DriftDetected"
+    NO_DRIFT: Final = "NoDrift"
+    DRIFT_UNKNOWN: Final = "DriftUnknown"
 
 
 def parse_time(text: str) -> datetime:

@@ -24,15 +24,18 @@ from modelship.api import GROUP, KIND, VERSION, ModelDeploymentSpec, ModelDeploy
 from modelship.api.status import RevisionRef, UndoTarget
 from modelship.cache import ChildCache
 from modelship.decisions.commands import Requested, requested
+from modelship.decisions.drift import with_drift
 from modelship.decisions.events import Event
 from modelship.decisions.gpu_capacity import free_gpus
 from modelship.decisions.history import find
 from modelship.decisions.replicas import GpuNeed
 from modelship.decisions.rollout import RolloutInput, RolloutPlan, decide_rollout
 from modelship.decisions.serving import StatusPlan, assess_invalid_spec, assess_serving
+from modelship.drift.monitor import DriftMonitor
 from modelship.errors import AlreadyExistsError, InvalidObjectError, NotFoundError, TransientError
 from modelship.kube import Kube
 from modelship.observed import DeploymentState, PodState
+from modelship.providers.pool import ProviderPool
 from modelship.render import with_applied_hash
 from modelship.render.labels import APPLIED_HASH, TRACK, Owner, Track, selector
 from modelship.render.revision import controller_revision, controller_revision_name, served_spec
@@ -94,7 +97,9 @@ class Reconciler:
         self.kube = kube
         self.cache = cache
         self.clock = clock
-        self.analyst = Analyst()
+        self.pool = ProviderPool()
+        self.analyst = Analyst(self.pool)
+        self.drift = DriftMonitor(self.pool)
         # ControllerRevisions are immutable: keep each one read, by (namespace, name, owner uid).
         self._stored: dict[tuple[str, str, str], Obj] = {}
 
@@ -113,7 +118,7 @@ class Reconciler:
     def _reconcile(self, namespace: str, name: str) -> Result:
         obj = self.kube.get(API_VERSION, KIND, namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
-            self.analyst.forget((namespace, name))
+            self.pool.forget((namespace, name))
             return Result()
         generation = int(obj["metadata"].get("generation", 0))
         previous = _previous_status(obj)
@@ -350,13 +355,22 @@ class Reconciler:
                 "analysis": analysis.status,
             }
         )
-        requeue = min(
-            (t for t in (status_plan.requeue_after, analysis.next_in) if t is not None),
-            default=None,
-        )
         if analysis.measured and analysis.status is not None:
             telemetry.analysis_round(owner.namespace, owner.name, analysis.status)
-        events = [*ctx.events, *analysis.events, *status_plan.events]
+        drift = self.drift.run(
+            (owner.namespace, owner.name),
+            spec,
+            ctx.previous.drift,
+            now,
+            lambda: self._reference_text(owner, spec),
+            lambda track: self._metrics_urls(owner, track),
+        )
+        status = with_drift(status, drift.status, ctx.generation, now)
+        if drift.evaluated and drift.status is not None:
+            telemetry.drift_window(owner.namespace, owner.name, drift.status)
+        waits = (status_plan.requeue_after, analysis.next_in, drift.next_in)
+        requeue = min((t for t in waits if t is not None), default=None)
+        events = [*ctx.events, *analysis.events, *status_plan.events, *drift.events]
         return StatusPlan(status, events, requeue)
 
     def _track(self, owner: Owner, track: Track) -> DeploymentState | None:
@@ -404,6 +418,18 @@ class Reconciler:
         if self.cache is not None:
             self.cache.put(live)
         return live
+
+    def _reference_text(self, owner: Owner, spec: ModelDeploymentSpec) -> str:
+        """spec.drift's reference JSON from its ConfigMap; LookupError says what is missing."""
+        assert spec.drift is not None
+        ref = spec.drift.reference.config_map_ref
+        cm = self.kube.get("v1", "ConfigMap", owner.namespace, ref.name)
+        if cm is None:
+            raise LookupError(f"ConfigMap {owner.namespace}/{ref.name} not found")
+        data = cm.get("data") or {}
+        if ref.key not in data:
+            raise LookupError(f"ConfigMap {ref.name} has no key {ref.key!r}")
+        return str(data[ref.key])
 
     def _metrics_urls(self, owner: Owner, track: str) -> list[str]:
         """Where the scrape provider reads a track's running pods (their prometheus.io

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from modelship.api.status import AnalysisStatus, ModelDeploymentStatus
+from modelship.api.status import AnalysisStatus, DriftStatus, ModelDeploymentStatus
 
 REGISTRY = CollectorRegistry()
 RECONCILES = Counter(
@@ -39,6 +39,18 @@ CHECK_VERDICT = Gauge(
     "modelship_analysis_check_verdict",
     "1 for the verdict of an analysis check's last measurement, 0 for the others.",
     ["namespace", "name", "check", "verdict"],
+    registry=REGISTRY,
+)
+DRIFT_SCORE = Gauge(
+    "modelship_drift_score",
+    "The last drift window's score per input feature (spec.drift.method).",
+    ["namespace", "name", "feature"],
+    registry=REGISTRY,
+)
+DRIFTED = Gauge(
+    "modelship_drifted",
+    "1 when the last drift window found drift, 0 when not (absent while unknown).",
+    ["namespace", "name"],
     registry=REGISTRY,
 )
 VERDICTS = ("Pass", "Fail", "Inconclusive", "Error")
@@ -78,3 +90,10 @@ def analysis_round(namespace: str, name: str, status: AnalysisStatus) -> None:
             CHECK_VERDICT.labels(namespace, name, check.name, verdict).set(
                 1.0 if verdict == check.verdict else 0.0
             )
+
+
+def drift_window(namespace: str, name: str, status: DriftStatus) -> None:
+    for feature in status.features:
+        DRIFT_SCORE.labels(namespace, name, feature.name).set(feature.score)
+    if status.verdict in ("Drifted", "NotDrifted"):
+        DRIFTED.labels(namespace, name).set(1.0 if status.verdict == "Drifted" else 0.0)

@@ -13,6 +13,7 @@ from modelship.api.analysis import Analysis as AnalysisSpec
 from modelship.api.status import CanaryStatus, ModelDeploymentStatus, RevisionRef
 from modelship.conditions import rfc3339
 from modelship.providers import Labels, ProviderError
+from modelship.providers.pool import ProviderPool
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 REV = RevisionRef(name="m-abc", model_version="2.0")
@@ -36,6 +37,11 @@ class Recorder:
     def increase(self, metric: str, labels: Labels, window: float) -> float | None:
         self.asked.append((metric, dict(labels), window))
         return 3.0 if "code" in labels else 600.0
+
+    def increase_by(
+        self, metric: str, labels: Labels, window: float, by: tuple[str, ...]
+    ) -> dict[tuple[str, ...], float] | None:
+        return None
 
 
 def canary() -> CanaryStatus:
@@ -64,7 +70,7 @@ def spec(**extra: Any) -> AnalysisSpec:
 
 
 def analyst_with(provider: Recorder) -> Analyst:
-    a = Analyst()
+    a = Analyst(ProviderPool())
     a._provider = lambda *args: provider  # type: ignore[method-assign]
     return a
 

@@ -193,6 +193,20 @@ def test_scrape_counting_from_zero_sees_a_canary_pod_at_its_first_read() -> None
     assert p.increase("modelship_requests_total", {"track": "canary", "code": "~5.."}, 30) == 2
 
 
+def test_scrape_increase_by_groups_by_the_named_labels() -> None:
+    a = "http://127.100.0.1:8080/metrics"
+    pages = [
+        {a: {"ok": 100, "err": 1, "fast": 90, "all": 101}},
+        {a: {"ok": 110, "err": 4, "fast": 95, "all": 114}},
+    ]
+    pods = Pods(pages)  # type: ignore[arg-type]
+    p = pods.provider()
+    p.increase_by("modelship_requests_total", {}, 60, ("code",))
+    pods.advance()
+    got = p.increase_by("modelship_requests_total", {"track": "canary"}, 60, ("code",))
+    assert got == {("200",): 10.0, ("500",): 3.0}
+
+
 def test_scrape_with_every_pod_down_is_a_provider_error() -> None:
     a = "http://127.100.0.1:8080/metrics"
     p = Pods([{a: None}]).provider()

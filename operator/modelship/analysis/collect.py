@@ -9,7 +9,6 @@ Kubernetes API: the reconcile passes in the pods' metrics URLs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -22,13 +21,14 @@ from modelship.decisions.analysis import active, begin, plan_round, record_round
 from modelship.decisions.events import Event
 from modelship.decisions.rollout import Analysis
 from modelship.providers import MetricsProvider, ProviderError
+from modelship.providers.pool import ProviderPool, Targets
 from modelship.providers.prometheus import PrometheusProvider
 from modelship.providers.scrape import ScrapeProvider
 
 log = logging.getLogger(__name__)
 TRACKS = ("canary", "stable")
+DRIFT_SCOPE = "drift"
 NO_DATA_RETRY = 1.0  # seconds between looks while a new canary's metrics are not there yet
-Targets = Callable[[str], Sequence[str]]  # track -> the track's pods' /metrics URLs
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,10 @@ class AnalysisOutcome:
 
 
 class Analyst:
-    """Keeps providers alive between rounds (the scrape provider's history, HTTP pools)."""
+    """Runs analysis rounds with providers from the pool (kept between rounds)."""
 
-    def __init__(self) -> None:
-        self._prometheus: dict[str, PrometheusProvider] = {}
-        self._scrapers: dict[tuple[str, str, str, str], ScrapeProvider] = {}
+    def __init__(self, pool: ProviderPool) -> None:
+        self.pool = pool
 
     def run(
         self,
@@ -113,24 +112,13 @@ class Analyst:
         return replace(outcome, status=status, next_in=next_in)
 
     def forget(self, key: tuple[str, str]) -> None:
-        for k in [k for k in self._scrapers if k[:2] == key]:
-            del self._scrapers[k]
+        """No canary to measure: drop canary-scoped histories (drift keeps its own)."""
+        self.pool.forget(key, keep=DRIFT_SCOPE)
 
     def _provider(
         self, key: tuple[str, str], spec: AnalysisSpec, revision: str, track: str, targets: Targets
     ) -> MetricsProvider:
-        if spec.provider is not None and spec.provider.prometheus is not None:
-            address = spec.provider.prometheus.address
-            if address not in self._prometheus:
-                self._prometheus[address] = PrometheusProvider(address)
-            return self._prometheus[address]
-        scraper_key = (*key, revision, track)
-        if scraper_key not in self._scrapers:
-            # Canary pods are new: everything they counted is the canary's traffic.
-            self._scrapers[scraper_key] = ScrapeProvider(
-                lambda: targets(track), count_from_zero=track == "canary"
-            )
-        return self._scrapers[scraper_key]
+        return self.pool.get(key, spec.provider, revision, track, targets)
 
     def observe(
         self,

@@ -16,6 +16,8 @@ class Preset:
     requests: str | None  # counter of all requests
     errors: dict[str, str] | None  # extra labels selecting failed requests on ``requests``
     track_by_label: bool  # True: a ``track`` label; False: the pod name tells the track
+    features: str | None = None  # histogram of numeric input values, label ``feature``
+    categories: str | None = None  # counter of categorical inputs, labels feature, category
 
     def histogram(self, metric: str) -> str | None:
         return self.latency.get(metric)
@@ -28,6 +30,8 @@ PRESETS = {
         "modelship_requests_total",
         {"code": "~5.."},
         track_by_label=True,
+        features="modelship_feature_value",
+        categories="modelship_feature_category_total",
     ),
     "vllm": Preset(
         "vllm",

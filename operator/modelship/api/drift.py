@@ -29,7 +29,13 @@ class Drift(ApiModel):
     method: Literal["psi", "jensenshannon", "wasserstein", "ks", "chisquare"] = Field(
         default="jensenshannon", description="Drift score."
     )
-    threshold: float = Field(default=0.1, ge=0, description="Score above which a feature drifted.")
+    threshold: float | None = Field(
+        default=None,
+        ge=0,
+        description="Score at or above which a significant difference counts as drift; "
+        "default per method: psi 0.02, jensenshannon 0.05, wasserstein 0.1, ks 0.05, "
+        "chisquare 0.1.",
+    )
     window: Duration = Field(default="1h", description="Live window compared with the reference.")
     interval: Duration = Field(default="5m", description="Time between evaluations.")
 

@@ -134,6 +134,37 @@ class AnalysisStatus(ApiModel):
     )
 
 
+class FeatureScore(ApiModel):
+    """One feature's drift in the last window."""
+
+    name: str = Field(description="Feature name.")
+    score: float = Field(description="The method's score (0: same distribution).")
+    p_value: float = Field(description="How likely sampling noise alone gives this difference.")
+    drifted: bool = Field(description="Significant after correction and at or over threshold.")
+
+
+class DriftStatus(ApiModel):
+    """The stable track's live inputs against the reference, every spec.drift.interval."""
+
+    verdict: Literal["Drifted", "NotDrifted", "Inconclusive", "Error"] = Field(
+        description="The last window's verdict."
+    )
+    method: str = Field(description="spec.drift.method used.")
+    threshold: float = Field(description="Score threshold used.")
+    window: str = Field(description="spec.drift.window used.")
+    evaluated_at: str = Field(description="When the last window was evaluated.")
+    message: str = Field(default="", description="The verdict in one line.")
+    drifted_features: int = Field(default=0, ge=0, description="Features that drifted.")
+    consecutive_drifted: int = Field(
+        default=0, ge=0, description="Drifted windows in a row (retraining trigger)."
+    )
+    features: list[FeatureScore] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Per-feature scores, highest first (at most 200).",
+    )
+
+
 class ModelDeploymentStatus(ApiModel):
     """Observed state of a ModelDeployment."""
 
@@ -161,7 +192,7 @@ class ModelDeploymentStatus(ApiModel):
     analysis: AnalysisStatus | None = Field(
         default=None, description="Measurements of the current or last canary."
     )
-    drift: EmbeddedObject | None = Field(default=None, description="Per-feature drift scores.")
+    drift: DriftStatus | None = Field(default=None, description="Per-feature drift scores.")
     retraining: EmbeddedObject | None = Field(default=None, description="Retraining Jobs.")
     history: list[HistoryEntry] = Field(
         default_factory=list, description="Revisions served, newest first."

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,7 +52,7 @@ class FeatureDrift:
 
 @dataclass(frozen=True)
 class DriftAssessment:
-    verdict: str  # Drifted | NotDrifted | Inconclusive
+    verdict: Literal["Drifted", "NotDrifted", "Inconclusive"]
     method: Method
     threshold: float
     features: list[FeatureDrift]

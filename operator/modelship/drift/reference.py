@@ -239,3 +239,37 @@ def parse(text: str) -> Reference:
     pred = body.get("prediction")
     prediction = _numeric("prediction", pred) if isinstance(pred, dict) else None
     return Reference(int(body.get("rows", 0)), features, prediction)
+
+
+def live_counts(
+    reference: Reference,
+    buckets: Mapping[tuple[str, ...], float] | None,
+    categories: Mapping[tuple[str, ...], float] | None,
+) -> dict[str, list[float] | dict[str, float]]:
+    """Per feature, live counts comparable with the reference: numeric ones from
+    cumulative ``{(feature, le): count}`` histogram buckets, which must be the
+    reference's edges (the runtime uses them when the reference is mounted);
+    categorical ones from ``{(feature, category): count}``. ReferenceError names a
+    feature whose buckets do not match."""
+    by_feature: dict[str, dict[float, float]] = {}
+    for (feature, le), count in (buckets or {}).items():
+        by_feature.setdefault(feature, {})[float(le)] = count
+    out: dict[str, list[float] | dict[str, float]] = {}
+    for name, f in reference.features.items():
+        if isinstance(f, NumericFeature):
+            got = by_feature.get(name)
+            if not got:
+                continue
+            bounds = sorted(got)
+            if len(bounds) != len(f.edges) + 1 or not np.allclose(bounds[:-1], f.edges, rtol=1e-9):
+                raise ReferenceError(
+                    f"feature {name}: the live histogram's buckets are not the reference's "
+                    f"{len(f.edges)} edges (is the reference mounted in the runtime?)"
+                )
+            cumulative = np.maximum.accumulate([got[b] for b in bounds])
+            out[name] = list(np.diff(np.concatenate([[0.0], cumulative])))
+        else:
+            cats = {c: v for (feat, c), v in (categories or {}).items() if feat == name}
+            if cats:
+                out[name] = cats
+    return out

@@ -30,6 +30,12 @@ class MetricsProvider(Protocol):
         """Increase of counter ``metric`` (all series matching ``labels``) over the window."""
         ...
 
+    def increase_by(
+        self, metric: str, labels: Labels, window: float, by: tuple[str, ...]
+    ) -> dict[tuple[str, ...], float] | None:
+        """Increases summed per value of the ``by`` labels (e.g. feature and le)."""
+        ...
+
 
 class NoMetrics:
     name = "none"
@@ -38,4 +44,9 @@ class NoMetrics:
         return None
 
     def increase(self, metric: str, labels: Labels, window: float) -> float | None:
+        return None
+
+    def increase_by(
+        self, metric: str, labels: Labels, window: float, by: tuple[str, ...]
+    ) -> dict[tuple[str, ...], float] | None:
         return None

@@ -69,3 +69,16 @@ class PrometheusProvider:
 
     def increase(self, metric: str, labels: Labels, window: float) -> float | None:
         return self.scalar(f"sum(increase({metric}{selector(labels)}[{_duration(window)}]))")
+
+    def increase_by(
+        self, metric: str, labels: Labels, window: float, by: tuple[str, ...]
+    ) -> dict[tuple[str, ...], float] | None:
+        query = (
+            f"sum by ({', '.join(by)}) (increase({metric}{selector(labels)}[{_duration(window)}]))"
+        )
+        out = {}
+        for sample in self.query(query):
+            value = float(sample["value"][1])
+            if not math.isnan(value):
+                out[tuple(sample["metric"].get(key, "") for key in by)] = value
+        return out or None

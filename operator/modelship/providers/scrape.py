@@ -106,8 +106,10 @@ class ScrapeProvider:
         """Read now: pods present at the first read only give a baseline."""
         self._read()
 
-    def _increase(self, names: set[str], labels: Labels, window: float) -> dict[Series, float]:
-        """Increase of each matching series (labels reduced to ``le``) over the window."""
+    def _increase(
+        self, names: set[str], labels: Labels, window: float, keep: tuple[str, ...] = ("le",)
+    ) -> dict[Series, float]:
+        """Increase of each matching series (labels reduced to ``keep``) over the window."""
         self._read()
         start = self.clock() - window
         grown: dict[Series, float] = {}
@@ -119,7 +121,7 @@ class ScrapeProvider:
                     if key[0] not in names or not _matches(dict(key[1]), labels):
                         continue
                     old = before.get(key, 0.0)
-                    short = (key[0], tuple(kv for kv in key[1] if kv[0] == "le"))
+                    short = (key[0], tuple(kv for kv in key[1] if kv[0] in keep))
                     grown[short] = grown.get(short, 0.0) + (value - old if value >= old else value)
         return grown
 
@@ -133,3 +135,12 @@ class ScrapeProvider:
     def increase(self, metric: str, labels: Labels, window: float) -> float | None:
         grown = self._increase({metric}, labels, window)
         return sum(grown.values()) if grown else None
+
+    def increase_by(
+        self, metric: str, labels: Labels, window: float, by: tuple[str, ...]
+    ) -> dict[tuple[str, ...], float] | None:
+        out: dict[tuple[str, ...], float] = {}
+        for (_, kept), value in self._increase({metric}, labels, window, by).items():
+            key = tuple(dict(kept).get(label, "") for label in by)
+            out[key] = out.get(key, 0.0) + value
+        return out or None
