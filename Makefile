@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= $(HOME)/.local/state/modelship/demo
 
-.PHONY: deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach clean
+.PHONY: deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench-judge: $(STAMP) ## decision quality of canary judges on simulated traffic
 
 bench-breach: $(STAMP) ## time from a canary's breach to traffic back on stable
 	$(PY) bench/breach_bench.py
+
+bench-drift: $(STAMP) ## drift decisions: false alarms, detection, CPU per cycle
+	$(PY) bench/drift_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,133 @@
+"""Drift monitoring end to end: a reference built from the training data, real runtime
+processes counting inputs in the reference's bins, real traffic, the operator's verdict."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelship.devcluster.harness import OperatorProcess
+from modelship.devcluster.loadgen import LoadGenerator
+from modelship.devcluster.podrunner import PodRunner
+from modelship.drift.reference import build_from_csv
+from modelship.kube import connect
+from tests.integration.conftest import Kubectl, wait_for
+from tests.integration.manifests import dump, model_deployment
+from tests.integration.test_real_runtime import get, runner, trained
+from tests.integration.test_serving import md, wait_ready
+
+pytestmark = pytest.mark.cluster
+__all__ = ["runner", "trained"]  # fixtures used by name
+
+
+def monitored(
+    kubectl: Kubectl, ns: str, name: str, trained: Path, env: list[dict[str, str]]
+) -> None:
+    reference = build_from_csv(trained / "train.csv", bins=10, exclude=["label"])
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"{name}-reference"},
+        "data": {"reference.json": json.dumps(reference.to_json())},
+    }
+    kubectl.apply(dump(configmap), ns)
+    model = {"name": "fraud-scorer", "version": "1.0.0", "uri": f"file://{trained}"}
+    runtime = {"image": "registry.example.com/modelship-runtime:0.1", "env": env}
+    drift = {
+        "reference": {"configMapRef": {"name": f"{name}-reference", "key": "reference.json"}},
+        "method": "ks",
+        "window": "30s",
+        "interval": "3s",
+    }
+    kubectl.apply(
+        dump(model_deployment(name, replicas=1, model=model, runtime=runtime, drift=drift)), ns
+    )
+    wait_ready(kubectl, ns, name)
+
+
+def send(kubectl: Kubectl, ns: str, name: str, stop: threading.Event) -> None:
+    gen = LoadGenerator(
+        connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig)), ns, name, "fraud-scorer", seed=2
+    )
+
+    def serving() -> bool:
+        ips = gen.targets().pods["stable"]
+        return bool(ips) and all(get(f"http://{ip}:8080/v2/health/ready")[0] == 200 for ip in ips)
+
+    wait_for("the runtime serving", serving, 30)
+    gen.run(requests=3000, max_seconds=90, rate=40, stop=stop)
+
+
+def drift_of(kubectl: Kubectl, ns: str, name: str) -> dict[str, Any]:
+    return md(kubectl, ns, name).get("status", {}).get("drift") or {}
+
+
+@pytest.mark.parametrize(
+    ("shift", "verdict", "condition"), [("0", "NotDrifted", "False"), ("1.5", "Drifted", "True")]
+)
+def test_stable_inputs_are_judged_against_the_reference(
+    kubectl: Kubectl,
+    running_operator: OperatorProcess,
+    namespace: str,
+    trained: Path,
+    runner: PodRunner,
+    shift: str,
+    verdict: str,
+    condition: str,
+) -> None:
+    env = [{"name": "MODELSHIP_FAULT_INPUT_SHIFT", "value": shift}]
+    monitored(kubectl, namespace, "watched", trained, env)
+    stop = threading.Event()
+    sender = threading.Thread(target=send, args=(kubectl, namespace, "watched", stop), daemon=True)
+    sender.start()
+    try:
+        # Past the first windows (no rows yet: Inconclusive), a settled verdict with data.
+        def settled() -> dict[str, Any] | None:
+            d = drift_of(kubectl, namespace, "watched")
+            return (
+                d
+                if d.get("verdict") in ("Drifted", "NotDrifted") and d["features"][0]["score"] >= 0
+                else None
+            )
+
+        d = wait_for("a drift verdict on live data", settled, 90)
+    finally:
+        stop.set()
+        sender.join(15)
+    assert d["verdict"] == verdict, d
+    assert d["method"] == "ks" and {f["name"] for f in d["features"]} >= {"amount", "merchant_risk"}
+    conditions = {c["type"]: c for c in md(kubectl, namespace, "watched")["status"]["conditions"]}
+    assert conditions["Drifted"]["status"] == condition, conditions["Drifted"]
+    if verdict == "Drifted":
+        assert d["driftedFeatures"] >= 1 and "features drifted (ks >=" in d["message"]
+        events = kubectl.json("get", "events", "-n", namespace)["items"]
+        assert any(e["reason"] == "DriftDetected" for e in events)
+
+
+def test_a_missing_reference_is_reported_not_a_crash(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str, trained: Path
+) -> None:
+    model = {"name": "fraud-scorer", "version": "1.0.0", "uri": f"file://{trained}"}
+    drift = {
+        "reference": {"configMapRef": {"name": "nowhere", "key": "reference.json"}},
+        "interval": "3s",
+    }
+    kubectl.apply(dump(model_deployment("lost", replicas=1, model=model, drift=drift)), namespace)
+
+    def unknown() -> dict[str, Any] | None:
+        conds = {
+            c["type"]: c
+            for c in md(kubectl, namespace, "lost").get("status", {}).get("conditions", [])
+        }
+        return conds.get("Drifted") if conds.get("Drifted", {}).get("status") == "Unknown" else None
+
+    cond = wait_for("Drifted Unknown", unknown, 60)
+    assert (
+        cond["reason"] == "DriftUnknown"
+        and "ConfigMap" in cond["message"]
+        and "nowhere" in cond["message"]
+    )
