@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelship import telemetry
-from modelship.analysis.collect import Analyst
+from modelship.analysis.collect import Analyst, CanaryDrift
 from modelship.api import GROUP, KIND, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
 from modelship.api.status import RevisionRef, UndoTarget
 from modelship.cache import ChildCache
@@ -31,7 +31,9 @@ from modelship.decisions.history import find
 from modelship.decisions.replicas import GpuNeed
 from modelship.decisions.rollout import RolloutInput, RolloutPlan, decide_rollout
 from modelship.decisions.serving import StatusPlan, assess_invalid_spec, assess_serving
+from modelship.drift.assess import DriftAssessment
 from modelship.drift.monitor import DriftMonitor
+from modelship.drift.read import track_drift
 from modelship.errors import AlreadyExistsError, InvalidObjectError, NotFoundError, TransientError
 from modelship.kube import Kube
 from modelship.observed import DeploymentState, PodState
@@ -265,6 +267,7 @@ class Reconciler:
             ctx.previous.analysis,
             now,
             lambda track: self._metrics_urls(owner, track),
+            self._canary_drift(ctx) if spec.drift is not None else None,
         )
         plan = decide_rollout(
             RolloutInput(
@@ -418,6 +421,26 @@ class Reconciler:
         if self.cache is not None:
             self.cache.put(live)
         return live
+
+    def _canary_drift(self, ctx: _Context) -> CanaryDrift:
+        """The canary's inputs against spec.drift's reference (the analysis drift check)."""
+        owner, spec, canary = ctx.owner, ctx.spec, ctx.previous.canary
+        scope = canary.revision.name if canary else "canary"
+
+        def judge(window: float, threshold: float | None) -> DriftAssessment | str:
+            return track_drift(
+                self.pool,
+                (owner.namespace, owner.name),
+                spec,
+                "canary",
+                scope,
+                window,
+                lambda: self._reference_text(owner, spec),
+                lambda track: self._metrics_urls(owner, track),
+                threshold,
+            )
+
+        return judge
 
     def _reference_text(self, owner: Owner, spec: ModelDeploymentSpec) -> str:
         """spec.drift's reference JSON from its ConfigMap; LookupError says what is missing."""

@@ -65,13 +65,14 @@ def start_canary(
     trained: Path,
     analysis: dict[str, Any],
     canary_env: list[dict[str, str]],
+    **extra: Any,
 ) -> None:
     """1.0.0 Ready behind the Gateway API, then 2.0.0 with ``canary_env`` as a canary."""
     model = {"name": "fraud-scorer", "version": "1.0.0", "uri": f"file://{trained}"}
     runtime = {"image": "registry.example.com/modelship-runtime:0.1", "env": [SERVICE_TIME]}
     rollout = {"steps": STEPS, "trafficRouting": GATEWAY}
     manifest = model_deployment(
-        name, replicas=1, model=model, runtime=runtime, rollout=rollout, analysis=analysis
+        name, replicas=1, model=model, runtime=runtime, rollout=rollout, analysis=analysis, **extra
     )
     kubectl.apply(dump(manifest), namespace)
     wait_ready(kubectl, namespace, name)

@@ -131,3 +131,38 @@ def test_a_missing_reference_is_reported_not_a_crash(
         and "ConfigMap" in cond["message"]
         and "nowhere" in cond["message"]
     )
+
+
+def test_a_canary_whose_inputs_drift_is_rolled_back_by_the_drift_check(
+    kubectl: Kubectl,
+    running_operator: OperatorProcess,
+    namespace: str,
+    trained: Path,
+    runner: PodRunner,
+) -> None:
+    from tests.integration.test_analysis import Load, degraded, start_canary, wait_aborted
+
+    reference = build_from_csv(trained / "train.csv", bins=10, exclude=["label"])
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "ref"},
+        "data": {"reference.json": json.dumps(reference.to_json())},
+    }
+    kubectl.apply(dump(configmap), namespace)
+    drift = {
+        "reference": {"configMapRef": {"name": "ref", "key": "reference.json"}},
+        "method": "ks",
+    }
+    analysis = {
+        "interval": "5s",
+        "provider": {"scrape": {}},
+        "checks": [{"name": "inputs", "drift": {}}],
+    }
+    shift = {"name": "MODELSHIP_FAULT_INPUT_SHIFT", "value": "1.5"}
+    start_canary(kubectl, namespace, "pipe", trained, analysis, [shift], drift=drift)
+    with Load(kubectl, namespace, "pipe"):
+        obj = wait_aborted(kubectl, namespace, "pipe")
+    cond = degraded(obj)
+    assert cond["reason"] == "AnalysisFailed" and "inputs: " in cond["message"], cond
+    assert "features drifted (ks >=" in cond["message"]

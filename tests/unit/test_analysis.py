@@ -286,3 +286,20 @@ def test_begin_starts_the_window_when_the_canary_gets_traffic() -> None:
     status, next_in = begin(SPEC, canary(weight=10), None, T0)
     assert status is not None and status.since == rfc3339(T0) and next_in == 30
     assert begin(SPEC, canary(weight=50), status, T0 + timedelta(seconds=5)) == (status, None)
+
+
+def test_drift_check_maps_the_assessment() -> None:
+    from modelship.drift.assess import DriftAssessment, FeatureDrift
+
+    drifted = DriftAssessment(
+        "Drifted", "ks", 0.05, [FeatureDrift("amount", 0.3, 1e-9, 500, True)], "1 of 1 drifted"
+    )
+    c = check(drift={})
+    m = measure(c, Observed(drift={"c": drifted}), 1)
+    assert (m.verdict, m.value, m.threshold) == ("Fail", 0.3, 0.05)
+    assert "inputs: 1 of 1 drifted" in m.message
+    assert measure(c, Observed(drift={"c": "ConfigMap x not found"}), 1).verdict == "Error"
+    assert (
+        measure(c, Observed(check_errors={"c": "drift checks need spec.drift"}), 1).verdict
+        == "Error"
+    )

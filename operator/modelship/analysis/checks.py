@@ -16,9 +16,10 @@ from scipy.stats import binom
 
 from modelship.analysis.histogram import Histogram
 from modelship.analysis.judge import Traffic, judge
-from modelship.analysis.verdict import Measurement
+from modelship.analysis.verdict import Measurement, Verdict
 from modelship.api.analysis import Check, ErrorRateCheck, LatencyCheck, QueryCheck
 from modelship.api.types import parse_duration
+from modelship.drift.assess import DriftAssessment
 
 # A quantile q needs this many requests beyond it on average: p99 needs 500 requests.
 TAIL_SAMPLES = 5
@@ -38,6 +39,7 @@ class Observed:
     queries: Mapping[str, float | None] = field(default_factory=dict)
     check_errors: Mapping[str, str] = field(default_factory=dict)  # check name -> why not
     error: str | None = None
+    drift: Mapping[str, DriftAssessment | str] = field(default_factory=dict)  # by check
 
     def has_canary_data(self) -> bool:
         return self.requests.get("canary") is not None or any(
@@ -84,12 +86,23 @@ def measure(check: Check, observed: Observed, look: int) -> Measurement:
         return Measurement(check.name, j.verdict, j.value, j.threshold, j.reason)
     if check.query is not None:
         return _query(check.name, check.query, observed)
+    return _drift(check.name, observed.drift.get(check.name, "no drift assessment was made"))
+
+
+_DRIFT_VERDICTS: dict[str, Verdict] = {
+    "Drifted": "Fail",
+    "NotDrifted": "Pass",
+    "Inconclusive": "Inconclusive",
+}
+
+
+def _drift(name: str, result: DriftAssessment | str) -> Measurement:
+    """Canary inputs against the reference: drifted features fail the check."""
+    if isinstance(result, str):
+        return Measurement(name, "Error", None, None, result)
+    top = max((f.score for f in result.features), default=None)
     return Measurement(
-        check.name,
-        "Error",
-        None,
-        None,
-        "drift checks need drift monitoring, which this operator version does not have yet",
+        name, _DRIFT_VERDICTS[result.verdict], top, result.threshold, f"inputs: {result.message}"
     )
 
 

@@ -9,6 +9,7 @@ Kubernetes API: the reconcile passes in the pods' metrics URLs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -20,14 +21,16 @@ from modelship.api.types import parse_duration
 from modelship.decisions.analysis import active, begin, plan_round, record_round, rollout_verdict
 from modelship.decisions.events import Event
 from modelship.decisions.rollout import Analysis
+from modelship.drift.assess import DriftAssessment
 from modelship.providers import MetricsProvider, ProviderError
-from modelship.providers.pool import ProviderPool, Targets
+from modelship.providers.pool import DRIFT_SCOPE, ProviderPool, Targets
 from modelship.providers.prometheus import PrometheusProvider
 from modelship.providers.scrape import ScrapeProvider
 
 log = logging.getLogger(__name__)
 TRACKS = ("canary", "stable")
-DRIFT_SCOPE = "drift"
+# (window seconds, threshold override) -> the canary inputs' drift assessment, or why not
+CanaryDrift = Callable[[float, float | None], "DriftAssessment | str"]
 NO_DATA_RETRY = 1.0  # seconds between looks while a new canary's metrics are not there yet
 
 
@@ -54,6 +57,7 @@ class Analyst:
         previous: AnalysisStatus | None,
         now: datetime,
         targets: Targets,
+        canary_drift: CanaryDrift | None = None,
     ) -> AnalysisOutcome:
         if not active(spec, canary):
             self.forget(key)
@@ -62,7 +66,9 @@ class Analyst:
         events: list[Event] = []
         next_in = rnd.next_in
         if rnd.due and spec is not None and status is not None and canary is not None:
-            observed = self.observe(key, spec, canary.revision.name, rnd.window, targets)
+            observed = self.observe(
+                key, spec, canary.revision.name, rnd.window, targets, canary_drift
+            )
             if _not_yet(observed, status, rnd.window, spec):
                 # A new pod's series reach Prometheus only after service discovery (up to
                 # ~5 s) and two scrapes: look again soon instead of a whole interval later.
@@ -127,6 +133,7 @@ class Analyst:
         revision: str,
         window: float,
         targets: Targets,
+        canary_drift: CanaryDrift | None = None,
     ) -> Observed:
         """Read every number the checks need over ``window`` seconds."""
         preset = PRESETS[spec.preset]
@@ -164,7 +171,15 @@ class Analyst:
         except ProviderError as exc:
             log.info("%s/%s: analysis could not read metrics: %s", *key, exc)
             return Observed(check_errors=check_errors, error=str(exc))
-        return Observed(latency, requests, errors, queries, check_errors)
+        drift: dict[str, DriftAssessment | str] = {}
+        for check in checks:
+            if check.drift is None:
+                continue
+            if canary_drift is None:
+                check_errors[check.name] = "drift checks need spec.drift (its reference, method)"
+            else:
+                drift[check.name] = canary_drift(window, check.drift.threshold)
+        return Observed(latency, requests, errors, queries, check_errors, drift=drift)
 
 
 def _not_yet(observed: Observed, status: AnalysisStatus, window: float, spec: AnalysisSpec) -> bool:

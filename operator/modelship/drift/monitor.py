@@ -15,16 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from modelship.analysis.collect import DRIFT_SCOPE
-from modelship.analysis.presets import PRESETS, track_labels
 from modelship.api import ModelDeploymentSpec
 from modelship.api.status import DriftStatus
 from modelship.decisions.drift import record, window_due
 from modelship.decisions.events import Event
-from modelship.drift.assess import DriftAssessment, assess
-from modelship.drift.reference import ReferenceError, live_counts, parse
-from modelship.providers import ProviderError
-from modelship.providers.pool import ProviderPool, Targets
+from modelship.drift.read import track_drift
+from modelship.providers.pool import DRIFT_SCOPE, ProviderPool, Targets
 
 log = logging.getLogger(__name__)
 
@@ -59,41 +55,9 @@ class DriftMonitor:
         due = window_due(drift, previous, now)
         if not due.due:
             return DriftOutcome(previous, next_in=due.next_in)
-        result = self.assess(key, spec, due.window, reference_text, targets)
+        result = track_drift(
+            self.pool, key, spec, "stable", DRIFT_SCOPE, due.window, reference_text, targets
+        )
         status, events = record(drift, previous, result, now)
         log.info("%s/%s: drift window: %s: %s", *key, status.verdict, status.message)
         return DriftOutcome(status, events, due.next_in, evaluated=True)
-
-    def assess(
-        self,
-        key: tuple[str, str],
-        spec: ModelDeploymentSpec,
-        window: float,
-        reference_text: Callable[[], str],
-        targets: Targets,
-    ) -> DriftAssessment | str:
-        assert spec.drift is not None
-        provider_spec = spec.analysis.provider if spec.analysis else None
-        preset = PRESETS[spec.analysis.preset if spec.analysis else "modelship"]
-        if preset.features is None or preset.categories is None:
-            return f"preset {preset.name} exposes no input-feature metrics to monitor drift on"
-        try:
-            reference = parse(reference_text())
-        except LookupError as exc:
-            return f"drift reference: {exc}"
-        except ReferenceError as exc:
-            return f"drift reference is not valid: {exc}"
-        prometheus = provider_spec is not None and provider_spec.prometheus is not None
-        labels = track_labels(preset, key[0], key[1], "stable", with_namespace=prometheus)
-        provider = self.pool.get(key, provider_spec, DRIFT_SCOPE, "stable", targets)
-        try:
-            buckets = provider.increase_by(
-                f"{preset.features}_bucket", labels, window, ("feature", "le")
-            )
-            cats = provider.increase_by(preset.categories, labels, window, ("feature", "category"))
-            live = live_counts(reference, buckets, cats)
-        except ProviderError as exc:
-            return f"could not read the stable track's input metrics: {exc}"
-        except ReferenceError as exc:
-            return str(exc)
-        return assess(reference, live, spec.drift.method, spec.drift.threshold)

@@ -11,6 +11,7 @@ from modelship.providers.prometheus import PrometheusProvider
 from modelship.providers.scrape import ScrapeProvider
 
 Targets = Callable[[str], Sequence[str]]  # track -> the track's pods' /metrics URLs
+DRIFT_SCOPE = "drift"  # scrape history of drift monitoring (canaries use their revision)
 
 
 class ProviderPool:
