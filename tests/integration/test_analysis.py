@@ -28,7 +28,7 @@ from modelship.kube import connect
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, model_deployment
 from tests.integration.test_canary import GATEWAY, canary_of, wait_promoted
-from tests.integration.test_real_runtime import get, prometheus, runner, trained
+from tests.integration.test_real_runtime import prometheus, runner, trained, wait_serving
 from tests.integration.test_serving import md, wait_ready
 
 pytestmark = pytest.mark.cluster
@@ -293,13 +293,7 @@ def test_our_quantiles_match_prometheus_histogram_quantile(
         seed=3,
     )
 
-    def serving() -> bool:
-        ips = gen.targets().pods["stable"]
-        return len(ips) == 2 and all(
-            get(f"http://{ip}:8080/v2/health/ready")[0] == 200 for ip in ips
-        )
-
-    wait_for("both runtimes serving", serving, 30)
+    wait_serving(gen, stable=2)
     stats = gen.run(requests=600, max_seconds=60)
     assert stats.by_code[("stable", 200)] > 300, stats.by_code
     selector = f'{{namespace="{served}",track="stable"}}'

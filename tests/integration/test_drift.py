@@ -17,7 +17,7 @@ from modelship.drift.reference import build_from_csv
 from modelship.kube import connect
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, model_deployment
-from tests.integration.test_real_runtime import get, runner, trained
+from tests.integration.test_real_runtime import runner, trained, wait_serving
 from tests.integration.test_serving import md, wait_ready
 
 pytestmark = pytest.mark.cluster
@@ -54,11 +54,7 @@ def send(kubectl: Kubectl, ns: str, name: str, stop: threading.Event) -> None:
         connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig)), ns, name, "fraud-scorer", seed=2
     )
 
-    def serving() -> bool:
-        ips = gen.targets().pods["stable"]
-        return bool(ips) and all(get(f"http://{ip}:8080/v2/health/ready")[0] == 200 for ip in ips)
-
-    wait_for("the runtime serving", serving, 30)
+    wait_serving(gen, stable=1)
     gen.run(requests=3000, max_seconds=90, rate=40, stop=stop)
 
 

@@ -61,6 +61,24 @@ def get(url: str) -> tuple[int, str]:
         return 0, str(exc)
 
 
+def wait_serving(load: Any, stable: int, canary: int = 0, timeout: float = 30) -> None:
+    """Until the load generator sees that many pods per track, each runtime answering ready."""
+
+    def up() -> bool:
+        pods = load.targets().pods
+        return (
+            len(pods["stable"]) == stable
+            and len(pods["canary"]) == canary
+            and all(
+                get(f"http://{ip}:8080/v2/health/ready")[0] == 200
+                for ips in pods.values()
+                for ip in ips
+            )
+        )
+
+    wait_for(f"{stable} stable and {canary} canary runtimes serving", up, timeout)
+
+
 def predict(ip: str) -> dict[str, Any]:
     body = json.dumps({"instances": [[100, 500, 0.5, 12]]}).encode()
     req = urllib.request.Request(
@@ -203,19 +221,7 @@ def test_load_follows_the_route_weights(
         seed=7,
     )
 
-    def all_up() -> bool:
-        t = load.targets()
-        return (
-            len(t.pods["stable"]) == 2
-            and len(t.pods["canary"]) == 1
-            and all(
-                get(f"http://{ip}:8080/v2/health/ready")[0] == 200
-                for ips in t.pods.values()
-                for ip in ips
-            )
-        )
-
-    wait_for("both tracks serving", all_up, timeout=30)
+    wait_serving(load, stable=2, canary=1)
     stats = load.run(requests=400, max_seconds=60)
     assert sum(stats.by_track.values()) == 400
     assert 0.22 < stats.share("canary") < 0.38, stats.by_track  # 30% ± ~3.5 sigma
