@@ -129,6 +129,15 @@ async def child_service_event(type: str | None, body: kopf.Body, **_: Any) -> No
     _child_changed(type, body)
 
 
+@kopf.on.event("batch", "v1", "jobs", labels=_CHILD_LABELS)
+async def retraining_job_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """A retraining Job started, finished or went: its owner records it (not cached)."""
+    meta = body["metadata"]
+    owner = (meta.get("labels") or {}).get(MODEL_DEPLOYMENT)
+    if owner:
+        _runtime().queue.add((meta["namespace"], owner))
+
+
 @kopf.on.event("", "v1", "pods", labels=_CHILD_LABELS)
 async def runtime_pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     _child_changed(type, body)

@@ -91,3 +91,35 @@ class PodState:
             ):
                 unschedulable = cond.get("message") or "unschedulable"
         return cls(name=obj["metadata"]["name"], ready=ready, unschedulable_message=unschedulable)
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A retraining Job as the Job controller reports it."""
+
+    name: str
+    number: int
+    created_at: str
+    finished: bool
+    succeeded: bool
+    finished_at: str | None
+    message: str  # why it failed (the Job's Failed condition)
+
+    @classmethod
+    def from_object(cls, obj: dict[str, Any], number: int) -> JobState:
+        conditions = {c.get("type"): c for c in _conditions(obj) if c.get("status") == "True"}
+        done = conditions.get("Complete") or conditions.get("SuccessCriteriaMet")
+        failed = conditions.get("Failed")
+        status = obj.get("status") or {}
+        end = done or failed
+        return cls(
+            name=obj["metadata"]["name"],
+            number=number,
+            created_at=obj["metadata"].get("creationTimestamp", ""),
+            finished=end is not None,
+            succeeded=done is not None and failed is None,
+            finished_at=status.get("completionTime") or (end or {}).get("lastTransitionTime"),
+            message=((failed or {}).get("reason", "") + ": " + (failed or {}).get("message", ""))
+            if failed
+            else "",
+        )

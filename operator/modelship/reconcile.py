@@ -42,6 +42,7 @@ from modelship.render import with_applied_hash
 from modelship.render.labels import APPLIED_HASH, TRACK, Owner, Track, selector
 from modelship.render.revision import controller_revision, controller_revision_name, served_spec
 from modelship.render.serving import deployment_name, runtime_deployment, runtime_service
+from modelship.retrain import retrain
 from modelship.revision import revision_ref
 from modelship.routing import router_for
 
@@ -371,9 +372,22 @@ class Reconciler:
         status = with_drift(status, drift.status, ctx.generation, now)
         if drift.evaluated and drift.status is not None:
             telemetry.drift_window(owner.namespace, owner.name, drift.status)
-        waits = (status_plan.requeue_after, analysis.next_in, drift.next_in)
+        retraining = retrain(self.kube, owner, spec, status.drift, ctx.previous.retraining, now)
+        status = status.model_copy(update={"retraining": retraining.status})
+        waits = (
+            status_plan.requeue_after,
+            analysis.next_in,
+            drift.next_in,
+            retraining.requeue_after,
+        )
         requeue = min((t for t in waits if t is not None), default=None)
-        events = [*ctx.events, *analysis.events, *status_plan.events, *drift.events]
+        events = [
+            *ctx.events,
+            *analysis.events,
+            *status_plan.events,
+            *drift.events,
+            *retraining.events,
+        ]
         return StatusPlan(status, events, requeue)
 
     def _track(self, owner: Owner, track: Track) -> DeploymentState | None:

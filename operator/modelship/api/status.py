@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from modelship.api.types import ApiModel, EmbeddedObject
+from modelship.api.types import ApiModel
 
 Phase = Literal["Healthy", "Progressing", "Paused", "Degraded"]
 
@@ -165,6 +165,28 @@ class DriftStatus(ApiModel):
     )
 
 
+class RetrainingRun(ApiModel):
+    """One retraining Job."""
+
+    name: str = Field(description="Job name: NAME-retrain-<number>.")
+    started_at: str = Field(description="When the operator created it.")
+    finished_at: str | None = Field(default=None, description="When it succeeded or failed.")
+    outcome: Literal["Running", "Succeeded", "Failed"] = Field(description="Where it stands.")
+    reason: str = Field(default="", description="Why it started, or why it failed.")
+    model_version: str | None = Field(
+        default=None, description="The new version the Job reported (termination message)."
+    )
+    model_uri: str | None = Field(default=None, description="Where the Job put the new model.")
+
+
+class RetrainingStatus(ApiModel):
+    """Retraining Jobs started by sustained drift."""
+
+    count: int = Field(default=0, ge=0, description="Jobs started so far (the last number).")
+    active: RetrainingRun | None = Field(default=None, description="The running Job.")
+    last: RetrainingRun | None = Field(default=None, description="The last finished Job.")
+
+
 class ModelDeploymentStatus(ApiModel):
     """Observed state of a ModelDeployment."""
 
@@ -193,7 +215,7 @@ class ModelDeploymentStatus(ApiModel):
         default=None, description="Measurements of the current or last canary."
     )
     drift: DriftStatus | None = Field(default=None, description="Per-feature drift scores.")
-    retraining: EmbeddedObject | None = Field(default=None, description="Retraining Jobs.")
+    retraining: RetrainingStatus | None = Field(default=None, description="Retraining Jobs.")
     history: list[HistoryEntry] = Field(
         default_factory=list, description="Revisions served, newest first."
     )

@@ -1,0 +1,137 @@
+"""Retraining Jobs after sustained drift (pure).
+
+After ``trigger.driftWindows`` drifted windows in a row, a Job is started from
+``jobTemplate`` — unless one is still running or the last one started less than
+``cooldown`` ago. Jobs are numbered (``NAME-retrain-<n>``) and the number comes from
+the Jobs that exist as much as from status, so an operator restarted between creating
+a Job and recording it finds the Job and never makes a second one; a create that
+finds the name taken is the same Job. A finished Job is recorded once (Succeeded with
+the version and URI its termination message reports, or Failed with the Job's reason)
+and a failed one is not retried until drift triggers again after the cooldown. Only
+the newest ``HISTORY`` finished Jobs are kept.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from modelship.api import ModelDeploymentSpec
+from modelship.api.status import DriftStatus, RetrainingRun, RetrainingStatus
+from modelship.api.types import parse_duration
+from modelship.conditions import parse_time, rfc3339
+from modelship.decisions.events import Event
+from modelship.observed import JobState
+from modelship.render.retraining import job_name
+
+HISTORY = 3
+
+
+@dataclass(frozen=True)
+class RetrainingPlan:
+    status: RetrainingStatus | None
+    create: int | None = None  # the number of the Job to create now
+    delete: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    requeue_after: float | None = None
+
+
+def parse_result(message: str) -> tuple[str | None, str | None, str]:
+    """(version, uri, problem) from a Job's termination message:
+    ``{"version": "1.5.0", "uri": "s3://..."}``."""
+    try:
+        body = json.loads(message) if message.strip() else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not body.get("version") or not body.get("uri"):
+        shown = message.strip()[:200] or "empty"
+        expected = '{"version": ..., "uri": ...}'
+        return None, None, f"no new model reported (termination message {shown!r}, not {expected})"
+    return str(body["version"]), str(body["uri"]), ""
+
+
+def decide_retraining(
+    owner: str,
+    spec: ModelDeploymentSpec,
+    drift: DriftStatus | None,
+    previous: RetrainingStatus | None,
+    jobs: list[JobState],
+    results: dict[str, str],
+    now: datetime,
+) -> RetrainingPlan:
+    """``results``: termination messages of finished Jobs, by Job name."""
+    retraining = spec.retraining
+    if retraining is None:
+        return RetrainingPlan(previous)
+    prev = previous or RetrainingStatus()
+    count = max([prev.count, *(j.number for j in jobs)])
+    events: list[Event] = []
+    running = sorted((j for j in jobs if not j.finished), key=lambda j: j.number)
+    finished = sorted((j for j in jobs if j.finished), key=lambda j: j.number)
+    last = prev.last
+    newest = finished[-1] if finished else None
+    if newest is not None and (last is None or last.name != newest.name):
+        last = _finished_run(newest, results.get(newest.name, ""), prev)
+        if last.outcome == "Succeeded":
+            text = f"{newest.name} succeeded: model {last.model_version} at {last.model_uri}"
+            if last.model_version is None:
+                text = f"{newest.name} succeeded but {last.reason}"
+            events.append(Event("Normal", "RetrainingSucceeded", text))
+        else:
+            events.append(
+                Event("Warning", "RetrainingFailed", f"{newest.name} failed: {last.reason}")
+            )
+    active = None
+    if running:
+        job = running[-1]
+        reason = prev.active.reason if prev.active and prev.active.name == job.name else ""
+        active = RetrainingRun(
+            name=job.name, started_at=job.created_at, outcome="Running", reason=reason
+        )
+    delete = [j.name for j in finished[:-HISTORY]] if len(finished) > HISTORY else []
+    status = RetrainingStatus(count=count, active=active, last=last)
+    windows = retraining.trigger.drift_windows
+    if active is not None or drift is None or drift.consecutive_drifted < windows:
+        return RetrainingPlan(status, delete=delete, events=events)
+    cooldown = timedelta(seconds=parse_duration(retraining.cooldown))
+    started = [parse_time(r.started_at) for r in (last,) if r is not None and r.started_at]
+    if started and now < started[0] + cooldown:
+        wait = (started[0] + cooldown - now).total_seconds()
+        return RetrainingPlan(status, delete=delete, events=events, requeue_after=wait)
+    number = count + 1
+    reason = f"{drift.consecutive_drifted} drifted windows in a row: {drift.message}"
+    run = RetrainingRun(
+        name=job_name(owner, number), started_at=rfc3339(now), outcome="Running", reason=reason
+    )
+    events.append(Event("Normal", "RetrainingStarted", f"{run.name}: {reason}"))
+    return RetrainingPlan(
+        status.model_copy(update={"count": number, "active": run}),
+        create=number,
+        delete=delete,
+        events=events,
+    )
+
+
+def _finished_run(job: JobState, message: str, prev: RetrainingStatus) -> RetrainingRun:
+    started = (
+        prev.active.started_at if prev.active and prev.active.name == job.name else job.created_at
+    )
+    if not job.succeeded:
+        return RetrainingRun(
+            name=job.name,
+            started_at=started,
+            finished_at=job.finished_at,
+            outcome="Failed",
+            reason=job.message or "the Job failed",
+        )
+    version, uri, problem = parse_result(message)
+    return RetrainingRun(
+        name=job.name,
+        started_at=started,
+        finished_at=job.finished_at,
+        outcome="Succeeded",
+        reason=problem,
+        model_version=version,
+        model_uri=uri,
+    )
