@@ -25,7 +25,12 @@ __all__ = ["runner", "trained"]  # fixtures used by name
 
 
 def monitored(
-    kubectl: Kubectl, ns: str, name: str, trained: Path, env: list[dict[str, str]]
+    kubectl: Kubectl,
+    ns: str,
+    name: str,
+    trained: Path,
+    env: list[dict[str, str]],
+    **extra: Any,
 ) -> None:
     reference = build_from_csv(trained / "train.csv", bins=10, exclude=["label"])
     configmap = {
@@ -43,9 +48,10 @@ def monitored(
         "window": "30s",
         "interval": "3s",
     }
-    kubectl.apply(
-        dump(model_deployment(name, replicas=1, model=model, runtime=runtime, drift=drift)), ns
+    manifest = model_deployment(
+        name, replicas=1, model=model, runtime=runtime, drift=drift, **extra
     )
+    kubectl.apply(dump(manifest), ns)
     wait_ready(kubectl, ns, name)
 
 
@@ -162,3 +168,69 @@ def test_a_canary_whose_inputs_drift_is_rolled_back_by_the_drift_check(
     cond = degraded(obj)
     assert cond["reason"] == "AnalysisFailed" and "inputs: " in cond["message"], cond
     assert "features drifted (ks >=" in cond["message"]
+
+
+def test_sustained_drift_starts_exactly_one_retraining_job_across_restarts(
+    kubectl: Kubectl,
+    running_operator: OperatorProcess,
+    namespace: str,
+    trained: Path,
+    runner: PodRunner,
+) -> None:
+    retraining = {
+        "trigger": {"driftWindows": 2},
+        "cooldown": "1h",
+        "jobTemplate": {
+            "spec": {
+                "backoffLimit": 0,
+                "template": {"spec": {"containers": [{"name": "train", "image": "trainer:1"}]}},
+            }
+        },
+    }
+    env = [{"name": "MODELSHIP_FAULT_INPUT_SHIFT", "value": "1.5"}]
+    monitored(kubectl, namespace, "retrained", trained, env, retraining=retraining)
+    stop = threading.Event()
+    sender = threading.Thread(
+        target=send, args=(kubectl, namespace, "retrained", stop), daemon=True
+    )
+    sender.start()
+
+    def jobs() -> list[dict[str, Any]]:
+        return list(kubectl.json("get", "jobs", "-n", namespace)["items"])
+
+    try:
+        # Kill the operator (SIGKILL, no clean-up) as soon as drift is seen and again right
+        # after the Job appears: neither the window count nor the Job may be doubled.
+        wait_for(
+            "a drifted window",
+            lambda: drift_of(kubectl, namespace, "retrained").get("consecutiveDrifted", 0) >= 1,
+            90,
+        )
+        running_operator.kill()
+        running_operator.start()
+        first = wait_for("the retraining Job", lambda: jobs() or None, 90)
+        running_operator.kill()
+        running_operator.start()
+        wait_for(
+            "more drifted windows after the Job",
+            lambda: drift_of(kubectl, namespace, "retrained").get("consecutiveDrifted", 0) >= 5,
+            90,
+        )
+    finally:
+        stop.set()
+        sender.join(15)
+    assert [j["metadata"]["name"] for j in jobs()] == ["retrained-retrain-1"], jobs()
+    job = first[0]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    job_env = {e["name"]: e.get("value") for e in container["env"]}
+    assert job_env["MODELSHIP_MODEL_VERSION"] == "1.0.0"
+    assert "amount" in job_env["MODELSHIP_DRIFT_SCORES"]
+    st = md(kubectl, namespace, "retrained")["status"]["retraining"]
+    assert st["count"] == 1
+    # kwok completes Job pods without a termination message: recorded, no new model.
+    last = wait_for(
+        "the Job recorded",
+        lambda: md(kubectl, namespace, "retrained")["status"]["retraining"].get("last"),
+        60,
+    )
+    assert last["outcome"] == "Succeeded" and "no new model reported" in last["reason"], last
