@@ -42,7 +42,7 @@ from modelship.render import with_applied_hash
 from modelship.render.labels import APPLIED_HASH, TRACK, Owner, Track, selector
 from modelship.render.revision import controller_revision, controller_revision_name, served_spec
 from modelship.render.serving import deployment_name, runtime_deployment, runtime_service
-from modelship.retrain import retrain
+from modelship.retrain import retrain, retrained_spec
 from modelship.revision import revision_ref
 from modelship.routing import router_for
 
@@ -222,6 +222,9 @@ class Reconciler:
             stored = self._stored_revision(ctx.owner, undo.revision.name)
             if stored is not None:
                 return served_spec(ctx.spec, stored), undo.revision, undo
+        retrained = retrained_spec(ctx.spec, ctx.previous.retraining, spec_ref.name)
+        if retrained is not None:
+            return retrained, revision_ref(retrained), None
         return ctx.spec, spec_ref, None
 
     def _stable(

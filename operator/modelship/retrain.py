@@ -15,6 +15,7 @@ from modelship.kube import Kube
 from modelship.observed import JobState
 from modelship.render.labels import MANAGED_BY, MANAGER, MODEL_DEPLOYMENT, Owner
 from modelship.render.retraining import RETRAINING, retraining_job, trigger_env
+from modelship.revision import revision_ref
 
 JOB_NAME = "batch.kubernetes.io/job-name"  # set by the Job controller on its pods
 
@@ -54,7 +55,8 @@ def retrain(
         if job.finished and job.succeeded and job.name != recorded:
             pods = kube.list("v1", "Pod", owner.namespace, {JOB_NAME: job.name})
             results[job.name] = termination_message(pods)
-    plan = decide_retraining(owner.name, spec, drift, previous, jobs, results, now)
+    spec_revision = revision_ref(spec).name
+    plan = decide_retraining(owner.name, spec_revision, spec, drift, previous, jobs, results, now)
     if plan.create is not None and drift is not None:
         new = retraining_job(owner, spec, plan.create, trigger_env(spec, drift, owner.namespace))
         # Taken: created by a run that stopped before recording it, so the same Job.
@@ -63,3 +65,17 @@ def retrain(
     for name in plan.delete:
         kube.delete("batch/v1", "Job", owner.namespace, name)
     return plan
+
+
+def retrained_spec(
+    spec: ModelDeploymentSpec, status: RetrainingStatus | None, spec_revision: str
+) -> ModelDeploymentSpec | None:
+    """The spec serving an autoDeployed retrained model, while the spec's own revision is
+    the one it was deployed against (GitOps wins at its next change)."""
+    deployed = status.deployed if status else None
+    if deployed is None or deployed.spec_revision != spec_revision:
+        return None
+    model = spec.model.model_copy(
+        update={"version": deployed.model_version, "uri": deployed.model_uri, "digest": None}
+    )
+    return spec.model_copy(update={"model": model})

@@ -59,30 +59,33 @@ def job(number: int, *, done: bool = False, ok: bool = True, at: datetime = T0) 
 
 
 def test_sustained_drift_starts_exactly_one_job() -> None:
-    assert decide_retraining("fraud", retrain_spec(), drifted(1), None, [], {}, T0).create is None
-    plan = decide_retraining("fraud", retrain_spec(), drifted(2), None, [], {}, T0)
+    assert (
+        decide_retraining("fraud", "rev", retrain_spec(), drifted(1), None, [], {}, T0).create
+        is None
+    )
+    plan = decide_retraining("fraud", "rev", retrain_spec(), drifted(2), None, [], {}, T0)
     assert plan.create == 1 and plan.status is not None and plan.status.active is not None
     assert plan.status.active.name == "fraud-retrain-1"
     assert [e.reason for e in plan.events] == ["RetrainingStarted"]
     # The next reconcile sees the running Job: nothing more, whatever status says.
-    again = decide_retraining("fraud", retrain_spec(), drifted(3), None, [job(1)], {}, T0)
+    again = decide_retraining("fraud", "rev", retrain_spec(), drifted(3), None, [job(1)], {}, T0)
     assert again.create is None and again.status is not None and again.status.count == 1
 
 
 def test_a_restart_before_status_was_written_never_makes_a_second_job() -> None:
     # The Job exists (created), the status write was lost: previous status is empty.
-    plan = decide_retraining("fraud", retrain_spec(), drifted(5), None, [job(1)], {}, T0)
+    plan = decide_retraining("fraud", "rev", retrain_spec(), drifted(5), None, [job(1)], {}, T0)
     assert plan.create is None and plan.status is not None and plan.status.active is not None
 
 
 def test_cooldown_counts_from_the_last_jobs_start() -> None:
     done = [job(1, done=True)]
     soon = decide_retraining(
-        "fraud", retrain_spec(), drifted(4), None, done, {}, T0 + timedelta(minutes=30)
+        "fraud", "rev", retrain_spec(), drifted(4), None, done, {}, T0 + timedelta(minutes=30)
     )
     assert soon.create is None and soon.requeue_after == 30 * 60
     later = decide_retraining(
-        "fraud", retrain_spec(), drifted(4), soon.status, done, {}, T0 + timedelta(hours=1)
+        "fraud", "rev", retrain_spec(), drifted(4), soon.status, done, {}, T0 + timedelta(hours=1)
     )
     assert later.create == 2
 
@@ -90,7 +93,7 @@ def test_cooldown_counts_from_the_last_jobs_start() -> None:
 def test_success_records_the_reported_model_once() -> None:
     results = {"fraud-retrain-1": '{"version": "1.5.0", "uri": "file:///models/1.5.0"}'}
     plan = decide_retraining(
-        "fraud", retrain_spec(), drifted(0), None, [job(1, done=True)], results, T0
+        "fraud", "rev", retrain_spec(), drifted(0), None, [job(1, done=True)], results, T0
     )
     assert plan.status is not None and plan.status.last is not None
     last = plan.status.last
@@ -101,7 +104,7 @@ def test_success_records_the_reported_model_once() -> None:
     )
     assert [e.reason for e in plan.events] == ["RetrainingSucceeded"]
     again = decide_retraining(
-        "fraud", retrain_spec(), drifted(0), plan.status, [job(1, done=True)], {}, T0
+        "fraud", "rev", retrain_spec(), drifted(0), plan.status, [job(1, done=True)], {}, T0
     )
     assert again.events == [] and again.status == plan.status
 
@@ -113,7 +116,7 @@ def test_a_failed_job_is_recorded_with_its_reason_and_not_retried_in_a_loop() ->
     )
     failed = [job(1, done=True, ok=False)]
     plan = decide_retraining(
-        "fraud", retrain_spec(), drifted(6), previous, failed, {}, T0 + timedelta(minutes=6)
+        "fraud", "rev", retrain_spec(), drifted(6), previous, failed, {}, T0 + timedelta(minutes=6)
     )
     assert plan.create is None  # cooldown from the failed Job's start
     assert plan.status is not None and plan.status.last is not None
@@ -125,7 +128,7 @@ def test_a_failed_job_is_recorded_with_its_reason_and_not_retried_in_a_loop() ->
 
 def test_history_keeps_the_newest_finished_jobs() -> None:
     jobs = [job(n, done=True, at=T0 - timedelta(days=n)) for n in range(1, 6)]
-    plan = decide_retraining("fraud", retrain_spec(), drifted(0), None, jobs, {}, T0)
+    plan = decide_retraining("fraud", "rev", retrain_spec(), drifted(0), None, jobs, {}, T0)
     assert plan.delete == ["fraud-retrain-1", "fraud-retrain-2"]
 
 
@@ -150,3 +153,33 @@ def test_the_job_carries_the_trigger_and_is_owned() -> None:
     assert env["MODELSHIP_REFERENCE"] == "configmap/ml/ref/reference.json"
     assert env["MODELSHIP_DRIFT_METHOD"] == "ks"
     assert pod["spec"]["restartPolicy"] == "Never"
+
+
+def test_auto_deploy_serves_the_reported_model_until_the_spec_changes() -> None:
+    from modelship.retrain import retrained_spec
+
+    s = retrain_spec(autoDeploy=True)
+    results = {"fraud-retrain-1": '{"version": "1.5.0", "uri": "file:///models/1.5.0"}'}
+    plan = decide_retraining(
+        "fraud", "rev-a", s, drifted(0), None, [job(1, done=True)], results, T0
+    )
+    assert plan.status is not None and plan.status.deployed is not None
+    assert plan.status.deployed.model_version == "1.5.0" and plan.requeue_after == 1.0
+    assert [e.reason for e in plan.events] == ["RetrainingSucceeded", "RetrainedModelDeploying"]
+    served = retrained_spec(s, plan.status, "rev-a")
+    assert served is not None and served.model.version == "1.5.0"
+    assert served.model.uri == "file:///models/1.5.0" and served.model.digest is None
+    # GitOps changed the spec: its own revision wins and the override is dropped.
+    assert retrained_spec(s, plan.status, "rev-b") is None
+    later = decide_retraining(
+        "fraud", "rev-b", s, drifted(0), plan.status, [job(1, done=True)], {}, T0
+    )
+    assert later.status is not None and later.status.deployed is None
+
+
+def test_without_auto_deploy_a_success_is_only_recorded() -> None:
+    results = {"fraud-retrain-1": '{"version": "1.5.0", "uri": "file:///models/1.5.0"}'}
+    plan = decide_retraining(
+        "fraud", "rev", retrain_spec(), drifted(0), None, [job(1, done=True)], results, T0
+    )
+    assert plan.status is not None and plan.status.deployed is None

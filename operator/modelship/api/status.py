@@ -179,12 +179,26 @@ class RetrainingRun(ApiModel):
     model_uri: str | None = Field(default=None, description="Where the Job put the new model.")
 
 
+class RetrainedModel(ApiModel):
+    """A retrained model rolled out by autoDeploy, in force until the spec changes."""
+
+    job: str = Field(description="The Job that produced it.")
+    model_version: str = Field(description="spec.model.version served instead of the spec's.")
+    model_uri: str = Field(description="spec.model.uri served instead of the spec's.")
+    spec_revision: str = Field(description="The spec's own revision when it was deployed.")
+
+
 class RetrainingStatus(ApiModel):
     """Retraining Jobs started by sustained drift."""
 
     count: int = Field(default=0, ge=0, description="Jobs started so far (the last number).")
     active: RetrainingRun | None = Field(default=None, description="The running Job.")
     last: RetrainingRun | None = Field(default=None, description="The last finished Job.")
+    deployed: RetrainedModel | None = Field(
+        default=None,
+        description="autoDeploy: the retrained model served (through a canary) until the "
+        "spec's own revision changes.",
+    )
 
 
 class ModelDeploymentStatus(ApiModel):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from modelship.api import ModelDeploymentSpec
-from modelship.api.status import DriftStatus, RetrainingRun, RetrainingStatus
+from modelship.api.status import DriftStatus, RetrainedModel, RetrainingRun, RetrainingStatus
 from modelship.api.types import parse_duration
 from modelship.conditions import parse_time, rfc3339
 from modelship.decisions.events import Event
@@ -53,6 +53,7 @@ def parse_result(message: str) -> tuple[str | None, str | None, str]:
 
 def decide_retraining(
     owner: str,
+    spec_revision: str,
     spec: ModelDeploymentSpec,
     drift: DriftStatus | None,
     previous: RetrainingStatus | None,
@@ -60,12 +61,16 @@ def decide_retraining(
     results: dict[str, str],
     now: datetime,
 ) -> RetrainingPlan:
-    """``results``: termination messages of finished Jobs, by Job name."""
+    """``results``: termination messages of finished Jobs, by Job name;
+    ``spec_revision``: the spec's own revision (an autoDeploy lasts until it changes)."""
     retraining = spec.retraining
     if retraining is None:
         return RetrainingPlan(previous)
     prev = previous or RetrainingStatus()
     count = max([prev.count, *(j.number for j in jobs)])
+    deployed = (
+        prev.deployed if prev.deployed and prev.deployed.spec_revision == spec_revision else None
+    )
     events: list[Event] = []
     running = sorted((j for j in jobs if not j.finished), key=lambda j: j.number)
     finished = sorted((j for j in jobs if j.finished), key=lambda j: j.number)
@@ -78,6 +83,21 @@ def decide_retraining(
             if last.model_version is None:
                 text = f"{newest.name} succeeded but {last.reason}"
             events.append(Event("Normal", "RetrainingSucceeded", text))
+            if retraining.auto_deploy and last.model_version and last.model_uri:
+                deployed = RetrainedModel(
+                    job=newest.name,
+                    model_version=last.model_version,
+                    model_uri=last.model_uri,
+                    spec_revision=spec_revision,
+                )
+                events.append(
+                    Event(
+                        "Normal",
+                        "RetrainedModelDeploying",
+                        f"autoDeploy: rolling out {last.model_version} from {newest.name} "
+                        "through a canary",
+                    )
+                )
         else:
             events.append(
                 Event("Warning", "RetrainingFailed", f"{newest.name} failed: {last.reason}")
@@ -90,10 +110,12 @@ def decide_retraining(
             name=job.name, started_at=job.created_at, outcome="Running", reason=reason
         )
     delete = [j.name for j in finished[:-HISTORY]] if len(finished) > HISTORY else []
-    status = RetrainingStatus(count=count, active=active, last=last)
+    status = RetrainingStatus(count=count, active=active, last=last, deployed=deployed)
+    # A new autoDeploy takes effect in the next reconcile (it changes the desired revision).
+    soon = 1.0 if deployed is not None and deployed != prev.deployed else None
     windows = retraining.trigger.drift_windows
     if active is not None or drift is None or drift.consecutive_drifted < windows:
-        return RetrainingPlan(status, delete=delete, events=events)
+        return RetrainingPlan(status, delete=delete, events=events, requeue_after=soon)
     cooldown = timedelta(seconds=parse_duration(retraining.cooldown))
     started = [parse_time(r.started_at) for r in (last,) if r is not None and r.started_at]
     if started and now < started[0] + cooldown:
