@@ -7,7 +7,8 @@ Synthetic, labelled transactions (numpy only), logistic regression fitted by
 Newton's method (IRLS) on standardised features. Writes OUT/model.json and the
 training data as OUT/train.csv. ``--shift`` moves every feature's mean by that many
 standard deviations: train on shifted data to make the "retrained" version.
-A retraining Job runs this same script.
+A retraining Job runs this same script; ``--report-version`` tells the operator the
+new version and where the model is (docs/drift.md, "How a Job reports its result").
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +71,12 @@ def main() -> int:
         default=0.0,
         help="move feature means by this many standard deviations",
     )
+    parser.add_argument(
+        "--report-version",
+        metavar="VERSION",
+        help="as a retraining Job: report this version and file://OUT to the operator in "
+        "the termination message ($MODELSHIP_TERMINATION_LOG or /dev/termination-log)",
+    )
     args = parser.parse_args()
     x, y = synthesize(args.rows, args.seed, args.shift)
     model = fit(x, y)
@@ -90,6 +98,10 @@ def main() -> int:
     )
     accuracy = float(((p > 0.5) == (y > 0.5)).mean())
     print(f"wrote {args.out / 'model.json'} ({args.rows} rows, training accuracy {accuracy:.3f})")
+    if args.report_version:
+        result = {"version": args.report_version, "uri": f"file://{args.out.resolve()}"}
+        log = os.environ.get("MODELSHIP_TERMINATION_LOG", "/dev/termination-log")
+        Path(log).write_text(json.dumps(result))
     return 0
 
 

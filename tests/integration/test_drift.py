@@ -4,6 +4,7 @@ processes counting inputs in the reference's bins, real traffic, the operator's 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def send(kubectl: Kubectl, ns: str, name: str, stop: threading.Event) -> None:
     )
 
     wait_serving(gen, stable=1)
-    gen.run(requests=3000, max_seconds=90, rate=40, stop=stop)
+    gen.run(requests=8000, max_seconds=180, rate=40, stop=stop)
 
 
 def drift_of(kubectl: Kubectl, ns: str, name: str) -> dict[str, Any]:
@@ -234,3 +235,101 @@ def test_sustained_drift_starts_exactly_one_retraining_job_across_restarts(
         60,
     )
     assert last["outcome"] == "Succeeded" and "no new model reported" in last["reason"], last
+
+
+def test_the_closed_loop_from_drift_to_a_promoted_retrained_model(
+    kubectl: Kubectl,
+    running_operator: OperatorProcess,
+    namespace: str,
+    trained: Path,
+    runner: PodRunner,
+    tmp_path: Path,
+) -> None:
+    """Drift on stable -> a retraining Job that really trains (examples/train.py, run by
+    the dev cluster's Job runner) -> its model rolled out as a canary through analysis ->
+    promoted, with spec.model untouched."""
+    from modelship.devcluster.jobrunner import JobRunner
+    from modelship.devcluster.kwok import LOCAL_RUN
+    from tests.integration.test_canary import GATEWAY
+
+    jobs = JobRunner(connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig)), tmp_path / "jobs")
+    jobs.start()
+    out = tmp_path / "fraud-2.0.0"
+    train = [
+        sys.executable,
+        "examples/train.py",
+        "--out",
+        str(out),
+        "--rows",
+        "4000",
+        "--shift",
+        "0.5",
+        "--report-version",
+        "2.0.0",
+    ]
+    retraining = {
+        "trigger": {"driftWindows": 2},
+        "cooldown": "1h",
+        "autoDeploy": True,
+        "jobTemplate": {
+            "spec": {
+                "backoffLimit": 0,
+                "template": {
+                    "metadata": {"labels": {LOCAL_RUN: "true"}},
+                    "spec": {
+                        "containers": [{"name": "train", "image": "trainer:1", "command": train}]
+                    },
+                },
+            }
+        },
+    }
+    analysis = {
+        "interval": "5s",
+        "provider": {"scrape": {}},
+        "checks": [{"name": "errors", "errorRate": {"max": 0.05}}],
+    }
+    rollout = {
+        "steps": [{"setWeight": 50}, {"pause": {"duration": "5s"}}],
+        "trafficRouting": GATEWAY,
+    }
+    env = [{"name": "MODELSHIP_FAULT_INPUT_SHIFT", "value": "1.5"}]
+    monitored(
+        kubectl,
+        namespace,
+        "loop",
+        trained,
+        env,
+        retraining=retraining,
+        analysis=analysis,
+        rollout=rollout,
+    )
+    stop = threading.Event()
+    sender = threading.Thread(target=send, args=(kubectl, namespace, "loop", stop), daemon=True)
+    sender.start()
+    try:
+
+        def promoted() -> dict[str, Any] | None:
+            st = md(kubectl, namespace, "loop").get("status", {})
+            stable = st.get("stableRevision") or {}
+            return st if stable.get("modelVersion") == "2.0.0" and not st.get("canary") else None
+
+        st = wait_for("the retrained model promoted", promoted, 180)
+    finally:
+        stop.set()
+        sender.join(15)
+        jobs.stop()
+    assert (out / "model.json").exists()
+    retrained = st["retraining"]
+    assert retrained["last"]["outcome"] == "Succeeded", retrained
+    assert retrained["last"]["modelUri"] == f"file://{out}"
+    assert retrained["deployed"]["job"] == "loop-retrain-1"
+    assert st["analysis"]["failures"] == 0 and st["analysis"]["verdict"] == "Pass"
+    # GitOps owns spec.model: untouched; the override lasts until the spec changes.
+    assert md(kubectl, namespace, "loop")["spec"]["model"]["version"] == "1.0.0"
+    reasons = {e["reason"] for e in kubectl.json("get", "events", "-n", namespace)["items"]}
+    assert {
+        "DriftDetected",
+        "RetrainingStarted",
+        "RetrainingSucceeded",
+        "RetrainedModelDeploying",
+    } <= reasons

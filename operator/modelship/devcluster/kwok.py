@@ -45,6 +45,19 @@ STAGE_FILES = (
 )
 
 
+# Pods with this label run as real local processes (devcluster/jobrunner.py), which
+# report how they ended; kwok must not complete them first.
+LOCAL_RUN = "modelship.io/local-run"
+_JOB_OWNED = """    - key: '.metadata.ownerReferences.[].kind'
+      operator: 'In'
+      values:
+      - 'Job'
+"""
+_NOT_LOCAL = f"""    - key: '.metadata.labels["{LOCAL_RUN}"]'
+      operator: 'DoesNotExist'
+"""
+
+
 def write_kwok_config(stages: Path, target: Path) -> Path:
     """One file with kwok's stages plus ours; FileNotFoundError names what is missing."""
     files = [stages.joinpath(*parts) for parts in STAGE_FILES]
@@ -52,6 +65,11 @@ def write_kwok_config(stages: Path, target: Path) -> Path:
     if missing:
         raise FileNotFoundError(f"kwok stage configs missing from the cache: {missing}")
     docs = [f.read_text() for f in files]
+    docs = [
+        d.replace(_JOB_OWNED, _JOB_OWNED + _NOT_LOCAL) if "pod-complete" in d else d for d in docs
+    ]
+    if not any(_NOT_LOCAL in d for d in docs):
+        raise ValueError("kwok's pod-complete stage changed shape: cannot exempt local runs")
     docs.append(POD_READY_AGAIN_STAGE)
     target.write_text("\n---\n".join(docs))
     return target

@@ -1,0 +1,139 @@
+"""Run Job pods labelled ``modelship.io/local-run=true`` as real local processes.
+
+kwok would mark a Job's pod Succeeded at once, with no work done and no termination
+message. For pods with this label (kwok's pod-complete stage skips them) the runner
+starts the container's command and args locally with the container's literal env
+(plus ``MODELSHIP_TERMINATION_LOG``, a file standing in for /dev/termination-log),
+and when the process ends writes the pod's status as a kubelet would: phase
+Succeeded or Failed, the exit code and the termination message. The Job controller
+takes it from there. Dev cluster and tests only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from modelship.devcluster.cluster import REPO_ROOT
+from modelship.devcluster.kwok import LOCAL_RUN
+from modelship.kube import Kube
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Run:
+    pod: dict[str, Any]
+    popen: subprocess.Popen[bytes]
+    message_file: Path
+    started: str
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class JobRunner:
+    def __init__(self, kube: Kube, logs: Path, interval: float = 0.5) -> None:
+        self.kube = kube
+        self.logs = logs
+        self.interval = interval
+        self.runs: dict[str, _Run] = {}
+        self.done: set[str] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._loop, name="jobrunner", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(10)
+        for run in self.runs.values():
+            if run.popen.poll() is None:
+                run.popen.kill()
+                run.popen.wait(5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sync()
+            except Exception as exc:  # keep going through API hiccups
+                log.warning("job runner: %s", exc)
+            self._stop.wait(self.interval)
+
+    def sync(self) -> None:
+        for pod in self.kube.list("v1", "Pod", None, {LOCAL_RUN: "true"}):
+            uid = pod["metadata"]["uid"]
+            phase = (pod.get("status") or {}).get("phase")
+            if uid in self.runs or uid in self.done or phase != "Running":
+                continue
+            self._begin(uid, pod)
+        for uid, run in list(self.runs.items()):
+            code = run.popen.poll()
+            if code is not None:
+                self._finish(uid, run, code)
+
+    def _begin(self, uid: str, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        container = pod["spec"]["containers"][0]
+        argv = [*(container.get("command") or []), *(container.get("args") or [])]
+        base = self.logs / f"{meta['namespace']}_{meta['name']}"
+        message_file = base.with_suffix(".termination")
+        env = {
+            e["name"]: str(e.get("value", "")) for e in container.get("env") or [] if "value" in e
+        }
+        env["MODELSHIP_TERMINATION_LOG"] = str(message_file)
+        with open(base.with_suffix(".log"), "ab") as out:
+            popen = subprocess.Popen(
+                argv,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+                cwd=REPO_ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.runs[uid] = _Run(pod, popen, message_file, _now())
+        log.info(
+            "job pod %s/%s running locally (pid %d)", meta["namespace"], meta["name"], popen.pid
+        )
+
+    def _finish(self, uid: str, run: _Run, code: int) -> None:
+        meta = run.pod["metadata"]
+        container = run.pod["spec"]["containers"][0]
+        message = run.message_file.read_text() if run.message_file.exists() else ""
+        terminated = {
+            "exitCode": code,
+            "reason": "Completed" if code == 0 else "Error",
+            "startedAt": run.started,
+            "finishedAt": _now(),
+        }
+        if message:
+            terminated["message"] = message[:4096]
+        status = {
+            "phase": "Succeeded" if code == 0 else "Failed",
+            "containerStatuses": [
+                {
+                    "name": container["name"],
+                    "image": container.get("image", ""),
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "started": False,
+                    "state": {"terminated": terminated},
+                }
+            ],
+        }
+        self.kube.patch_status("v1", "Pod", meta["namespace"], meta["name"], status)
+        del self.runs[uid]
+        self.done.add(uid)
