@@ -25,6 +25,18 @@ pytestmark = pytest.mark.cluster
 __all__ = ["runner", "trained"]  # fixtures used by name
 
 
+def reference_configmap(kubectl: Kubectl, ns: str, name: str, trained: Path) -> None:
+    """The training data's reference (examples/train.py writes train.csv) as ConfigMap NAME."""
+    reference = build_from_csv(trained / "train.csv", bins=10, exclude=["label"])
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name},
+        "data": {"reference.json": json.dumps(reference.to_json())},
+    }
+    kubectl.apply(dump(configmap), ns)
+
+
 def monitored(
     kubectl: Kubectl,
     ns: str,
@@ -33,14 +45,7 @@ def monitored(
     env: list[dict[str, str]],
     **extra: Any,
 ) -> None:
-    reference = build_from_csv(trained / "train.csv", bins=10, exclude=["label"])
-    configmap = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": f"{name}-reference"},
-        "data": {"reference.json": json.dumps(reference.to_json())},
-    }
-    kubectl.apply(dump(configmap), ns)
+    reference_configmap(kubectl, ns, f"{name}-reference", trained)
     model = {"name": "fraud-scorer", "version": "1.0.0", "uri": f"file://{trained}"}
     runtime = {"image": "registry.example.com/modelship-runtime:0.1", "env": env}
     drift = {
@@ -145,14 +150,7 @@ def test_a_canary_whose_inputs_drift_is_rolled_back_by_the_drift_check(
 ) -> None:
     from tests.integration.test_analysis import Load, degraded, start_canary, wait_aborted
 
-    reference = build_from_csv(trained / "train.csv", bins=10, exclude=["label"])
-    configmap = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "ref"},
-        "data": {"reference.json": json.dumps(reference.to_json())},
-    }
-    kubectl.apply(dump(configmap), namespace)
+    reference_configmap(kubectl, namespace, "ref", trained)
     drift = {
         "reference": {"configMapRef": {"name": "ref", "key": "reference.json"}},
         "method": "ks",
