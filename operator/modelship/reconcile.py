@@ -19,30 +19,25 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelship import telemetry
-from modelship.analysis.collect import Analyst, CanaryDrift
 from modelship.api import GROUP, KIND, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
 from modelship.api.status import RevisionRef, UndoTarget
 from modelship.cache import ChildCache
 from modelship.decisions.commands import Requested, requested
-from modelship.decisions.drift import with_drift
 from modelship.decisions.events import Event
 from modelship.decisions.gpu_capacity import free_gpus
 from modelship.decisions.history import find
 from modelship.decisions.replicas import GpuNeed
 from modelship.decisions.rollout import RolloutInput, RolloutPlan, decide_rollout
 from modelship.decisions.serving import StatusPlan, assess_invalid_spec, assess_serving
-from modelship.drift.assess import DriftAssessment
-from modelship.drift.monitor import DriftMonitor
-from modelship.drift.read import track_drift
 from modelship.errors import AlreadyExistsError, InvalidObjectError, NotFoundError, TransientError
 from modelship.kube import Kube
+from modelship.measuring import Measuring
 from modelship.observed import DeploymentState, PodState
-from modelship.providers.pool import ProviderPool
 from modelship.render import with_applied_hash
-from modelship.render.labels import APPLIED_HASH, TRACK, Owner, Track, selector
+from modelship.render.labels import APPLIED_HASH, Owner, Track, selector
 from modelship.render.revision import controller_revision, controller_revision_name, served_spec
 from modelship.render.serving import deployment_name, runtime_deployment, runtime_service
-from modelship.retrain import retrain, retrained_spec
+from modelship.retrain import retrained_spec
 from modelship.revision import revision_ref
 from modelship.routing import router_for
 
@@ -100,9 +95,7 @@ class Reconciler:
         self.kube = kube
         self.cache = cache
         self.clock = clock
-        self.pool = ProviderPool()
-        self.analyst = Analyst(self.pool)
-        self.drift = DriftMonitor(self.pool)
+        self.measuring = Measuring(kube, self._pods)
         # ControllerRevisions are immutable: keep each one read, by (namespace, name, owner uid).
         self._stored: dict[tuple[str, str, str], Obj] = {}
 
@@ -121,7 +114,7 @@ class Reconciler:
     def _reconcile(self, namespace: str, name: str) -> Result:
         obj = self.kube.get(API_VERSION, KIND, namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
-            self.pool.forget((namespace, name))
+            self.measuring.forget((namespace, name))
             return Result()
         generation = int(obj["metadata"].get("generation", 0))
         previous = _previous_status(obj)
@@ -264,15 +257,7 @@ class Reconciler:
             and (ctx.previous.canary is None or ctx.previous.canary.revision.name != desired.name)
         )
         now = self.clock()
-        analysis = self.analyst.run(
-            (owner.namespace, owner.name),
-            spec.analysis,
-            ctx.previous.canary,
-            ctx.previous.analysis,
-            now,
-            lambda track: self._metrics_urls(owner, track),
-            self._canary_drift(ctx) if spec.drift is not None else None,
-        )
+        analysis = self.measuring.analyse(owner, spec, ctx.previous, now)
         plan = decide_rollout(
             RolloutInput(
                 spec=spec,
@@ -289,14 +274,7 @@ class Reconciler:
                 analysis=analysis.verdict,
             )
         )
-        analysis = self.analyst.begin(
-            (owner.namespace, owner.name),
-            spec.analysis,
-            plan.canary,
-            analysis,
-            now,
-            lambda track: self._metrics_urls(owner, track),
-        )
+        analysis = self.measuring.begin(owner, spec, plan.canary, analysis, now)
         spec_for = {desired.name: desired_spec}
         if stable is not None and stable_spec is not None:
             spec_for[stable.name] = stable_spec
@@ -362,36 +340,11 @@ class Reconciler:
                 "analysis": analysis.status,
             }
         )
-        if analysis.measured and analysis.status is not None:
-            telemetry.analysis_round(owner.namespace, owner.name, analysis.status)
-        drift = self.drift.run(
-            (owner.namespace, owner.name),
-            spec,
-            ctx.previous.drift,
-            now,
-            lambda: self._reference_text(owner, spec),
-            lambda track: self._metrics_urls(owner, track),
-        )
-        status = with_drift(status, drift.status, ctx.generation, now)
-        if drift.evaluated and drift.status is not None:
-            telemetry.drift_window(owner.namespace, owner.name, drift.status)
-        retraining = retrain(self.kube, owner, spec, status.drift, ctx.previous.retraining, now)
-        status = status.model_copy(update={"retraining": retraining.status})
-        waits = (
-            status_plan.requeue_after,
-            analysis.next_in,
-            drift.next_in,
-            retraining.requeue_after,
-        )
+        measured = self.measuring.after(owner, spec, ctx.generation, ctx.previous, status, now)
+        waits = (status_plan.requeue_after, analysis.next_in, *measured.waits)
         requeue = min((t for t in waits if t is not None), default=None)
-        events = [
-            *ctx.events,
-            *analysis.events,
-            *status_plan.events,
-            *drift.events,
-            *retraining.events,
-        ]
-        return StatusPlan(status, events, requeue)
+        events = [*ctx.events, *analysis.events, *status_plan.events, *measured.events]
+        return StatusPlan(measured.status, events, requeue)
 
     def _track(self, owner: Owner, track: Track) -> DeploymentState | None:
         """A track's Deployment. With a cache, absent there means absent: right after a
@@ -438,53 +391,6 @@ class Reconciler:
         if self.cache is not None:
             self.cache.put(live)
         return live
-
-    def _canary_drift(self, ctx: _Context) -> CanaryDrift:
-        """The canary's inputs against spec.drift's reference (the analysis drift check)."""
-        owner, spec, canary = ctx.owner, ctx.spec, ctx.previous.canary
-        scope = canary.revision.name if canary else "canary"
-
-        def judge(window: float, threshold: float | None) -> DriftAssessment | str:
-            return track_drift(
-                self.pool,
-                (owner.namespace, owner.name),
-                spec,
-                "canary",
-                scope,
-                window,
-                lambda: self._reference_text(owner, spec),
-                lambda track: self._metrics_urls(owner, track),
-                threshold,
-            )
-
-        return judge
-
-    def _reference_text(self, owner: Owner, spec: ModelDeploymentSpec) -> str:
-        """spec.drift's reference JSON from its ConfigMap; LookupError says what is missing."""
-        assert spec.drift is not None
-        ref = spec.drift.reference.config_map_ref
-        cm = self.kube.get("v1", "ConfigMap", owner.namespace, ref.name)
-        if cm is None:
-            raise LookupError(f"ConfigMap {owner.namespace}/{ref.name} not found")
-        data = cm.get("data") or {}
-        if ref.key not in data:
-            raise LookupError(f"ConfigMap {ref.name} has no key {ref.key!r}")
-        return str(data[ref.key])
-
-    def _metrics_urls(self, owner: Owner, track: str) -> list[str]:
-        """Where the scrape provider reads a track's running pods (their prometheus.io
-        annotations, which the operator sets)."""
-        urls = []
-        for pod in self._pods(owner):
-            labels = pod["metadata"].get("labels") or {}
-            notes = pod["metadata"].get("annotations") or {}
-            ip = (pod.get("status") or {}).get("podIP")
-            if labels.get(TRACK) != track or not ip or pod["status"].get("phase") != "Running":
-                continue
-            port, path = notes.get("prometheus.io/port"), notes.get("prometheus.io/path")
-            if port and path:
-                urls.append(f"http://{ip}:{port}{path}")
-        return urls
 
     def _pods(self, owner: Owner) -> list[Obj]:
         if self.cache is not None:
