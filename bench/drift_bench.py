@@ -100,14 +100,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, default=1000, help="windows per case")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--alpha", type=float, default=ALPHA, help="family-wise error per window")
+    parser.add_argument(
+        "--shifts",
+        default=str(SHIFT),
+        help="comma-separated mean shifts (in sigmas) of the drifted features (default 0.25)",
+    )
     args = parser.parse_args(argv)
+    shifts = [float(x) for x in args.shifts.split(",")]
     rng = np.random.default_rng(args.seed)
     ref = reference(rng)
     rows_list = [200, 2000, 20000]
     pols = policies(args.alpha)
     results: dict[tuple[str, int, float], int] = {}
     for rows in rows_list:
-        for shift in (0.0, SHIFT):
+        for shift in (0.0, *shifts):
             for _ in range(args.windows):
                 live = window(ref, rng, rows, shift)
                 for name, policy in pols.items():
@@ -115,18 +121,19 @@ def main(argv: list[str] | None = None) -> int:
                     results[key] = results.get(key, 0) + policy(ref, live)
             print(f"<!-- {rows} rows, shift {shift} done -->", file=sys.stderr, flush=True)
     print(
-        f"{args.windows} windows per case; {FEATURES} features, drift = {SHIFT} sigma mean shift "
-        f"in {SHIFTED} of them\n"
+        f"{args.windows} windows per case; {FEATURES} features; drift = a mean shift of "
+        f"{', '.join(map(str, shifts))} sigma in {SHIFTED} of them\n"
     )
-    head = " | ".join(f"{r} rows: no drift / drift" for r in rows_list)
-    print(f"| policy | {head} |")
-    print("|---|" + "---|" * len(rows_list))
-    for name in pols:
-        cells = []
-        for r in rows_list:
-            quiet, shifted = results[(name, r, 0.0)], results[(name, r, SHIFT)]
-            cells.append(f"{quiet / args.windows:.1%} / {shifted / args.windows:.1%}")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    for shift in shifts:
+        head = " | ".join(f"{r} rows: no drift / drift" for r in rows_list)
+        print(f"\nshift {shift} sigma\n\n| policy | {head} |")
+        print("|---|" + "---|" * len(rows_list))
+        for name in pols:
+            cells = []
+            for r in rows_list:
+                quiet, drifted = results[(name, r, 0.0)], results[(name, r, shift)]
+                cells.append(f"{quiet / args.windows:.1%} / {drifted / args.windows:.1%}")
+            print(f"| {name} | " + " | ".join(cells) + " |")
     # Cost of one monitoring cycle: 1,000 ModelDeployments x 50 features, 2,000-row windows.
     lives = [window(ref, rng, 2000, 0.0) for _ in range(20)]
     for method in METHODS:
