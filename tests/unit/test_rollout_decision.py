@@ -369,6 +369,17 @@ CASES = [
         ),
     ),
     Case(
+        "a pause before any weight is not held by analysis (nothing to measure)",
+        inp(
+            steps=[{"pause": {"duration": "2m"}}, {"setWeight": 50}],
+            canary=canary(step=0, weight=0),
+            canary_track=track(NEW, 1),
+            now=LATER,
+            analysis=Analysis(required=True),
+        ),
+        lambda p: p.canary is not None and p.canary.step >= 1,
+    ),
+    Case(
         "a round passed during the pause lets the step end",
         inp(
             canary=canary(step=1, weight=10),

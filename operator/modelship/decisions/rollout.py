@@ -343,7 +343,7 @@ class _Machine:
                     )
                 if self._awaiting_analysis():
                     return self._plan(sp, weight, self.inp.analysis.retry_in)
-            elif self._awaiting_analysis():
+            elif self.c.weight > 0 and self._awaiting_analysis():
                 return self._plan(self._reached(), self.c.weight, self.inp.analysis.retry_in)
             self.events.append(
                 Event("Normal", Reason.PROMOTING, f"{what} passed every step; promoting")
@@ -388,7 +388,8 @@ class _Machine:
             ends = parse_time(self.c.step_started_at) + timedelta(
                 seconds=parse_duration(step.pause.duration)
             )
-            if self.inp.now >= ends and not self._awaiting_analysis():
+            # Nothing can be measured at weight 0: analysis does not hold such a pause.
+            if self.inp.now >= ends and (self.c.weight <= 0 or not self._awaiting_analysis()):
                 self._advance_step()
                 return None
             if self.inp.now >= ends:
