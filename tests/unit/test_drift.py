@@ -224,7 +224,7 @@ def test_a_quarter_sigma_shift_in_five_features_is_caught_at_2000_rows() -> None
     got = [assess(ref, w, "psi") for w in windows(ref, 2000, 0.25, 40, 5)]
     assert sum(a.verdict == "Drifted" for a in got) >= 38
     assert {f.name for f in got[0].features if f.drifted} <= {f"f{i}" for i in range(5)}
-    assert "features drifted (psi >= 0.02 and significant)" in got[0].message
+    assert "features drifted (psi >= 0.02 and significant, 10% of features)" in got[0].message
 
 
 def test_too_few_rows_is_inconclusive_and_a_fixed_threshold_is_honoured() -> None:

@@ -58,10 +58,6 @@ class DriftAssessment:
     features: list[FeatureDrift]
     message: str
 
-    @property
-    def drifted_share(self) -> float:
-        return sum(f.drifted for f in self.features) / len(self.features) if self.features else 0.0
-
 
 def holm(p_values: Array, alpha: float) -> NDArray[np.bool_]:
     """Holm-Bonferroni: which hypotheses are rejected at family-wise error alpha."""
@@ -147,7 +143,7 @@ def assess(
         top = ", ".join(f"{f.name} {f.score:.3g}" for f in hits[:5])
         message = (
             f"{len(hits)} of {len(features)} features drifted ({method} >= {bound:g} and "
-            f"significant): {top}"
+            f"significant, {len(hits) / len(features):.0%} of features): {top}"
         )
         return DriftAssessment("Drifted", method, bound, features, message)
     worst = max(features, key=lambda f: f.score)
