@@ -74,6 +74,8 @@ def analysis_demo(cluster: Cluster, state: Path, loop_pid: Path) -> bool:
             check=True,
             capture_output=True,
         )
+    # A re-run starts over: the last run's canary would still stand aborted.
+    kubectl_ok(kubectl, "delete", "namespace", DEMO_NS, "--ignore-not-found", "--timeout=120s")
     kubectl_ok(kubectl, "create", "namespace", DEMO_NS)
     stop_process(loop_pid, b"devcluster.loop", "the runtime processes and Prometheus")
     address_file = state / "loop" / "prometheus.address"
