@@ -115,6 +115,8 @@ class Reconciler:
         obj = self.kube.get(API_VERSION, KIND, namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             self.measuring.forget((namespace, name))
+            if obj is None:
+                telemetry.forget(namespace, name)
             return Result()
         generation = int(obj["metadata"].get("generation", 0))
         previous = _previous_status(obj)

@@ -6,6 +6,9 @@ analysis check's last value and verdict per ModelDeployment.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from modelship.api.status import AnalysisStatus, DriftStatus, ModelDeploymentStatus
@@ -54,6 +57,14 @@ DRIFTED = Gauge(
     registry=REGISTRY,
 )
 VERDICTS = ("Pass", "Fail", "Inconclusive", "Error")
+# Label values set per ModelDeployment (namespace and name first), to remove them later.
+_series: dict[tuple[str, str], set[tuple[Any, tuple[str, ...]]]] = {}
+
+
+def _labels(metric: Any, namespace: str, name: str, *rest: str) -> Any:
+    values = (namespace, name, *rest)
+    _series.setdefault((namespace, name), set()).add((metric, values))
+    return metric.labels(*values)
 
 
 def serve(address: str) -> None:
@@ -69,9 +80,9 @@ def rollout_outcomes(
     if new is not None and (
         old is None or (old.revision.name, old.started_at) != (new.revision.name, new.started_at)
     ):
-        ROLLOUTS.labels(namespace, name, "started").inc()
+        _labels(ROLLOUTS, namespace, name, "started").inc()
     if new is not None and new.phase == "Aborted" and (old is None or old.phase != "Aborted"):
-        ROLLOUTS.labels(namespace, name, "aborted").inc()
+        _labels(ROLLOUTS, namespace, name, "aborted").inc()
     if (
         old is not None
         and old.phase != "Aborted"
@@ -79,21 +90,28 @@ def rollout_outcomes(
         and after.stable_revision is not None
         and after.stable_revision.name == old.revision.name
     ):
-        ROLLOUTS.labels(namespace, name, "promoted").inc()
+        _labels(ROLLOUTS, namespace, name, "promoted").inc()
 
 
 def analysis_round(namespace: str, name: str, status: AnalysisStatus) -> None:
     for check in status.checks:
         if check.value is not None:
-            CHECK_VALUE.labels(namespace, name, check.name).set(check.value)
+            _labels(CHECK_VALUE, namespace, name, check.name).set(check.value)
         for verdict in VERDICTS:
-            CHECK_VERDICT.labels(namespace, name, check.name, verdict).set(
+            _labels(CHECK_VERDICT, namespace, name, check.name, verdict).set(
                 1.0 if verdict == check.verdict else 0.0
             )
 
 
 def drift_window(namespace: str, name: str, status: DriftStatus) -> None:
     for feature in status.features:
-        DRIFT_SCORE.labels(namespace, name, feature.name).set(feature.score)
+        _labels(DRIFT_SCORE, namespace, name, feature.name).set(feature.score)
     if status.verdict in ("Drifted", "NotDrifted"):
-        DRIFTED.labels(namespace, name).set(1.0 if status.verdict == "Drifted" else 0.0)
+        _labels(DRIFTED, namespace, name).set(1.0 if status.verdict == "Drifted" else 0.0)
+
+
+def forget(namespace: str, name: str) -> None:
+    """The ModelDeployment is gone: drop its series, so dashboards do not show it forever."""
+    for metric, values in _series.pop((namespace, name), set()):
+        with contextlib.suppress(KeyError):
+            metric.remove(*values)

@@ -166,3 +166,18 @@ def test_no_canary_metrics_yet_looks_again_shortly_then_counts_as_inconclusive()
     )
     assert late.status is not None and late.status.rounds == 1
     assert late.status.verdict == "Inconclusive" and "no data" in late.status.message
+
+
+def test_a_deleted_model_deployments_series_are_removed() -> None:
+    from modelship.api.status import AnalysisStatus, CheckResult
+
+    status = AnalysisStatus(
+        revision="r",
+        since="2026-01-01T00:00:00Z",
+        checks=[CheckResult(name="p99", verdict="Pass", value=0.1)],
+    )
+    telemetry.analysis_round("gone-ns", "gone", status)
+    labels = {"namespace": "gone-ns", "name": "gone", "check": "p99"}
+    assert telemetry.REGISTRY.get_sample_value("modelship_analysis_check_value", labels) == 0.1
+    telemetry.forget("gone-ns", "gone")
+    assert telemetry.REGISTRY.get_sample_value("modelship_analysis_check_value", labels) is None
