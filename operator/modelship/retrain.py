@@ -9,7 +9,12 @@ from typing import Any
 
 from modelship.api import ModelDeploymentSpec
 from modelship.api.status import DriftStatus, RetrainingStatus
-from modelship.decisions.retraining import RetrainingPlan, decide_retraining
+from modelship.decisions.retraining import (
+    RetrainingPlan,
+    current_deploy,
+    decide_retraining,
+    watching_jobs,
+)
 from modelship.errors import AlreadyExistsError
 from modelship.kube import Kube
 from modelship.observed import JobState
@@ -41,8 +46,12 @@ def retrain(
     previous: RetrainingStatus | None,
     now: datetime,
 ) -> RetrainingPlan:
-    if spec.retraining is None:
-        return RetrainingPlan(previous)
+    spec_revision = revision_ref(spec).name
+    if not watching_jobs(spec, drift, previous):
+        if previous is None:
+            return RetrainingPlan(None)
+        deployed = current_deploy(previous, spec_revision)
+        return RetrainingPlan(previous.model_copy(update={"deployed": deployed}))
     selector = {MANAGED_BY: MANAGER, MODEL_DEPLOYMENT: owner.name}
     jobs = []
     for obj in kube.list("batch/v1", "Job", owner.namespace, selector):
@@ -55,7 +64,6 @@ def retrain(
         if job.finished and job.succeeded and job.name != recorded:
             pods = kube.list("v1", "Pod", owner.namespace, {JOB_NAME: job.name})
             results[job.name] = termination_message(pods)
-    spec_revision = revision_ref(spec).name
     plan = decide_retraining(owner.name, spec_revision, spec, drift, previous, jobs, results, now)
     if plan.create is not None and drift is not None:
         new = retraining_job(owner, spec, plan.create, trigger_env(spec, drift, owner.namespace))
@@ -72,8 +80,8 @@ def retrained_spec(
 ) -> ModelDeploymentSpec | None:
     """The spec serving an autoDeployed retrained model, while the spec's own revision is
     the one it was deployed against (GitOps wins at its next change)."""
-    deployed = status.deployed if status else None
-    if deployed is None or deployed.spec_revision != spec_revision:
+    deployed = current_deploy(status, spec_revision) if status else None
+    if deployed is None:
         return None
     model = spec.model.model_copy(
         update={"version": deployed.model_version, "uri": deployed.model_uri, "digest": None}

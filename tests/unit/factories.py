@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from modelship.api import ModelDeploymentSpec
+from modelship.api.status import CanaryStatus, RevisionRef
+from modelship.conditions import rfc3339
 
 
 def spec_dict(**overrides: Any) -> dict[str, Any]:
@@ -32,3 +35,20 @@ def gpu_spec(
     if product:
         gpu["product"] = product
     return spec(runtime={"image": "rt:1", "gpu": gpu}, replicas=replicas)
+
+
+def canary_status(
+    rev: RevisionRef, at: datetime, phase: str = "Progressing", weight: int = 0, **extra: Any
+) -> CanaryStatus:
+    """A canary that started, and entered its current step, at ``at``."""
+    stamp = rfc3339(at)
+    fields: dict[str, Any] = dict(
+        revision=rev,
+        phase=phase,
+        weight=weight,
+        started_at=stamp,
+        step_started_at=stamp,
+        last_progress_at=stamp,
+    )
+    fields.update(extra)
+    return CanaryStatus(**fields)

@@ -20,6 +20,7 @@ from modelship.api.status import AnalysisStatus, CanaryStatus, RevisionRef
 from modelship.conditions import rfc3339
 from modelship.decisions.analysis import plan_round, record_round, rollout_verdict
 from modelship.runtime.metrics import LATENCY_BUCKETS
+from tests.unit.factories import canary_status
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 INF = math.inf
@@ -212,15 +213,7 @@ REV = RevisionRef(name="c2", model_version="2.0")
 
 
 def canary(weight: int = 10, started: datetime = T0, phase: str = "Progressing") -> CanaryStatus:
-    stamp = rfc3339(started)
-    return CanaryStatus(
-        revision=REV,
-        phase=phase,
-        weight=weight,
-        started_at=stamp,
-        step_started_at=stamp,
-        last_progress_at=stamp,
-    )
+    return canary_status(REV, started, phase, weight)
 
 
 def test_first_round_is_due_an_interval_after_the_canary_takes_traffic() -> None:

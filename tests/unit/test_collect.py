@@ -11,9 +11,9 @@ from modelship import telemetry
 from modelship.analysis.collect import Analyst
 from modelship.api.analysis import Analysis as AnalysisSpec
 from modelship.api.status import CanaryStatus, ModelDeploymentStatus, RevisionRef
-from modelship.conditions import rfc3339
 from modelship.providers import Labels, ProviderError
 from modelship.providers.pool import ProviderPool
+from tests.unit.factories import canary_status
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 REV = RevisionRef(name="m-abc", model_version="2.0")
@@ -45,15 +45,7 @@ class Recorder:
 
 
 def canary() -> CanaryStatus:
-    stamp = rfc3339(T0)
-    return CanaryStatus(
-        revision=REV,
-        phase="Progressing",
-        weight=10,
-        started_at=stamp,
-        step_started_at=stamp,
-        last_progress_at=stamp,
-    )
+    return canary_status(REV, T0, weight=10)
 
 
 def spec(**extra: Any) -> AnalysisSpec:

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from modelship.providers import NoMetrics, ProviderError
+from modelship.providers import ProviderError
 from modelship.providers.prometheus import PrometheusProvider, selector
 from modelship.providers.scrape import ScrapeProvider
 
@@ -212,7 +212,3 @@ def test_scrape_with_every_pod_down_is_a_provider_error() -> None:
     p = Pods([{a: None}]).provider()
     with pytest.raises(ProviderError, match="no pod answered"):
         p.increase("modelship_requests_total", {}, 30)
-
-
-def test_no_metrics_is_always_no_data() -> None:
-    assert NoMetrics().increase("x", {}, 1) is None and NoMetrics().buckets("x", {}, 1) is None

@@ -183,3 +183,17 @@ def test_without_auto_deploy_a_success_is_only_recorded() -> None:
         "fraud", "rev", retrain_spec(), drifted(0), None, [job(1, done=True)], results, T0
     )
     assert plan.status is not None and plan.status.deployed is None
+
+
+def test_jobs_are_looked_at_only_while_one_runs_or_drift_may_start_one() -> None:
+    from modelship.decisions.retraining import watching_jobs
+
+    s = retrain_spec()
+    assert not watching_jobs(s, drifted(1), None)
+    assert watching_jobs(s, drifted(2), None)
+    running = RetrainingStatus(
+        count=1,
+        active=RetrainingRun(name="fraud-retrain-1", started_at=rfc3339(T0), outcome="Running"),
+    )
+    assert watching_jobs(s, drifted(0), running)
+    assert not watching_jobs(spec(), drifted(5), running)  # no spec.retraining

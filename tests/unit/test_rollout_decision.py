@@ -20,7 +20,7 @@ from modelship.decisions.rollout import (
     decide_rollout,
 )
 from modelship.observed import DeploymentState
-from tests.unit.factories import spec
+from tests.unit.factories import canary_status, spec
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 STABLE = RevisionRef(name="s1", model_version="1.0")
@@ -57,19 +57,7 @@ def canary(
     rev: RevisionRef = NEW,
     **extra: Any,
 ) -> CanaryStatus:
-    stamp = rfc3339(at)
-    fields: dict[str, Any] = dict(
-        revision=rev,
-        phase=phase,
-        step=step,
-        weight=weight,
-        capacity="surge",
-        started_at=stamp,
-        step_started_at=stamp,
-        last_progress_at=stamp,
-    )
-    fields.update(extra)
-    return CanaryStatus(**fields)
+    return canary_status(rev, at, phase, weight, **{"step": step, "capacity": "surge", **extra})
 
 
 def inp(steps: list[dict[str, Any]] | None = STEPS, replicas: int = 2, **kw: Any) -> RolloutInput:

@@ -4,15 +4,12 @@ runtime's contract in product.md) and ``vllm`` (vLLM's own names)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-LatencyMetric = Literal["request", "timeToFirstToken", "timePerOutputToken"]
 
 
 @dataclass(frozen=True)
 class Preset:
     name: str
-    latency: dict[str, str]  # LatencyMetric -> histogram name (without _bucket)
+    latency: dict[str, str]  # latency check's metric -> histogram name (without _bucket)
     requests: str | None  # counter of all requests
     errors: dict[str, str] | None  # extra labels selecting failed requests on ``requests``
     track_by_label: bool  # True: a ``track`` label; False: the pod name tells the track

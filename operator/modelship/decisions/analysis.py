@@ -10,7 +10,7 @@ a round passes). A retry or a new canary starts the count again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from modelship.analysis.verdict import Measurement, Verdict
@@ -33,13 +33,6 @@ class Round:
     window: float = 0.0
     look: int = 1
     next_in: float | None = None  # seconds until the next round
-
-
-@dataclass(frozen=True)
-class AnalysisPlan:
-    status: AnalysisStatus | None
-    verdict: Analysis
-    events: list[Event] = field(default_factory=list)
 
 
 def active(spec: AnalysisSpec | None, canary: CanaryStatus | None) -> bool:

@@ -37,6 +37,25 @@ class RetrainingPlan:
     requeue_after: float | None = None
 
 
+def watching_jobs(
+    spec: ModelDeploymentSpec, drift: DriftStatus | None, previous: RetrainingStatus | None
+) -> bool:
+    """Whether this reconcile needs the Jobs at all: one is recorded as running, or drift
+    has lasted long enough to start one. Otherwise nothing about them can change, and
+    the reconcile (which runs on every pod event) does not list them."""
+    if spec.retraining is None:
+        return False
+    if previous is not None and previous.active is not None:
+        return True
+    return drift is not None and drift.consecutive_drifted >= spec.retraining.trigger.drift_windows
+
+
+def current_deploy(status: RetrainingStatus, spec_revision: str) -> RetrainedModel | None:
+    """The autoDeploy override, while the spec's own revision is the one it was made for."""
+    deployed = status.deployed
+    return deployed if deployed is not None and deployed.spec_revision == spec_revision else None
+
+
 def parse_result(message: str) -> tuple[str | None, str | None, str]:
     """(version, uri, problem) from a Job's termination message:
     ``{"version": "1.5.0", "uri": "s3://..."}``."""
@@ -68,9 +87,7 @@ def decide_retraining(
         return RetrainingPlan(previous)
     prev = previous or RetrainingStatus()
     count = max([prev.count, *(j.number for j in jobs)])
-    deployed = (
-        prev.deployed if prev.deployed and prev.deployed.spec_revision == spec_revision else None
-    )
+    deployed = current_deploy(prev, spec_revision)
     events: list[Event] = []
     running = sorted((j for j in jobs if not j.finished), key=lambda j: j.number)
     finished = sorted((j for j in jobs if j.finished), key=lambda j: j.number)

@@ -21,7 +21,7 @@ import itertools
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,6 @@ class Reference:
     rows: int
     features: Mapping[str, Feature]
     prediction: NumericFeature | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @cached_property
     def numeric(self) -> tuple[list[str], np.ndarray, np.ndarray, list[int]]:

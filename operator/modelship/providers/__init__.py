@@ -1,9 +1,9 @@
 """Metric providers: where analysis reads the runtime's metrics from.
 
-One Protocol, one screen: per-track histogram bucket increases and counter increases
-over a window. ``prometheus`` asks a Prometheus server; ``scrape`` reads the pods'
-own /metrics and keeps deltas between reads; ``NoMetrics`` answers "no data" (which
-the checks turn into Inconclusive, never Fail). ``None`` always means no data;
+One Protocol, one screen: histogram bucket increases and counter increases over a
+window. ``prometheus`` asks a Prometheus server; ``scrape`` reads the pods' own
+/metrics and computes increases itself (``pool`` keeps them between reconciles).
+``None`` always means no data (which the checks turn into Inconclusive, never Fail);
 an unreachable backend raises ProviderError.
 """
 
@@ -35,18 +35,3 @@ class MetricsProvider(Protocol):
     ) -> dict[tuple[str, ...], float] | None:
         """Increases summed per value of the ``by`` labels (e.g. feature and le)."""
         ...
-
-
-class NoMetrics:
-    name = "none"
-
-    def buckets(self, metric: str, labels: Labels, window: float) -> dict[float, float] | None:
-        return None
-
-    def increase(self, metric: str, labels: Labels, window: float) -> float | None:
-        return None
-
-    def increase_by(
-        self, metric: str, labels: Labels, window: float, by: tuple[str, ...]
-    ) -> dict[tuple[str, ...], float] | None:
-        return None
