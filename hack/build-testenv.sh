@@ -31,6 +31,24 @@ export CGO_ENABLED=0
 export GOFLAGS="-mod=mod -buildvcs=false"
 
 want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
+# A cached binary that cannot print its version is damaged (a copy cut short dies
+# with SIGSEGV before its first log line): drop it so it is built again.
+version_args() {
+  case "$1" in
+    kubectl) echo "version --client" ;;
+    helm) echo "version --short" ;;
+    *) echo "--version" ;;
+  esac
+}
+for b in "${want[@]}"; do
+  [[ -x "$bin/$b" ]] || continue
+  # shellcheck disable=SC2046 # the arguments are meant to split
+  rc=0; (timeout 30 "$bin/$b" $(version_args "$b")) >/dev/null 2>&1 || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    say "cached $b does not run (exit status $rc); rebuilding it"
+    rm -f "$bin/$b"
+  fi
+done
 missing=()
 for b in "${want[@]}"; do [[ -x "$bin/$b" ]] || missing+=("$b"); done
 have_assets=1

@@ -39,6 +39,10 @@ class ClusterError(RuntimeError):
     """The control plane could not be built or started; the message says which part."""
 
 
+class ComponentDied(ClusterError):
+    """A control-plane process exited while the cluster was starting."""
+
+
 def default_state_dir() -> Path:
     env = os.environ.get("MODELSHIP_DEV_CLUSTER_DIR")
     if env:
@@ -94,6 +98,8 @@ class Cluster:
         self.logs = self.dir / "logs"
         self._pids_file = self.dir / "pids.json"
         self.cache: Path | None = None
+        # Handles of the processes this object started, for their exit status.
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     # ----- inspection -------------------------------------------------------------------
 
@@ -178,6 +184,15 @@ class Cluster:
         if self.running():
             _log(f"already running; KUBECONFIG={self.kubeconfig}")
             return
+        try:
+            self._start(bin_dir, gateway_api, timeout)
+        except ComponentDied as died:
+            # One more try for a component killed from outside at start-up (seen
+            # once in CI with an empty log); a damaged binary fails again, loudly.
+            _log(f"{died}\n[dev-cluster] starting once more")
+            self._start(bin_dir, gateway_api, timeout)
+
+    def _start(self, bin_dir: Path, gateway_api: bool, timeout: float) -> None:
         self.down(quiet=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
@@ -196,6 +211,7 @@ class Cluster:
                 start_new_session=True,
             )
             log.close()
+            self._children[proc.pid] = proc
             procs.append(Process(name, proc.pid, argv0))
             self._pids_file.write_text(json.dumps([asdict(p) for p in procs]))
 
@@ -388,12 +404,29 @@ class Cluster:
                 return
             dead = [p for p in procs if not self.alive(p)]
             if dead:
-                tail = (self.logs / f"{dead[0].name}.log").read_text(errors="replace")[-2000:]
-                raise ClusterError(f"{dead[0].name} exited while waiting for {what}:\n{tail}")
+                raise ComponentDied(self._death_report(dead[0], what))
             time.sleep(0.25)
         raise ClusterError(
             f"timed out after {timeout:.0f}s waiting for {what}; logs in {self.logs}"
         )
+
+    def _death_report(self, proc: Process, what: str) -> str:
+        child = self._children.get(proc.pid)
+        code = child.poll() if child is not None else None
+        if code is None:
+            how = "exited"
+        elif code < 0:
+            how = f"was killed by {signal.Signals(-code).name}"
+        else:
+            how = f"exited with status {code}"
+        log = self.logs / f"{proc.name}.log"
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        if not tail.strip():
+            tail = (
+                f"(its log {log} is empty: a crash before the first log line usually means "
+                f"a damaged binary; delete {proc.argv0} and it is rebuilt)"
+            )
+        return f"{proc.name} {how} while waiting for {what}:\n{tail}"
 
     def down(self, quiet: bool = False) -> None:
         """Stop every process this state directory started (newest first), by pid."""
