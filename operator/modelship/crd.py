@@ -96,6 +96,21 @@ def _printer_columns() -> list[Schema]:
         },
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        # Priority 1: only in `kubectl get -o wide`, so the default view stays api.md's.
+        {
+            "name": "Drift",
+            "type": "string",
+            "jsonPath": ".status.drift.verdict",
+            "description": "The stable track's last drift verdict.",
+            "priority": 1,
+        },
+        {
+            "name": "Retraining",
+            "type": "string",
+            "jsonPath": ".status.retraining.active.name",
+            "description": "The retraining Job running now.",
+            "priority": 1,
+        },
     ]
 
 

@@ -103,6 +103,9 @@ def test_stable_inputs_are_judged_against_the_reference(
             )
 
         d = wait_for("a drift verdict on live data", settled, 90)
+        # Read while inputs still flow, so the verdict shown is the settled one.
+        wide = kubectl.run("get", "md", "watched", "-n", namespace, "-o", "wide").stdout
+        header, row = wide.splitlines()[:2]
     finally:
         stop.set()
         sender.join(15)
@@ -110,6 +113,10 @@ def test_stable_inputs_are_judged_against_the_reference(
     assert d["method"] == "ks" and {f["name"] for f in d["features"]} >= {"amount", "merchant_risk"}
     conditions = {c["type"]: c for c in md(kubectl, namespace, "watched")["status"]["conditions"]}
     assert conditions["Drifted"]["status"] == condition, conditions["Drifted"]
+    assert header.split()[-2:] == ["DRIFT", "RETRAINING"]
+    # Columns are aligned under their headers; no retraining Job: an empty cell.
+    assert row[header.index("DRIFT") :].split()[0] == verdict
+    assert row[header.index("RETRAINING") :].strip() == ""
     if verdict == "Drifted":
         assert d["driftedFeatures"] >= 1 and "features drifted (ks >=" in d["message"]
         events = kubectl.json("get", "events", "-n", namespace)["items"]

@@ -73,7 +73,11 @@ def test_names_printer_columns_and_status_subresource() -> None:
         "Ready",
         "Phase",
         "Age",
+        "Drift",
+        "Retraining",
     ]
+    wide_only = [c["name"] for c in version["additionalPrinterColumns"] if c.get("priority")]
+    assert wide_only == ["Drift", "Retraining"]
 
 
 def test_checked_in_crds_are_current() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from prometheus_client.utils import floatToGoString
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
@@ -20,6 +21,7 @@ from modelship.drift.reference import (
     bin_points,
     build,
     build_from_csv,
+    live_counts,
     numeric_feature,
     parse,
 )
@@ -110,6 +112,84 @@ def test_build_from_csv(tmp_path: Path) -> None:
 def test_parse_rejects_with_the_field(body: dict[str, object], message: str) -> None:
     with pytest.raises(ReferenceError, match=message):
         parse(json.dumps(body))
+
+
+# -- live counts from the runtime's histograms -------------------------------------------
+
+
+def le(bound: float) -> str:
+    """``le`` as the runtime writes it (prometheus_client's own formatting)."""
+    return str(floatToGoString(bound))  # type: ignore[no-untyped-call]
+
+
+def exposed(
+    feature: str, edges: tuple[float, ...], per_bin: np.ndarray
+) -> dict[tuple[str, ...], float]:
+    """Cumulative buckets as the runtime exposes them, le written by prometheus_client."""
+    cumulative = np.cumsum(per_bin)
+    bounds = [*map(le, edges), "+Inf"]
+    return {(feature, bound): float(c) for bound, c in zip(bounds, cumulative, strict=True)}
+
+
+def test_live_counts_turn_cumulative_buckets_into_counts_per_reference_bin() -> None:
+    ref = build(
+        ["amount", "big", "country"],
+        [[str(i / 7), str(i * 1e5), "DE" if i % 3 else "FR"] for i in range(300)],
+        bins=6,
+        categorical=["country"],
+    )
+    want = {
+        name: RNG.integers(0, 50, len(f.counts)).astype(float)
+        for name, f in ref.features.items()
+        if isinstance(f, NumericFeature)
+    }
+    buckets: dict[tuple[str, ...], float] = {}
+    for name, per_bin in want.items():
+        f = ref.features[name]
+        assert isinstance(f, NumericFeature)
+        buckets |= exposed(name, f.edges, per_bin)
+    cats: dict[tuple[str, ...], float] = {
+        ("country", "DE"): 7.0,
+        ("country", "FR"): 2.0,
+        ("other", "x"): 1.0,
+    }
+    got = live_counts(ref, buckets, cats)
+    assert got.keys() == {"amount", "big", "country"}
+    for name, per_bin in want.items():
+        assert got[name] == pytest.approx(per_bin.tolist())
+    assert got["country"] == {"DE": 7.0, "FR": 2.0}
+    # A feature without series yet is left out, not counted as zero.
+    assert live_counts(ref, {k: v for k, v in buckets.items() if k[0] != "big"}, None).keys() == {
+        "amount"
+    }
+
+
+def test_live_counts_accept_edges_written_with_12_digits_and_a_counter_reset() -> None:
+    ref = Reference(100, {"x": FEATURE})
+    per_bin = np.arange(1.0, 11.0)
+    buckets = exposed("x", tuple(float(f"{e:.12g}") for e in FEATURE.edges), per_bin)
+    assert live_counts(ref, buckets, None)["x"] == pytest.approx(per_bin.tolist(), rel=1e-9)
+    # Increases of separately reset series can dip below the bucket before: never negative.
+    dipped = exposed("x", FEATURE.edges, per_bin)
+    le_3 = le(FEATURE.edges[3])
+    dipped[("x", le_3)] -= 5
+    counts = live_counts(ref, dipped, None)["x"]
+    assert isinstance(counts, list) and min(counts) >= 0
+
+
+@pytest.mark.parametrize("change", ["other edges", "missing bucket"])
+def test_live_buckets_that_are_not_the_references_name_the_feature(change: str) -> None:
+    ref = Reference(100, {"x": FEATURE})
+    buckets = exposed("x", FEATURE.edges, np.ones(10))
+    if change == "other edges":
+        buckets = exposed("x", tuple(e + 0.1 for e in FEATURE.edges), np.ones(10))
+    else:
+        del buckets[("x", le(FEATURE.edges[4]))]
+    with pytest.raises(
+        ReferenceError,
+        match="feature x: the live histogram's buckets are not the reference's 9 edges",
+    ):
+        live_counts(ref, buckets, None)
 
 
 # -- scores against independent computations ----------------------------------------------
@@ -234,6 +314,14 @@ def test_too_few_rows_is_inconclusive_and_a_fixed_threshold_is_honoured() -> Non
     # Significant, but below a threshold of 0.5: not drift.
     high = assess(ref, {"x": list(live(0.25, n=20000)[0])}, "ks", threshold=0.5)
     assert high.verdict == "NotDrifted"
+
+
+@pytest.mark.parametrize("counts", [[1.0] * 9, {"a": 1.0}], ids=["9 bins", "categories"])
+def test_live_counts_that_are_not_the_features_bins_name_it(counts: object) -> None:
+    ref = Reference(5000, {"x": FEATURE, "y": FEATURE})
+    good = list(live(0.0)[0])
+    with pytest.raises(ValueError, match="feature y: live counts must be 10 bins"):
+        assess(ref, {"x": good, "y": counts}, "ks")  # type: ignore[dict-item]
 
 
 def test_reference_build_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

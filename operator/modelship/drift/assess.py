@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,18 +70,31 @@ def holm(p_values: Array, alpha: float) -> NDArray[np.bool_]:
     return rejected
 
 
+def _numeric_rows(names: list[str], got: list[Any], bins: list[int], reference: Array) -> Array:
+    """Live counts of numeric features as a matrix as wide as the reference's, zero
+    padded; ValueError names a feature whose counts are not its bins."""
+    width = reference.shape[1]
+    if all(k == width for k in bins):
+        try:
+            block = np.array(got, dtype=float)  # one call when every row is full width
+        except (TypeError, ValueError):
+            block = None
+        if block is not None and block.shape == (len(got), width):
+            return block
+    out = np.zeros((len(got), width))
+    for row, (name, counts, k) in enumerate(zip(names, got, bins, strict=True)):
+        if isinstance(counts, Mapping) or len(counts) != k:
+            raise ValueError(f"feature {name}: live counts must be {k} bins")
+        out[row, :k] = counts
+    return out
+
+
 def _rows(reference: Reference, live: LiveCounts) -> tuple[list[str], Array, Array, Array]:
     """Reference and live counts as F x B matrices (numeric rows first), bin values."""
     numeric, ref_n, pts_n, bins = reference.numeric
     present = [i for i, n in enumerate(numeric) if n in live]
-    liv_n = np.zeros((len(present), ref_n.shape[1]))
-    for row, i in enumerate(present):
-        got = live[numeric[i]]
-        k = bins[i]
-        if isinstance(got, Mapping) or len(got) != k:
-            raise ValueError(f"feature {numeric[i]}: live counts must be {k} bins")
-        liv_n[row, :k] = got
     names = [numeric[i] for i in present]
+    liv_n = _numeric_rows(names, [live[n] for n in names], [bins[i] for i in present], ref_n)
     cats = [
         n for n, f in reference.features.items() if isinstance(f, CategoricalFeature) and n in live
     ]
@@ -136,7 +149,9 @@ def assess(
     drifted = significant & (values >= bound)
     features = [
         FeatureDrift(n, float(v), float(p), float(r), bool(d))
-        for n, v, p, r, d in zip(names, values, p_values, rows, drifted, strict=True)
+        for n, v, p, r, d in zip(
+            names, values.tolist(), p_values.tolist(), rows.tolist(), drifted.tolist(), strict=True
+        )
     ]
     hits = sorted((f for f in features if f.drifted), key=lambda f: -f.score)
     if hits:

@@ -20,6 +20,7 @@ from modelship.api.status import DriftStatus
 from modelship.decisions.drift import record, window_due
 from modelship.decisions.events import Event
 from modelship.drift.read import track_drift
+from modelship.drift.reference import Reference
 from modelship.providers.pool import DRIFT_SCOPE, ProviderPool, Targets
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,11 @@ class DriftMonitor:
         spec: ModelDeploymentSpec,
         previous: DriftStatus | None,
         now: datetime,
-        reference_text: Callable[[], str],
+        load_reference: Callable[[], Reference],
         targets: Targets,
     ) -> DriftOutcome:
-        """``reference_text`` returns the reference JSON or raises LookupError saying
-        what is missing (the ConfigMap, the key)."""
+        """``load_reference`` returns the reference or raises LookupError saying what is
+        missing (the ConfigMap, the key), ReferenceError what is invalid."""
         drift = spec.drift
         if drift is None:
             self.pool.forget(key, only=DRIFT_SCOPE)
@@ -56,7 +57,7 @@ class DriftMonitor:
         if not due.due:
             return DriftOutcome(previous, next_in=due.next_in)
         result = track_drift(
-            self.pool, key, spec, "stable", DRIFT_SCOPE, due.window, reference_text, targets
+            self.pool, key, spec, "stable", DRIFT_SCOPE, due.window, load_reference, targets
         )
         status, events = record(drift, previous, result, now)
         log.info("%s/%s: drift window: %s: %s", *key, status.verdict, status.message)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from modelship.analysis.presets import PRESETS, track_labels
 from modelship.api import ModelDeploymentSpec
 from modelship.drift.assess import DriftAssessment, assess
-from modelship.drift.reference import ReferenceError, live_counts, parse
+from modelship.drift.reference import Reference, ReferenceError, live_counts
 from modelship.providers import ProviderError
 from modelship.providers.pool import ProviderPool, Targets
 
@@ -20,20 +20,20 @@ def track_drift(
     track: str,
     scope: str,
     window: float,
-    reference_text: Callable[[], str],
+    load_reference: Callable[[], Reference],
     targets: Targets,
     threshold: float | None = None,
 ) -> DriftAssessment | str:
     """The assessment of ``track``'s inputs over ``window`` seconds, or why there is none.
-    ``reference_text`` returns the reference JSON or raises LookupError saying what is
-    missing; ``threshold`` overrides spec.drift's."""
+    ``load_reference`` returns the reference or raises LookupError saying what is
+    missing (ReferenceError: what is invalid); ``threshold`` overrides spec.drift's."""
     assert spec.drift is not None
     provider_spec = spec.analysis.provider if spec.analysis else None
     preset = PRESETS[spec.analysis.preset if spec.analysis else "modelship"]
     if preset.features is None or preset.categories is None:
         return f"preset {preset.name} exposes no input-feature metrics to judge drift on"
     try:
-        reference = parse(reference_text())
+        reference = load_reference()
     except LookupError as exc:
         return f"drift reference: {exc}"
     except ReferenceError as exc:

@@ -31,7 +31,10 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import chi2, kstwobign
+
+# The distributions' survival functions as plain ufuncs (what scipy.stats' chi2.sf and
+# kstwobign.sf compute, without their per-call argument handling, ~0.1 ms each).
+from scipy.special import chdtrc, kolmogorov
 
 Method = Literal["psi", "jensenshannon", "wasserstein", "ks", "chisquare"]
 METHODS: tuple[Method, ...] = ("psi", "jensenshannon", "wasserstein", "ks", "chisquare")
@@ -54,7 +57,7 @@ def homogeneity(reference: Array, live: Array) -> tuple[Array, Array]:
     x2 = np.nan_to_num(terms.sum(axis=1))
     df = (column > 0).sum(axis=1) - 1
     p = np.where(
-        (df > 0) & (n_live[:, 0] > 0) & (n_ref[:, 0] > 0), chi2.sf(x2, np.maximum(df, 1)), 1.0
+        (df > 0) & (n_live[:, 0] > 0) & (n_ref[:, 0] > 0), chdtrc(np.maximum(df, 1), x2), 1.0
     )
     return x2, p
 
@@ -67,7 +70,7 @@ def ks_p(distance: Array, n_reference: Array, n_live: Array) -> Array:
         n = np.where(n_live > 0, n_reference * n_live / (n_reference + n_live), 0.0)
         root = np.sqrt(n)
         lam = (root + 0.12 + 0.11 / np.where(root > 0, root, 1.0)) * distance
-    return np.asarray(np.where(n > 0, kstwobign.sf(lam), 1.0), dtype=float)
+    return np.asarray(np.where(n > 0, kolmogorov(lam), 1.0), dtype=float)
 
 
 def _shares(counts: Array) -> Array:
@@ -99,9 +102,12 @@ def scores(
         else ~np.all(np.isnan(points), axis=1)
     )
     gap = np.abs(np.cumsum(p, axis=1) - np.cumsum(q, axis=1))
-    _, chi_p = homogeneity(reference, live)
-    ks = ks_p(gap.max(axis=1), reference.sum(axis=1), live.sum(axis=1))
-    p_value = np.where(ordered, ks, chi_p)
+    if ordered.all():
+        p_value = ks_p(gap.max(axis=1), reference.sum(axis=1), live.sum(axis=1))
+    else:
+        _, chi_p = homogeneity(reference, live)
+        ks = ks_p(gap.max(axis=1), reference.sum(axis=1), live.sum(axis=1))
+        p_value = np.where(ordered, ks, chi_p)
     if method == "psi":
         width = (reference + live > 0).astype(float)  # padding bins take no pseudo-count
         ps = _shares(reference + 0.5 * width)
