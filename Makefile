@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= $(HOME)/.local/state/modelship/demo
 
-.PHONY: deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift clean
+.PHONY: deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-scrape clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ bench-breach: $(STAMP) ## time from a canary's breach to traffic back on stable
 
 bench-drift: $(STAMP) ## drift decisions: false alarms, detection, CPU per cycle
 	$(PY) bench/drift_bench.py
+
+bench-scrape: $(STAMP) ## the scrape provider's CPU and memory per drift window
+	$(PY) bench/scrape_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

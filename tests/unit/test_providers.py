@@ -207,6 +207,44 @@ def test_scrape_increase_by_groups_by_the_named_labels() -> None:
     assert got == {("200",): 10.0, ("500",): 3.0}
 
 
+def test_scrape_keeps_reads_for_the_longest_window_asked_and_one_base() -> None:
+    a = "http://127.100.0.1:8080/metrics"
+    pages = [{a: {"ok": 10 * i, "err": i, "fast": 10 * i, "all": 11 * i}} for i in range(40)]
+    pods = Pods(pages)  # type: ignore[arg-type]
+    p = pods.provider()  # reads every 30 s
+    errors = {"track": "canary", "code": "~5.."}
+    for _ in range(39):
+        p.increase("modelship_requests_total", errors, 90)
+        pods.advance()
+    assert p.increase("modelship_requests_total", errors, 90) == 3
+    # 90 s of reads (4, the window's ends included) and the one before as a base.
+    assert len(p._history[a]) == 5
+
+
+def test_scrape_forgets_the_series_of_an_old_version_once_its_reads_are_gone() -> None:
+    a = "http://127.100.0.1:8080/metrics"
+    clock = {"now": 0.0}
+
+    def page(request: httpx.Request) -> httpx.Response:
+        read = int(clock["now"] // 30)
+        version = "1" if read < 5 else "2"  # the pod restarted with version 2 at read 5
+        count = 10 * (read if read < 5 else read - 5)
+        return httpx.Response(
+            200, text=f'modelship_requests_total{{code="200",version="{version}"}} {count}\n'
+        )
+
+    client = httpx.Client(transport=httpx.MockTransport(page))
+    p = ScrapeProvider(lambda: [a], client, clock=lambda: clock["now"])
+    seen = []
+    for _ in range(12):
+        seen.append(p.increase("modelship_requests_total", {}, 60))
+        clock["now"] += 30
+    # 20 per 60 s on both sides of the switch; version 2's series counts from zero (what
+    # the pod served between its last version-1 read and its first version-2 read is lost).
+    assert seen == [None, 10, 20, 20, 20, 10, 10, 20, 20, 20, 20, 20]
+    assert [key[1] for key in p._index] == [(("code", "200"), ("version", "2"))]
+
+
 def test_scrape_with_every_pod_down_is_a_provider_error() -> None:
     a = "http://127.100.0.1:8080/metrics"
     p = Pods([{a: None}]).provider()
