@@ -28,11 +28,11 @@ from collections.abc import Callable
 import numpy as np
 
 from modelship.drift.assess import ALPHA, assess
+from modelship.drift.live import live_counts
 from modelship.drift.reference import (
     NumericFeature,
     Reference,
     bin_counts,
-    live_counts,
     numeric_feature,
     parse,
 )

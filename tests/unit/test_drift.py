@@ -13,6 +13,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
 from modelship.drift.assess import assess, holm
+from modelship.drift.live import live_counts
 from modelship.drift.reference import (
     NumericFeature,
     Reference,
@@ -21,7 +22,6 @@ from modelship.drift.reference import (
     bin_points,
     build,
     build_from_csv,
-    live_counts,
     numeric_feature,
     parse,
 )

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from modelship.analysis.presets import PRESETS, track_labels
 from modelship.api import ModelDeploymentSpec
 from modelship.drift.assess import DriftAssessment, assess
-from modelship.drift.reference import Reference, ReferenceError, live_counts
+from modelship.drift.live import live_counts
+from modelship.drift.reference import Reference, ReferenceError
 from modelship.providers import ProviderError
 from modelship.providers.pool import ProviderPool, Targets
 
