@@ -18,11 +18,11 @@ from modelship.drift.reference import build_from_csv
 from modelship.kube import connect
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, model_deployment
-from tests.integration.test_real_runtime import runner, trained, wait_serving
+from tests.integration.test_real_runtime import prometheus, runner, trained, wait_serving
 from tests.integration.test_serving import md, wait_ready
 
 pytestmark = pytest.mark.cluster
-__all__ = ["runner", "trained"]  # fixtures used by name
+__all__ = ["prometheus", "runner", "trained"]  # fixtures used by name
 
 
 def reference_configmap(kubectl: Kubectl, ns: str, name: str, trained: Path) -> None:
@@ -74,6 +74,20 @@ def drift_of(kubectl: Kubectl, ns: str, name: str) -> dict[str, Any]:
     return md(kubectl, ns, name).get("status", {}).get("drift") or {}
 
 
+def settled_drift(kubectl: Kubectl, ns: str, name: str) -> dict[str, Any]:
+    """Past the first windows (no rows yet: Inconclusive), a verdict on live data."""
+
+    def settled() -> dict[str, Any] | None:
+        d = drift_of(kubectl, ns, name)
+        return (
+            d
+            if d.get("verdict") in ("Drifted", "NotDrifted") and d["features"][0]["score"] >= 0
+            else None
+        )
+
+    return wait_for("a drift verdict on live data", settled, 90)
+
+
 @pytest.mark.parametrize(
     ("shift", "verdict", "condition"), [("0", "NotDrifted", "False"), ("1.5", "Drifted", "True")]
 )
@@ -93,16 +107,7 @@ def test_stable_inputs_are_judged_against_the_reference(
     sender = threading.Thread(target=send, args=(kubectl, namespace, "watched", stop), daemon=True)
     sender.start()
     try:
-        # Past the first windows (no rows yet: Inconclusive), a settled verdict with data.
-        def settled() -> dict[str, Any] | None:
-            d = drift_of(kubectl, namespace, "watched")
-            return (
-                d
-                if d.get("verdict") in ("Drifted", "NotDrifted") and d["features"][0]["score"] >= 0
-                else None
-            )
-
-        d = wait_for("a drift verdict on live data", settled, 90)
+        d = settled_drift(kubectl, namespace, "watched")
         # Read while inputs still flow, so the verdict shown is the settled one.
         wide = kubectl.run("get", "md", "watched", "-n", namespace, "-o", "wide").stdout
         header, row = wide.splitlines()[:2]
@@ -121,6 +126,35 @@ def test_stable_inputs_are_judged_against_the_reference(
         assert d["driftedFeatures"] >= 1 and "features drifted (ks >=" in d["message"]
         events = kubectl.json("get", "events", "-n", namespace)["items"]
         assert any(e["reason"] == "DriftDetected" for e in events)
+
+
+@pytest.mark.parametrize(("shift", "verdict"), [("0", "NotDrifted"), ("1.5", "Drifted")])
+def test_drift_read_through_prometheus(
+    kubectl: Kubectl,
+    running_operator: OperatorProcess,
+    namespace: str,
+    trained: Path,
+    runner: PodRunner,
+    prometheus: str,
+    shift: str,
+    verdict: str,
+) -> None:
+    """The same verdicts when the feature histograms come from a real Prometheus
+    (`sum by (feature, le) (increase(...[window]))`) instead of the pods' own pages."""
+    env = [{"name": "MODELSHIP_FAULT_INPUT_SHIFT", "value": shift}]
+    provider = {"provider": {"prometheus": {"address": prometheus}}}
+    monitored(kubectl, namespace, "promwatched", trained, env, analysis=provider)
+    stop = threading.Event()
+    args = (kubectl, namespace, "promwatched", stop)
+    sender = threading.Thread(target=send, args=args, daemon=True)
+    sender.start()
+    try:
+        d = settled_drift(kubectl, namespace, "promwatched")
+    finally:
+        stop.set()
+        sender.join(15)
+    assert d["verdict"] == verdict, d
+    assert {f["name"] for f in d["features"]} >= {"amount", "merchant_risk"}
 
 
 def test_a_missing_reference_is_reported_not_a_crash(
