@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= $(HOME)/.local/state/modelship/demo
 
-.PHONY: deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-scrape clean
+.PHONY: deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,8 +57,8 @@ bench-breach: $(STAMP) ## time from a canary's breach to traffic back on stable
 bench-drift: $(STAMP) ## drift decisions: false alarms, detection, CPU per cycle
 	$(PY) bench/drift_bench.py
 
-bench-scrape: $(STAMP) ## the scrape provider's CPU and memory per drift window
-	$(PY) bench/scrape_bench.py
+bench-providers: $(STAMP) ## metrics providers' CPU (and scrape memory) per drift window
+	$(PY) bench/provider_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,17 +1,24 @@
 #!/usr/bin/env python3
-"""The scrape provider's cost per drift window: CPU and memory (no cluster needed).
+"""What reading a drift window's metrics costs the operator, per provider (no cluster).
 
-Pages are what modelship-runtime really exposes (its own metrics module, 50 drift
+scrape: pages are what modelship-runtime really exposes (its own metrics module, 50 drift
 features of 10 bins each, ~650 series), handed to the provider through an in-process
 httpx transport so only parsing, storage and increases are timed. A drift monitor reads
 two pods once per ``--interval`` and asks the increase over ``--window``, like the
-operator's stable-track monitoring. Nothing here asserts a threshold.
+operator's stable-track monitoring: CPU per window and memory held.
+
+prometheus: the client side of the same window, the two queries drift makes (feature
+buckets by feature and le, categories by feature and category) answered with a
+Prometheus JSON vector of the same 500 bucket series: CPU per window.
+
+Nothing here asserts a threshold.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import sys
 import time
 import tracemalloc
@@ -19,7 +26,9 @@ import tracemalloc
 import httpx
 import numpy as np
 from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
+from modelship.providers.prometheus import PrometheusProvider
 from modelship.providers.scrape import ScrapeProvider
 from modelship.runtime.metrics import RuntimeMetrics
 
@@ -66,6 +75,34 @@ def monitor(texts: list[str], windows: int, interval: float, window: float) -> f
 monitors: list[ScrapeProvider] = []
 
 
+def prometheus_window_cpu(texts: list[str], windows: int) -> float:
+    """CPU seconds per drift window of the Prometheus provider's client side."""
+    series = [
+        {"metric": {"feature": s.labels["feature"], "le": s.labels["le"]}, "value": [0, s.value]}
+        for family in text_string_to_metric_families(texts[-1])
+        for s in family.samples
+        if s.name == "modelship_feature_value_bucket"
+    ]
+    vector = {"status": "success", "data": {"resultType": "vector", "result": series}}
+    empty = {"status": "success", "data": {"resultType": "vector", "result": []}}
+    answers = {True: json.dumps(vector), False: json.dumps(empty)}
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(200, text=answers["bucket" in str(request.url)])
+    )
+    provider = PrometheusProvider("http://prometheus:9090", httpx.Client(transport=transport))
+    labels = {"namespace": "ml", "pod": "~fraud-stable-.*", "track": "stable"}
+    started = time.process_time()
+    for _ in range(windows):
+        got = provider.increase_by(
+            "modelship_feature_value_bucket", labels, 3600, ("feature", "le")
+        )
+        provider.increase_by(
+            "modelship_feature_category_total", labels, 3600, ("feature", "category")
+        )
+        assert got is not None and len(got) == FEATURES * 10
+    return (time.process_time() - started) / windows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interval", type=float, default=300.0, help="seconds between reads")
@@ -79,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(PODS)} pods, interval {args.interval:g} s, window {args.window:g} s"
     )
     cpu = monitor(texts, args.windows, args.interval, args.window)
-    print(f"CPU per drift window: {cpu * 1000:.0f} ms")
+    print(f"scrape: CPU per drift window: {cpu * 1000:.0f} ms")
     monitors.clear()
     gc.collect()
     tracemalloc.start()
@@ -90,9 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     held = sum(d.size_diff for d in tracemalloc.take_snapshot().compare_to(before, "filename"))
     reads = sum(len(h) for h in monitors[0]._history.values())
     print(
-        f"memory held per monitor after {args.windows} windows: {held / args.monitors / 1024:.0f} "
-        f"KiB ({reads} reads kept over {len(PODS)} pods)"
+        f"scrape: memory held per monitor after {args.windows} windows: "
+        f"{held / args.monitors / 1024:.0f} KiB ({reads} reads kept over {len(PODS)} pods)"
     )
+    tracemalloc.stop()
+    cpu = prometheus_window_cpu(texts, 1000)
+    print(f"prometheus: client-side CPU per drift window (2 queries): {cpu * 1000:.2f} ms")
     return 0
 
 
