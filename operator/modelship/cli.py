@@ -175,7 +175,8 @@ def _ctl(args: argparse.Namespace) -> int:
 
 _CTL_HELP = {
     "get": "list ModelDeployments with stable version, canary, readiness and phase",
-    "status": "show revisions, steps, traffic weights, pods per track, conditions, history",
+    "status": "show revisions, steps, traffic weights, pods per track, conditions, analysis, "
+    "drift, retraining, history",
     "promote": "pass the current step (a pause, or a weight still waiting); --full: promote now",
     "abort": "send all traffic back to stable and scale the canary to zero",
     "retry": "run an aborted canary again from its first step",

@@ -71,6 +71,38 @@ def _steps_line(spec: ModelDeploymentSpec, step: int, active: bool) -> str:
     return "  ".join(parts) or "(none: promote when the canary is ready)"
 
 
+def _drift_lines(st: ModelDeploymentStatus) -> list[str]:
+    d = st.drift
+    if d is None:
+        return []
+    return [
+        f"Drift:       {d.verdict}  ({d.method}, window {d.window}, at {d.evaluated_at}; "
+        f"{d.consecutive_drifted} drifted window(s) in a row)",
+        f"  {d.message}",
+    ]
+
+
+def _retraining_lines(st: ModelDeploymentStatus) -> list[str]:
+    r = st.retraining
+    if r is None or r.count == 0:
+        return []
+    lines = [f"Retraining:  {r.count} Job(s) started"]
+    if r.active is not None:
+        lines.append(f"  running: {r.active.name} since {r.active.started_at}: {r.active.reason}")
+    if r.last is not None:
+        done = r.last
+        model = f"; reported {done.model_version} at {done.model_uri}" if done.model_version else ""
+        lines.append(
+            f"  last: {done.name} {done.outcome} at {done.finished_at or '-'}: {done.reason}{model}"
+        )
+    if r.deployed is not None:
+        lines.append(
+            f"  serving {r.deployed.model_version} from {r.deployed.job} (autoDeploy) until "
+            "the spec's own model changes"
+        )
+    return lines
+
+
 def render_status(obj: Obj, pods: list[Obj], now: datetime) -> str:
     """The `modelship status` view, from the object and its runtime pods."""
     spec = ModelDeploymentSpec.model_validate(obj.get("spec") or {})
@@ -119,6 +151,7 @@ def render_status(obj: Obj, pods: list[Obj], now: datetime) -> str:
         )
         for check in a.checks:
             lines.append(f"  {check.name}: {check.verdict}  {check.message}")
+    lines += _drift_lines(st) + _retraining_lines(st)
     lines.append("History:")
     for h in st.history:
         lines.append(

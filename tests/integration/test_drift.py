@@ -18,6 +18,7 @@ from modelship.drift.reference import build_from_csv
 from modelship.kube import connect
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, model_deployment
+from tests.integration.test_canary import GATEWAY, ctl
 from tests.integration.test_real_runtime import prometheus, runner, trained, wait_serving
 from tests.integration.test_serving import md, wait_ready
 
@@ -274,6 +275,9 @@ def test_sustained_drift_starts_exactly_one_retraining_job_across_restarts(
         60,
     )
     assert last["outcome"] == "Succeeded" and "no new model reported" in last["reason"], last
+    view = ctl(kubectl, namespace, "status", "retrained").stdout
+    assert "Drift:       Drifted  (ks, window 30s" in view, view
+    assert "Retraining:  1 Job(s) started" in view and "last: retrained-retrain-1 Succeeded" in view
 
 
 def test_the_closed_loop_from_drift_to_a_promoted_retrained_model(
@@ -289,7 +293,6 @@ def test_the_closed_loop_from_drift_to_a_promoted_retrained_model(
     promoted, with spec.model untouched."""
     from modelship.devcluster.jobrunner import JobRunner
     from modelship.devcluster.kwok import LOCAL_RUN
-    from tests.integration.test_canary import GATEWAY
 
     jobs = JobRunner(connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig)), tmp_path / "jobs")
     jobs.start()
