@@ -102,12 +102,9 @@ def scores(
         else ~np.all(np.isnan(points), axis=1)
     )
     gap = np.abs(np.cumsum(p, axis=1) - np.cumsum(q, axis=1))
-    if ordered.all():
-        p_value = ks_p(gap.max(axis=1), reference.sum(axis=1), live.sum(axis=1))
-    else:
-        _, chi_p = homogeneity(reference, live)
-        ks = ks_p(gap.max(axis=1), reference.sum(axis=1), live.sum(axis=1))
-        p_value = np.where(ordered, ks, chi_p)
+    p_value = ks_p(gap.max(axis=1), reference.sum(axis=1), live.sum(axis=1))
+    if not ordered.all():  # categorical rows: the chi-square test of homogeneity
+        p_value = np.where(ordered, p_value, homogeneity(reference, live)[1])
     if method == "psi":
         width = (reference + live > 0).astype(float)  # padding bins take no pseudo-count
         ps = _shares(reference + 0.5 * width)
