@@ -33,12 +33,15 @@ class Table:
 
     name = "table"
 
-    def __init__(self, answers: dict[Query, Any] | None = None, down: bool = False) -> None:
+    def __init__(
+        self, answers: dict[Query, Any] | None = None, down: bool = False, down_track: str = ""
+    ) -> None:
         self.answers = answers or {}
         self.down = down
+        self.down_track = down_track  # only this track's pods fail to answer
 
     def _answer(self, metric: str, labels: Labels, window: float) -> Any:
-        if self.down:
+        if self.down or (self.down_track and labels.get("track") == self.down_track):
             raise ProviderError("scrape of every pod failed")
         return self.answers.get((metric, frozenset(labels.items()), window))
 
@@ -99,6 +102,30 @@ def test_a_round_reads_the_canary_over_the_window_and_records_verdicts() -> None
     # 30 of 600 = 5 % > 1 %: failing proves the error counter was read with its selector
     # (absent 5xx series count as no errors).
     assert verdicts == {"p99": "Pass", "errors": "Fail"}
+
+
+def test_checks_that_do_not_compare_with_stable_are_judged_while_stable_is_unreadable() -> None:
+    table = Table(
+        {
+            query("modelship_request_duration_seconds", 40.0, track="canary"): FAST,
+            query("modelship_requests_total", 40.0, track="canary"): 600.0,
+        },
+        down_track="stable",
+    )
+    a = analyst_with(table)
+    first = a.run(("ns", "m"), spec(), canary(), None, T0, lambda track: [])
+    out = a.run(
+        ("ns", "m"), spec(), canary(), first.status, T0 + timedelta(seconds=40), lambda t: []
+    )
+    assert out.status is not None
+    assert {c.name: c.verdict for c in out.status.checks} == {"p99": "Pass", "errors": "Pass"}
+    # A check against stable needs it: Error, never a decision.
+    judged = spec(checks=[{"name": "judge", "compare": {"metric": "latency"}}])
+    first = a.run(("ns", "m2"), judged, canary(), None, T0, lambda track: [])
+    out = a.run(
+        ("ns", "m2"), judged, canary(), first.status, T0 + timedelta(seconds=40), lambda t: []
+    )
+    assert out.status is not None and [c.verdict for c in out.status.checks] == ["Error"]
 
 
 def test_a_backend_that_is_down_gives_error_verdicts_not_failures() -> None:

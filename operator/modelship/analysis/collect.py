@@ -59,7 +59,8 @@ class Analyst:
         targets: Targets,
         canary_drift: CanaryDrift | None = None,
     ) -> AnalysisOutcome:
-        if not active(spec, canary):
+        running = active(spec, canary)
+        if not running:
             self.forget(key)
         rnd = plan_round(spec, canary, previous, now)
         status = rnd.status
@@ -89,9 +90,9 @@ class Analyst:
             )
         return AnalysisOutcome(
             status,
-            rollout_verdict(spec, status if active(spec, canary) else None, next_in),
+            rollout_verdict(spec, status if running else None, next_in),
             events,
-            next_in if active(spec, canary) else None,
+            next_in if running else None,
             rnd.due,
         )
 
@@ -110,7 +111,7 @@ class Analyst:
         if next_in is None or spec is None or canary is None:
             return outcome
         stable = self._provider(key, spec, canary.revision.name, "stable", targets)
-        if isinstance(stable, ScrapeProvider):
+        if isinstance(stable, ScrapeProvider) and _compares_with_stable(spec):
             try:
                 stable.prime()
             except ProviderError as exc:
@@ -146,8 +147,10 @@ class Analyst:
         requests: dict[str, float | None] = {}
         errors: dict[str, float | None] = {}
         queries: dict[str, float | None] = {}
+        # Stable's pages cost as much to read as the canary's: only when a check uses them.
+        tracks = TRACKS if _compares_with_stable(spec) else ("canary",)
         try:
-            for track in TRACKS:
+            for track in tracks:
                 provider = self._provider(key, spec, revision, track, targets)
                 labels = track_labels(preset, key[0], key[1], track, with_namespace=prometheus)
                 for metric in sorted(metrics):
@@ -189,6 +192,14 @@ def _not_yet(observed: Observed, status: AnalysisStatus, window: float, spec: An
         and observed.error is None
         and not observed.has_canary_data()
         and window < 2 * parse_duration(spec.interval)
+    )
+
+
+def _compares_with_stable(spec: AnalysisSpec) -> bool:
+    """A check that judges the canary against stable (compare, latency maxIncrease)."""
+    return any(
+        c.compare is not None or (c.latency is not None and c.latency.max_increase is not None)
+        for c in spec.checks or []
     )
 
 
