@@ -77,7 +77,7 @@ def _reference_build(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from modelship.drift.reference import ReferenceError, build_from_csv
+    from modelship.drift.reference import InvalidReferenceError, build_from_csv
 
     try:
         reference = build_from_csv(
@@ -87,7 +87,7 @@ def _reference_build(args: argparse.Namespace) -> int:
             exclude=args.exclude,
             prediction=args.prediction,
         )
-    except (OSError, ReferenceError) as exc:
+    except (OSError, InvalidReferenceError) as exc:
         print(f"modelship reference build: {args.data}: {exc}", file=sys.stderr)
         return 2
     text = reference.dumps() + "\n"

@@ -150,7 +150,7 @@ class Measuring:
 
     def reference(self, owner: Owner, spec: ModelDeploymentSpec) -> Reference:
         """spec.drift's reference from its ConfigMap, parsed again only when the ConfigMap
-        changed; LookupError says what is missing, ReferenceError what is invalid."""
+        changed; LookupError says what is missing, InvalidReferenceError what is invalid."""
         assert spec.drift is not None
         ref = spec.drift.reference.config_map_ref
         cm = self.kube.get("v1", "ConfigMap", owner.namespace, ref.name)

@@ -17,7 +17,7 @@ from modelship.drift.live import live_counts
 from modelship.drift.reference import (
     NumericFeature,
     Reference,
-    ReferenceError,
+    InvalidReferenceError,
     bin_counts,
     bin_points,
     build,
@@ -73,7 +73,7 @@ def test_build_parse_round_trip_with_categories_and_prediction() -> None:
 def test_build_errors_name_the_column(
     rows: list[list[str]], options: dict[str, list[str]], message: str
 ) -> None:
-    with pytest.raises(ReferenceError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(InvalidReferenceError, match=message.replace("(", r"\(").replace(")", r"\)")):
         build(["a", "b"], rows, **options)  # type: ignore[arg-type]
 
 
@@ -110,7 +110,7 @@ def test_build_from_csv(tmp_path: Path) -> None:
     ],
 )
 def test_parse_rejects_with_the_field(body: dict[str, object], message: str) -> None:
-    with pytest.raises(ReferenceError, match=message):
+    with pytest.raises(InvalidReferenceError, match=message):
         parse(json.dumps(body))
 
 
@@ -186,7 +186,7 @@ def test_live_buckets_that_are_not_the_references_name_the_feature(change: str) 
     else:
         del buckets[("x", le(FEATURE.edges[4]))]
     with pytest.raises(
-        ReferenceError,
+        InvalidReferenceError,
         match="feature x: the live histogram's buckets are not the reference's 9 edges",
     ):
         live_counts(ref, buckets, None)

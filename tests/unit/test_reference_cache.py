@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from modelship import measuring
-from modelship.drift.reference import Reference, ReferenceError, numeric_feature
+from modelship.drift.reference import Reference, InvalidReferenceError, numeric_feature
 from modelship.kube import Kube
 from modelship.measuring import Measuring
 from modelship.render.labels import Owner
@@ -52,7 +52,7 @@ def test_parsed_once_per_version_and_again_when_the_configmap_changes() -> None:
     second = m.reference(OWNER, drift_spec())
     assert second is not first and second == changed
     store.put("ref", "{not json", "12")
-    with pytest.raises(ReferenceError, match="not JSON"):
+    with pytest.raises(InvalidReferenceError, match="not JSON"):
         m.reference(OWNER, drift_spec())
     del store.items["ref"]
     with pytest.raises(LookupError, match="ConfigMap ml/ref not found"):

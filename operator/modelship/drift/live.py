@@ -15,7 +15,7 @@ from modelship.drift.reference import (
     CategoricalFeature,
     NumericFeature,
     Reference,
-    ReferenceError,
+    InvalidReferenceError,
 )
 
 
@@ -27,7 +27,7 @@ def live_counts(
     """Per feature, live counts comparable with the reference: numeric ones from
     cumulative ``{(feature, le): count}`` histogram buckets, which must be the
     reference's edges (the runtime uses them when the reference is mounted);
-    categorical ones from ``{(feature, category): count}``. ReferenceError names a
+    categorical ones from ``{(feature, category): count}``. InvalidReferenceError names a
     feature whose buckets do not match."""
     names, _, _, bins = reference.numeric
     positions = reference.bucket_positions
@@ -117,9 +117,9 @@ def _tolerant(reference: Reference, name: str, got: dict[float, float]) -> np.nd
     return np.array([got[b] for b in bounds])
 
 
-def _mismatch(reference: Reference, name: str) -> ReferenceError:
+def _mismatch(reference: Reference, name: str) -> InvalidReferenceError:
     edges = len(_bounds(reference, name)) - 1
-    return ReferenceError(
+    return InvalidReferenceError(
         f"feature {name}: the live histogram's buckets are not the reference's "
         f"{edges} edges (is the reference mounted in the runtime?)"
     )

@@ -48,7 +48,7 @@ class DriftMonitor:
         targets: Targets,
     ) -> DriftOutcome:
         """``load_reference`` returns the reference or raises LookupError saying what is
-        missing (the ConfigMap, the key), ReferenceError what is invalid."""
+        missing (the ConfigMap, the key), InvalidReferenceError what is invalid."""
         drift = spec.drift
         if drift is None:
             self.pool.forget(key, only=DRIFT_SCOPE)

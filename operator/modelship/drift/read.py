@@ -9,7 +9,7 @@ from modelship.analysis.presets import PRESETS, track_labels
 from modelship.api import ModelDeploymentSpec
 from modelship.drift.assess import DriftAssessment, assess
 from modelship.drift.live import live_counts
-from modelship.drift.reference import Reference, ReferenceError
+from modelship.drift.reference import Reference, InvalidReferenceError
 from modelship.providers import ProviderError
 from modelship.providers.pool import ProviderPool, Targets
 
@@ -27,7 +27,7 @@ def track_drift(
 ) -> DriftAssessment | str:
     """The assessment of ``track``'s inputs over ``window`` seconds, or why there is none.
     ``load_reference`` returns the reference or raises LookupError saying what is
-    missing (ReferenceError: what is invalid); ``threshold`` overrides spec.drift's."""
+    missing (InvalidReferenceError: what is invalid); ``threshold`` overrides spec.drift's."""
     assert spec.drift is not None
     provider_spec = spec.analysis.provider if spec.analysis else None
     preset = PRESETS[spec.analysis.preset if spec.analysis else "modelship"]
@@ -37,7 +37,7 @@ def track_drift(
         reference = load_reference()
     except LookupError as exc:
         return f"drift reference: {exc}"
-    except ReferenceError as exc:
+    except InvalidReferenceError as exc:
         return f"drift reference is not valid: {exc}"
     prometheus = provider_spec is not None and provider_spec.prometheus is not None
     labels = track_labels(preset, key[0], key[1], track, with_namespace=prometheus)
@@ -50,7 +50,7 @@ def track_drift(
         live = live_counts(reference, buckets, cats)
     except ProviderError as exc:
         return f"could not read the {track} track's input metrics: {exc}"
-    except ReferenceError as exc:
+    except InvalidReferenceError as exc:
         return str(exc)
     bound = spec.drift.threshold if threshold is None else threshold
     return assess(reference, live, spec.drift.method, bound)

@@ -31,7 +31,7 @@ import numpy as np
 FORMAT = "modelship.io/reference/v1"
 
 
-class ReferenceError(ValueError):
+class InvalidReferenceError(ValueError):
     """The data or the JSON cannot make a reference; the message names the column/field."""
 
 
@@ -157,24 +157,24 @@ def build(
 ) -> Reference:
     """A reference from CSV-like rows; numeric unless named in ``categorical``."""
     if bins < 2:
-        raise ReferenceError(f"bins must be at least 2, not {bins}")
+        raise InvalidReferenceError(f"bins must be at least 2, not {bins}")
     unknown = [
         c
         for c in [*categorical, *exclude, *([prediction] if prediction else [])]
         if c not in header
     ]
     if unknown:
-        raise ReferenceError(f"no such column: {', '.join(unknown)} (columns: {', '.join(header)})")
+        raise InvalidReferenceError(f"no such column: {', '.join(unknown)} (columns: {', '.join(header)})")
     columns: dict[str, list[str]] = {name: [] for name in header}
     n = 0
     for line, row in enumerate(rows, start=2):
         if len(row) != len(header):
-            raise ReferenceError(f"line {line}: {len(row)} fields, the header has {len(header)}")
+            raise InvalidReferenceError(f"line {line}: {len(row)} fields, the header has {len(header)}")
         for name, value in zip(header, row, strict=True):
             columns[name].append(value)
         n += 1
     if n == 0:
-        raise ReferenceError("no data rows")
+        raise InvalidReferenceError("no data rows")
     features: dict[str, Feature] = {}
     pred: NumericFeature | None = None
     for name in header:
@@ -183,7 +183,7 @@ def build(
         raw = columns[name]
         present = [v for v in raw if v.strip() != ""]
         if not present:
-            raise ReferenceError(f"column {name!r} is empty")
+            raise InvalidReferenceError(f"column {name!r} is empty")
         if name in categorical:
             cats: dict[str, float] = {}
             for v in present:
@@ -195,19 +195,19 @@ def build(
             try:
                 values[i] = float(v)
             except ValueError:
-                raise ReferenceError(
+                raise InvalidReferenceError(
                     f"column {name!r} is not numeric ({v!r} on data row {raw.index(v) + 1}); "
                     f"name it with --categorical or --exclude"
                 ) from None
             if not math.isfinite(values[i]):
-                raise ReferenceError(f"column {name!r} has a non-finite value {v!r}")
+                raise InvalidReferenceError(f"column {name!r} has a non-finite value {v!r}")
         feature = numeric_feature(values, bins)
         if name == prediction:
             pred = feature
         else:
             features[name] = feature
     if not features:
-        raise ReferenceError("no feature columns left")
+        raise InvalidReferenceError("no feature columns left")
     return Reference(n, features, pred)
 
 
@@ -217,50 +217,50 @@ def build_from_csv(path: Path, **options: Any) -> Reference:
         try:
             header = next(reader)
         except StopIteration:
-            raise ReferenceError(f"{path} is empty") from None
+            raise InvalidReferenceError(f"{path} is empty") from None
         return build([h.strip() for h in header], reader, **options)
 
 
 def _numeric(where: str, body: Mapping[str, Any]) -> NumericFeature:
     edges, counts = body.get("edges"), body.get("counts")
     if not isinstance(edges, list) or not isinstance(counts, list):
-        raise ReferenceError(f"{where}: numeric features need lists 'edges' and 'counts'")
+        raise InvalidReferenceError(f"{where}: numeric features need lists 'edges' and 'counts'")
     if len(counts) != len(edges) + 1:
-        raise ReferenceError(
+        raise InvalidReferenceError(
             f"{where}: {len(counts)} counts for {len(edges)} edges (need edges + 1)"
         )
     if any(b <= a for a, b in itertools.pairwise(edges)):
-        raise ReferenceError(f"{where}: edges must increase strictly")
+        raise InvalidReferenceError(f"{where}: edges must increase strictly")
     if any(c < 0 for c in counts) or sum(counts) <= 0:
-        raise ReferenceError(f"{where}: counts must be non-negative with a positive total")
+        raise InvalidReferenceError(f"{where}: counts must be non-negative with a positive total")
     return NumericFeature(tuple(float(e) for e in edges), tuple(float(c) for c in counts))
 
 
 def parse(text: str) -> Reference:
-    """A reference from its JSON; ReferenceError naming the field on anything wrong."""
+    """A reference from its JSON; InvalidReferenceError naming the field on anything wrong."""
     try:
         body = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ReferenceError(f"not JSON: {exc}") from None
+        raise InvalidReferenceError(f"not JSON: {exc}") from None
     if not isinstance(body, dict) or body.get("format") != FORMAT:
-        raise ReferenceError(f"format must be {FORMAT!r}")
+        raise InvalidReferenceError(f"format must be {FORMAT!r}")
     raw = body.get("features")
     if not isinstance(raw, dict) or not raw:
-        raise ReferenceError("features: a non-empty object is needed")
+        raise InvalidReferenceError("features: a non-empty object is needed")
     features: dict[str, Feature] = {}
     for name, f in raw.items():
         where = f"features.{name}"
         if not isinstance(f, dict):
-            raise ReferenceError(f"{where}: an object is needed")
+            raise InvalidReferenceError(f"{where}: an object is needed")
         if f.get("type") == "numeric":
             features[name] = _numeric(where, f)
         elif f.get("type") == "categorical":
             counts = f.get("counts")
             if not isinstance(counts, dict) or not counts or any(v < 0 for v in counts.values()):
-                raise ReferenceError(f"{where}: categorical features need non-negative 'counts'")
+                raise InvalidReferenceError(f"{where}: categorical features need non-negative 'counts'")
             features[name] = CategoricalFeature({str(k): float(v) for k, v in counts.items()})
         else:
-            raise ReferenceError(f"{where}.type: numeric or categorical")
+            raise InvalidReferenceError(f"{where}.type: numeric or categorical")
     pred = body.get("prediction")
     prediction = _numeric("prediction", pred) if isinstance(pred, dict) else None
     return Reference(int(body.get("rows", 0)), features, prediction)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from modelship.drift.reference import NumericFeature, ReferenceError, parse
+from modelship.drift.reference import NumericFeature, InvalidReferenceError, parse
 from modelship.runtime.faults import Faults
 from modelship.runtime.metrics import RuntimeMetrics
 from modelship.runtime.model import InputError, LinearModel, ModelError, load
@@ -42,7 +42,7 @@ def reference_edges(path: str, features: set[str]) -> dict[str, list[float]]:
         return {}
     try:
         reference = parse(Path(path).read_text())
-    except (OSError, ReferenceError) as exc:
+    except (OSError, InvalidReferenceError) as exc:
         log.error("drift reference %s not used: %s", path, exc)
         return {}
     return {
