@@ -73,7 +73,9 @@ def test_build_parse_round_trip_with_categories_and_prediction() -> None:
 def test_build_errors_name_the_column(
     rows: list[list[str]], options: dict[str, list[str]], message: str
 ) -> None:
-    with pytest.raises(InvalidReferenceError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        InvalidReferenceError, match=message.replace("(", r"\(").replace(")", r"\)")
+    ):
         build(["a", "b"], rows, **options)  # type: ignore[arg-type]
 
 

@@ -164,12 +164,16 @@ def build(
         if c not in header
     ]
     if unknown:
-        raise InvalidReferenceError(f"no such column: {', '.join(unknown)} (columns: {', '.join(header)})")
+        raise InvalidReferenceError(
+            f"no such column: {', '.join(unknown)} (columns: {', '.join(header)})"
+        )
     columns: dict[str, list[str]] = {name: [] for name in header}
     n = 0
     for line, row in enumerate(rows, start=2):
         if len(row) != len(header):
-            raise InvalidReferenceError(f"line {line}: {len(row)} fields, the header has {len(header)}")
+            raise InvalidReferenceError(
+                f"line {line}: {len(row)} fields, the header has {len(header)}"
+            )
         for name, value in zip(header, row, strict=True):
             columns[name].append(value)
         n += 1
@@ -257,7 +261,9 @@ def parse(text: str) -> Reference:
         elif f.get("type") == "categorical":
             counts = f.get("counts")
             if not isinstance(counts, dict) or not counts or any(v < 0 for v in counts.values()):
-                raise InvalidReferenceError(f"{where}: categorical features need non-negative 'counts'")
+                raise InvalidReferenceError(
+                    f"{where}: categorical features need non-negative 'counts'"
+                )
             features[name] = CategoricalFeature({str(k): float(v) for k, v in counts.items()})
         else:
             raise InvalidReferenceError(f"{where}.type: numeric or categorical")
