@@ -15,9 +15,9 @@ from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 from modelship.drift.assess import assess, holm
 from modelship.drift.live import live_counts
 from modelship.drift.reference import (
+    InvalidReferenceError,
     NumericFeature,
     Reference,
-    InvalidReferenceError,
     bin_counts,
     bin_points,
     build,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from modelship import measuring
-from modelship.drift.reference import Reference, InvalidReferenceError, numeric_feature
+from modelship.drift.reference import InvalidReferenceError, Reference, numeric_feature
 from modelship.kube import Kube
 from modelship.measuring import Measuring
 from modelship.render.labels import Owner

@@ -13,9 +13,9 @@ import numpy as np
 
 from modelship.drift.reference import (
     CategoricalFeature,
+    InvalidReferenceError,
     NumericFeature,
     Reference,
-    InvalidReferenceError,
 )
 
 

@@ -9,7 +9,7 @@ from modelship.analysis.presets import PRESETS, track_labels
 from modelship.api import ModelDeploymentSpec
 from modelship.drift.assess import DriftAssessment, assess
 from modelship.drift.live import live_counts
-from modelship.drift.reference import Reference, InvalidReferenceError
+from modelship.drift.reference import InvalidReferenceError, Reference
 from modelship.providers import ProviderError
 from modelship.providers.pool import ProviderPool, Targets
 

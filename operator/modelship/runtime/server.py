@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from modelship.drift.reference import NumericFeature, InvalidReferenceError, parse
+from modelship.drift.reference import InvalidReferenceError, NumericFeature, parse
 from modelship.runtime.faults import Faults
 from modelship.runtime.metrics import RuntimeMetrics
 from modelship.runtime.model import InputError, LinearModel, ModelError, load
