@@ -16,11 +16,27 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
 K = TypeVar("K")
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """The part of an asyncio event loop the queue's timers use (``time``, ``call_later``).
+
+    The running loop is the default; tests pass a fake one they advance by hand, so
+    backoff and requeue-after delays are checked without sleeping.
+    """
+
+    def time(self) -> float: ...
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Timer: ...
 
 
 class WorkQueue(Generic[K]):
@@ -31,8 +47,11 @@ class WorkQueue(Generic[K]):
         resync_seconds: float = 300.0,
         base_backoff: float = 0.5,
         max_backoff: float = 60.0,
+        clock: Clock | None = None,
     ) -> None:
+        """``clock`` schedules the delayed adds; None (production) means the running loop."""
         self._worker = worker
+        self._clock = clock
         self._workers = workers
         self._resync = resync_seconds
         self._base_backoff = base_backoff
@@ -42,7 +61,7 @@ class WorkQueue(Generic[K]):
         self._available = asyncio.Semaphore(0)
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
-        self._timers: dict[K, tuple[float, asyncio.TimerHandle]] = {}
+        self._timers: dict[K, tuple[float, Timer]] = {}
         self._failures: dict[K, int] = {}
         self._forgotten: set[K] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -72,14 +91,14 @@ class WorkQueue(Generic[K]):
         return key
 
     def add_after(self, key: K, delay: float) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time() + delay
+        clock: Clock = self._clock if self._clock is not None else asyncio.get_running_loop()
+        due = clock.time() + delay
         current = self._timers.get(key)
         if current and current[0] <= due:
             return
         if current:
             current[1].cancel()
-        self._timers[key] = (due, loop.call_later(delay, self._fire, key))
+        self._timers[key] = (due, clock.call_later(delay, self._fire, key))
 
     def _fire(self, key: K) -> None:
         self._timers.pop(key, None)

@@ -1,108 +1,321 @@
+"""The work queue, driven without sleeping.
+
+Every wait is on a condition the workers or the fake clock signal; the timeouts only
+bound a failure. Timers go through ``FakeClock``, so delays are checked as the due
+times the queue asked for, and they fire only when a test advances the clock.
+
+Where a test must show that something did *not* happen (an extra run, a run of a
+forgotten key), it adds a sentinel key afterwards and waits for it: keys in a lane are
+taken in order, so anything wrongly queued before the sentinel would run first.
+"""
+
+from __future__ import annotations
+
 import asyncio
-import itertools
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from modelship.workqueue import WorkQueue
 
+TIMEOUT = 2.0  # bounds a wait that fails; never what a test checks
 
-async def _drain(delay: float = 0.05) -> None:
-    await asyncio.sleep(delay)
+
+class Signal:
+    """A condition variable for one event loop: ``notify`` may be called from plain code."""
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def notify(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+
+    async def wait_until(self, what: str, predicate: Callable[[], object]) -> None:
+        async def until() -> None:
+            while not predicate():
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                await waiter
+
+        try:
+            await asyncio.wait_for(until(), TIMEOUT)
+        except TimeoutError:
+            raise AssertionError(f"timed out after {TIMEOUT}s waiting for {what}") from None
+
+
+class _FakeTimer:
+    def __init__(self, due: float, callback: Callable[..., object], args: tuple[Any, ...]):
+        self.due = due
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class FakeClock:
+    """A ``modelship.workqueue.Clock`` whose time moves only by ``advance``."""
+
+    def __init__(self, changed: Signal) -> None:
+        self.now = 0.0
+        self._changed = changed
+        self._timers: list[_FakeTimer] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> _FakeTimer:
+        timer = _FakeTimer(self.now + delay, callback, args)
+        self._timers.append(timer)
+        self._changed.notify()
+        return timer
+
+    def pending(self) -> list[tuple[float, Any]]:
+        """(due time, key) of each timer neither fired nor cancelled."""
+        return sorted((t.due, t.args[0]) for t in self._timers if not t.cancelled)
+
+    def advance(self, seconds: float) -> None:
+        """Move time on and run the timers now due, earliest first."""
+        self.now += seconds
+        due = sorted(
+            (t for t in self._timers if not t.cancelled and t.due <= self.now),
+            key=lambda t: t.due,
+        )
+        for timer in due:
+            self._timers.remove(timer)
+            timer.callback(*timer.args)
+
+
+def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(main())
 
 
 def test_adds_coalesce_and_one_key_never_runs_twice_at_once() -> None:
-    async def main() -> tuple[list[str], int]:
+    async def main() -> None:
+        changed = Signal()
         running: set[str] = set()
-        overlap = 0
-        runs: list[str] = []
+        overlaps: list[str] = []
+        started: list[str] = []
+        finished: list[str] = []
+        first_a_may_end = asyncio.Event()
 
         async def worker(key: str) -> float | None:
-            nonlocal overlap
             if key in running:
-                overlap += 1
+                overlaps.append(key)
             running.add(key)
-            runs.append(key)
-            await asyncio.sleep(0.02)
+            started.append(key)
+            changed.notify()
+            if key == "a" and started.count("a") == 1:
+                await first_a_may_end.wait()
             running.discard(key)
+            finished.append(key)
+            changed.notify()
             return None
 
-        q: WorkQueue[str] = WorkQueue(worker, workers=4, resync_seconds=3600)
+        q: WorkQueue[str] = WorkQueue(worker, workers=4, clock=FakeClock(changed))
         q.start()
         for _ in range(10):
             q.add("a")
         q.add("b")
-        await asyncio.sleep(0.005)
-        q.add("a")  # while "a" runs: exactly one more run afterwards
-        await _drain(0.1)
-        await q.stop()
-        return runs, overlap
+        await changed.wait_until("a to start and b to finish", lambda: "a" in started and finished)
+        for _ in range(3):
+            q.add("a")  # while "a" runs: exactly one more run, after this one
+        # Idle workers would take a wrongly queued "a" before this sentinel.
+        q.add("s1")
+        await changed.wait_until("the first sentinel", lambda: "s1" in finished)
+        assert overlaps == [], "a key ran in two workers at once"
+        assert started.count("a") == 1, "a key being processed was started again"
 
-    runs, overlap = asyncio.run(main())
-    assert runs.count("a") == 2
-    assert runs.count("b") == 1
-    assert overlap == 0
+        first_a_may_end.set()
+        await changed.wait_until("the second run of a", lambda: finished.count("a") == 2)
+        q.add("s2")
+        await changed.wait_until("the second sentinel", lambda: "s2" in finished)
+        await q.stop()
+        assert started.count("a") == 2, started
+        assert started.count("b") == 1, started
+        assert overlaps == []
+
+    run(main)
 
 
 def test_failures_back_off_and_requeue_after_is_honoured() -> None:
-    async def main() -> list[float]:
-        times: list[float] = []
-        loop = asyncio.get_running_loop()
+    async def main() -> None:
+        changed = Signal()
+        clock = FakeClock(changed)
+        runs: list[float] = []
 
         async def worker(key: str) -> float | None:
-            times.append(loop.time())
-            if len(times) < 3:
+            runs.append(clock.now)
+            if len(runs) <= 2:
                 raise RuntimeError("transient")
-            return 0.05 if len(times) == 3 else 3600
+            return 5.0 if len(runs) == 3 else None  # then the resync period
 
-        q: WorkQueue[str] = WorkQueue(worker, workers=1, base_backoff=0.02, resync_seconds=3600)
+        q: WorkQueue[str] = WorkQueue(
+            worker, workers=1, base_backoff=0.5, resync_seconds=300, clock=clock
+        )
         q.start()
         q.add("k")
-        await asyncio.sleep(0.3)
+        for step, (advance, due) in enumerate(
+            [(0.0, 0.5), (0.5, 1.5), (1.0, 6.5), (5.0, 306.5)], start=1
+        ):
+            clock.advance(advance)
+
+            def settled(n: int = step) -> bool:
+                return len(runs) == n and bool(clock.pending())
+
+            await changed.wait_until(f"run {step} and its next timer", settled)
+            assert clock.pending() == [(due, "k")], f"after run {step}"
         await q.stop()
-        return [b - a for a, b in itertools.pairwise(times)]
+        # Failed at 0 and 0.5 (backoff 0.5, then doubled), asked for 5 s at 1.5.
+        assert runs == [0.0, 0.5, 1.5, 6.5]
 
-    gaps = asyncio.run(main())
-    assert len(gaps) == 3
-    assert gaps[0] >= 0.02 and gaps[1] >= 0.04  # 0.02, then doubled
-    assert gaps[2] >= 0.05
+    run(main)
 
 
-def test_forget_cancels_requeue() -> None:
-    async def main() -> int:
+def test_backoff_is_capped_and_reset_by_a_success() -> None:
+    async def main() -> None:
+        changed = Signal()
+        clock = FakeClock(changed)
+        outcomes = iter(["fail", "fail", "fail", "ok", "fail"])
         runs = 0
 
         async def worker(key: str) -> float | None:
             nonlocal runs
             runs += 1
-            return 0.02
+            if next(outcomes) == "fail":
+                raise RuntimeError("transient")
+            return 10.0
 
-        q: WorkQueue[str] = WorkQueue(worker, workers=1)
+        q: WorkQueue[str] = WorkQueue(
+            worker, workers=1, base_backoff=1.0, max_backoff=3.0, clock=clock
+        )
         q.start()
         q.add("k")
-        await asyncio.sleep(0.01)
-        q.forget("k")
-        await asyncio.sleep(0.1)
-        await q.stop()
-        return runs
+        delays: list[float] = []
+        for step in range(1, 6):
+            if step > 1:
+                clock.advance(delays[-1])
 
-    assert asyncio.run(main()) == 1
+            def settled(n: int = step) -> bool:
+                return runs == n and bool(clock.pending())
+
+            await changed.wait_until(f"run {step} and its next timer", settled)
+            [(due, _)] = clock.pending()
+            delays.append(due - clock.now)
+        await q.stop()
+        # 1, 2, then 4 capped to 3; the success asks for 10; the next failure starts at 1 again.
+        assert delays == [1.0, 2.0, 3.0, 10.0, 1.0]
+
+    run(main)
+
+
+def test_add_after_keeps_only_the_earliest_timer() -> None:
+    async def main() -> None:
+        changed = Signal()
+        clock = FakeClock(changed)
+        runs: list[float] = []
+
+        async def worker(key: str) -> float | None:
+            runs.append(clock.now)
+            changed.notify()
+            return None
+
+        q: WorkQueue[str] = WorkQueue(worker, workers=1, resync_seconds=300, clock=clock)
+        q.start()
+        q.add_after("k", 10)
+        q.add_after("k", 5)  # earlier: replaces the 10 s timer
+        q.add_after("k", 20)  # later: ignored
+        assert clock.pending() == [(5.0, "k")]
+        clock.advance(5)
+        await changed.wait_until("the run at 5 s", lambda: runs)
+        assert runs == [5.0]
+        assert clock.pending() == [(305.0, "k")], "only the resync after the run is left"
+        await q.stop()
+
+    run(main)
+
+
+def test_forget_cancels_requeue() -> None:
+    async def main() -> None:
+        changed = Signal()
+        clock = FakeClock(changed)
+        runs: list[str] = []
+
+        async def worker(key: str) -> float | None:
+            runs.append(key)
+            changed.notify()
+            return 0.25 if key == "k" else None
+
+        q: WorkQueue[str] = WorkQueue(worker, workers=1, resync_seconds=300, clock=clock)
+        q.start()
+        q.add("k")
+        await changed.wait_until("k's requeue timer", lambda: clock.pending() == [(0.25, "k")])
+        q.forget("k")
+        assert clock.pending() == [], "forget must cancel the requeue timer"
+        clock.advance(1.0)
+        q.add("sentinel")
+        await changed.wait_until("the sentinel", lambda: "sentinel" in runs)
+        await q.stop()
+        assert runs == ["k", "sentinel"]
+
+    run(main)
+
+
+def test_forget_during_a_run_schedules_no_requeue() -> None:
+    async def main() -> None:
+        changed = Signal()
+        clock = FakeClock(changed)
+        runs: list[str] = []
+        may_end = asyncio.Event()
+
+        async def worker(key: str) -> float | None:
+            runs.append(key)
+            changed.notify()
+            if key == "k":
+                await may_end.wait()
+                return 0.25
+            return None
+
+        q: WorkQueue[str] = WorkQueue(worker, workers=1, resync_seconds=300, clock=clock)
+        q.start()
+        q.add("k")
+        await changed.wait_until("k to start", lambda: runs == ["k"])
+        q.forget("k")  # the object was deleted while it was being reconciled
+        may_end.set()
+        q.add("sentinel")  # one worker: it starts only once k's run is over
+        await changed.wait_until(
+            "the sentinel's resync timer", lambda: (300.0, "sentinel") in clock.pending()
+        )
+        assert clock.pending() == [(300.0, "sentinel")], "no timer may be left for k"
+        await q.stop()
+
+    run(main)
 
 
 def test_urgent_keys_run_before_waiting_normal_keys() -> None:
-    async def main() -> list[str]:
+    async def main() -> None:
+        changed = Signal()
         order: list[str] = []
 
         async def worker(key: str) -> float | None:
             order.append(key)
-            await asyncio.sleep(0.01)
+            changed.notify()
             return None
 
-        q: WorkQueue[str] = WorkQueue(worker, workers=1, resync_seconds=3600)
+        q: WorkQueue[str] = WorkQueue(worker, workers=1, clock=FakeClock(changed))
         for key in ("n1", "n2", "n3"):
             q.add(key)
         q.add("u1", urgent=True)
         q.add("n3", urgent=True)  # promoted from the normal lane
         q.start()
-        await asyncio.sleep(0.2)
+        await changed.wait_until("four runs", lambda: len(order) == 4)
+        # A stale copy of n3 left in the normal lane would run before this.
+        q.add("last")
+        await changed.wait_until("five runs", lambda: len(order) == 5)
         await q.stop()
-        return order
+        assert order == ["u1", "n3", "n1", "n2", "last"]
 
-    assert asyncio.run(main()) == ["u1", "n3", "n1", "n2"]
+    run(main)
