@@ -29,6 +29,7 @@ import numpy as np
 
 from modelship.drift.assess import ALPHA, assess
 from modelship.drift.live import live_counts
+from modelship.drift.methods import METHODS
 from modelship.drift.reference import (
     NumericFeature,
     Reference,
@@ -36,7 +37,7 @@ from modelship.drift.reference import (
     numeric_feature,
     parse,
 )
-from modelship.drift.scores import METHODS, Method, scores
+from modelship.drift.scores import scores
 
 FEATURES = 50
 SHIFTED = 5
@@ -71,7 +72,7 @@ def _matrix(ref: Reference, live: dict[str, list[float]]) -> tuple[np.ndarray, n
 
 def fixed(method: str, bound: float) -> Policy:
     def decide(ref: Reference, live: dict[str, list[float]]) -> bool:
-        values, _ = scores(method, *_matrix(ref, live))  # type: ignore[arg-type]
+        values, _ = scores(method, *_matrix(ref, live))
         return bool((values > bound).any())
 
     return decide
@@ -87,7 +88,7 @@ def half(ref: Reference, live: dict[str, list[float]]) -> bool:
     return bool((p < 0.05).mean() >= 0.5)
 
 
-def judged(method: Method, alpha: float) -> Policy:
+def judged(method: str, alpha: float) -> Policy:
     def decide(ref: Reference, live: dict[str, list[float]]) -> bool:
         return assess(ref, live, method, alpha=alpha).verdict == "Drifted"
 

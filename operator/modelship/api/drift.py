@@ -1,12 +1,18 @@
-"""spec.drift and spec.retraining: live inputs against the training reference."""
+"""spec.drift and spec.retraining: live inputs against the training reference.
+
+``spec.drift.method`` is one of the registry's names (modelship.drift.methods, which
+imports no numpy): a plain ``str`` checked by a validator (a Literal cannot be built
+from a tuple for mypy) whose CRD ``enum`` and descriptions come from the registry too.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from modelship.api.types import ApiModel, Duration, EmbeddedObject
+from modelship.drift.methods import DEFAULT, METHODS, NAMES, unknown
 
 
 class ConfigMapKeyRef(ApiModel):
@@ -22,19 +28,31 @@ class DriftReference(ApiModel):
     config_map_ref: ConfigMapKeyRef = Field(description="ConfigMap key with the reference JSON.")
 
 
+def _check_method(value: str) -> str:
+    if value not in METHODS:
+        raise ValueError(unknown(value))
+    return value
+
+
+DriftMethodName = Annotated[
+    str,
+    AfterValidator(_check_method),
+    Field(json_schema_extra={"enum": list(NAMES)}),
+]
+_METHOD_HELP = "Drift score: " + ", ".join(f"{m.name} ({m.description})" for m in METHODS.values())
+_DEFAULTS = ", ".join(f"{m.name} {m.default_threshold:g}" for m in METHODS.values())
+
+
 class Drift(ApiModel):
     """Continuous monitoring of live inputs against the training reference."""
 
     reference: DriftReference = Field(description="Training reference.")
-    method: Literal["psi", "jensenshannon", "wasserstein", "ks", "chisquare"] = Field(
-        default="jensenshannon", description="Drift score."
-    )
+    method: DriftMethodName = Field(default=DEFAULT, description=_METHOD_HELP + ".")
     threshold: float | None = Field(
         default=None,
         ge=0,
         description="Score at or above which a significant difference counts as drift; "
-        "default per method: psi 0.02, jensenshannon 0.05, wasserstein 0.1, ks 0.05, "
-        "chisquare 0.1.",
+        f"default per method: {_DEFAULTS}.",
     )
     window: Duration = Field(default="1h", description="Live window compared with the reference.")
     interval: Duration = Field(default="5m", description="Time between evaluations.")

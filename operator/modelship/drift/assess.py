@@ -24,19 +24,12 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from modelship.drift.methods import lookup
 from modelship.drift.reference import CategoricalFeature, Reference
-from modelship.drift.scores import Array, Method, scores
+from modelship.drift.scores import Array, scores
 
 ALPHA = 0.01
 MIN_ROWS = 50
-# What a threshold means differs per score; these make a 0.25-sigma mean shift count.
-DEFAULT_THRESHOLDS: dict[str, float] = {
-    "psi": 0.02,
-    "jensenshannon": 0.05,
-    "wasserstein": 0.1,
-    "ks": 0.05,
-    "chisquare": 0.1,
-}
 
 LiveCounts = Mapping[str, "list[float] | Mapping[str, float]"]
 
@@ -53,7 +46,7 @@ class FeatureDrift:
 @dataclass(frozen=True)
 class DriftAssessment:
     verdict: Literal["Drifted", "NotDrifted", "Inconclusive"]
-    method: Method
+    method: str
     threshold: float
     features: list[FeatureDrift]
     message: str
@@ -123,13 +116,15 @@ def _rows(reference: Reference, live: LiveCounts) -> tuple[list[str], Array, Arr
 def assess(
     reference: Reference,
     live: LiveCounts,
-    method: Method,
+    method: str,
     threshold: float | None = None,
     alpha: float = ALPHA,
 ) -> DriftAssessment:
     """Live counts per feature (numeric: counts in the reference's bins; categorical:
-    counts per category) against the reference."""
-    bound = DEFAULT_THRESHOLDS[method] if threshold is None else threshold
+    counts per category) against the reference, by the method called ``method``
+    (ValueError names the valid ones) at ``threshold``, by default the method's."""
+    default = lookup(method).default_threshold
+    bound = default if threshold is None else threshold
     names, ref, liv, pts = _rows(reference, live)
     if not names:
         return DriftAssessment(

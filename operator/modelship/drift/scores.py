@@ -11,23 +11,11 @@ bin's Poisson spike far rarer than it is; over 50 features that alone raised fal
 alarms to 2-3 % of undrifted windows.)
 Vectorised with numpy so a cycle over 1,000 ModelDeployments x 50 features is cheap.
 
-- ``psi``: population stability index, sum (q - p) ln(q / p), half a count added to
-  every bin on both sides so empty bins stay finite;
-- ``jensenshannon``: Jensen-Shannon *distance* (base 2, 0..1), as scipy's;
-- ``wasserstein``: earth mover's distance between the binned distributions (each bin
-  at its representative value), divided by the reference's standard deviation: how
-  many reference sigmas the mass moved;
-- ``ks``: the largest gap between the two cumulative distributions at the bin edges
-  (Kolmogorov-Smirnov on binned data);
-- ``chisquare``: Cohen's w, sqrt(sum (q - p)^2 / p), the chi-square effect size.
-
-Wasserstein and KS need an order: rows without representative values (categorical
-features) get the Jensen-Shannon distance instead.
+The scores themselves are ``methods.METHODS``' (one registry: names, default
+thresholds, score functions); this module computes what they share and the p-values.
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,8 +24,8 @@ from numpy.typing import NDArray
 # kstwobign.sf compute, without their per-call argument handling, ~0.1 ms each).
 from scipy.special import chdtrc, kolmogorov
 
-Method = Literal["psi", "jensenshannon", "wasserstein", "ks", "chisquare"]
-METHODS: tuple[Method, ...] = ("psi", "jensenshannon", "wasserstein", "ks", "chisquare")
+from modelship.drift.methods import Binned, lookup
+
 Array = NDArray[np.float64]
 
 
@@ -73,7 +61,7 @@ def ks_p(distance: Array, n_reference: Array, n_live: Array) -> Array:
     return np.asarray(np.where(n > 0, kolmogorov(lam), 1.0), dtype=float)
 
 
-def _shares(counts: Array) -> Array:
+def shares(counts: Array) -> Array:
     total = counts.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray(np.nan_to_num(counts / total), dtype=float)
@@ -88,13 +76,15 @@ def _js(p: Array, q: Array) -> Array:
 
 
 def scores(
-    method: Method, reference: Array, live: Array, points: Array | None = None
+    method: str, reference: Array, live: Array, points: Array | None = None
 ) -> tuple[Array, Array]:
-    """(score, p-value) per row. ``points``: each bin's representative value (NaN for
-    padding; a row of NaN = unordered/categorical)."""
+    """(score, p-value) per row by the method called ``method`` (ValueError names the
+    valid ones). ``points``: each bin's representative value (NaN for padding; a row of
+    NaN = unordered/categorical)."""
+    score = lookup(method).score
     reference = np.asarray(reference, dtype=float)
     live = np.asarray(live, dtype=float)
-    p, q = _shares(reference), _shares(live)
+    p, q = shares(reference), shares(live)
     js = _js(p, q)
     ordered = (
         np.zeros(len(reference), dtype=bool)
@@ -105,28 +95,6 @@ def scores(
     p_value = ks_p(gap.max(axis=1), reference.sum(axis=1), live.sum(axis=1))
     if not ordered.all():  # categorical rows: the chi-square test of homogeneity
         p_value = np.where(ordered, p_value, homogeneity(reference, live)[1])
-    if method == "psi":
-        width = (reference + live > 0).astype(float)  # padding bins take no pseudo-count
-        ps = _shares(reference + 0.5 * width)
-        qs = _shares(live + 0.5 * width)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = np.where(width > 0, (qs - ps) * np.log(qs / ps), 0.0).sum(axis=1)
-    elif method == "jensenshannon":
-        value = js
-    elif method == "chisquare":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = np.sqrt(np.where(p > 0, (q - p) ** 2 / p, 0.0).sum(axis=1))
-    else:
-        if method == "ks":
-            value = np.where(ordered, gap.max(axis=1), js)
-        else:
-            assert points is not None or not ordered.any()
-            x = np.nan_to_num(points if points is not None else np.zeros_like(p))
-            step = np.diff(x, axis=1)  # W1 = integral of |F_p - F_q| between points
-            w1 = (gap[:, :-1] * np.maximum(step, 0.0)).sum(axis=1)
-            mean = (p * x).sum(axis=1, keepdims=True)
-            sd = np.sqrt((p * (x - mean) ** 2).sum(axis=1))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                value = np.where(ordered, np.nan_to_num(w1 / np.where(sd > 0, sd, 1.0)), js)
+    value = score(Binned(reference, live, points, p, q, gap, ordered, js))
     no_live = live.sum(axis=1) <= 0
     return np.where(no_live, 0.0, value), np.where(no_live, 1.0, p_value)
