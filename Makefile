@@ -7,13 +7,13 @@ DEMO_DIR ?= $(HOME)/.local/state/modelship/demo
 
 .PHONY: deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml testenv/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test]' -e ./testenv
 	touch $(STAMP)
 
-deps: $(STAMP) ## install Python dependencies into .venv
+deps: $(STAMP) ## install Python dependencies into .venv (modelship and testenv/, editable)
 
 crds: ## regenerate crds/ from the API models
 	$(PYTHON) -m modelship crds --output crds
@@ -22,8 +22,8 @@ check-crds: ## fail if crds/ is stale
 	$(PYTHON) -m modelship crds --output crds --check
 
 lint: $(STAMP) ## ruff and mypy
-	$(VENV)/bin/ruff check operator tests bench hack
-	$(VENV)/bin/ruff format --check operator tests bench hack
+	$(VENV)/bin/ruff check operator testenv tests bench hack
+	$(VENV)/bin/ruff format --check operator testenv tests bench hack
 	$(VENV)/bin/mypy
 
 test: $(STAMP) ## every test: lint, unit, and the real control plane (built on first use)

@@ -33,8 +33,8 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
-from modelship.devcluster import Cluster
-from modelship.devcluster.harness import OperatorProcess, install_crds
+from modelship_testenv import Cluster
+from modelship_testenv.harness import OperatorProcess, install_crds
 
 STEADY_COUNT = 20
 STEADY_GAP = 0.5

@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from modelship.api.types import parse_duration
-from modelship.devcluster import Cluster
-from modelship.devcluster.cluster import REPO_ROOT
-from modelship.devcluster.harness import OperatorProcess, install_crds
-from modelship.devcluster.loadgen import LoadGenerator
-from modelship.devcluster.podrunner import PodRunner
-from modelship.devcluster.prometheus import PrometheusProcess
 from modelship.kube import Kube, connect
+from modelship_testenv import Cluster
+from modelship_testenv.cluster import repo_root
+from modelship_testenv.harness import OperatorProcess, install_crds
+from modelship_testenv.loadgen import LoadGenerator
+from modelship_testenv.podrunner import PodRunner
+from modelship_testenv.prometheus import PrometheusProcess
 
 ROUTE = ("gateway.networking.k8s.io/v1", "HTTPRoute")
 MD = ("modelship.io/v1alpha1", "ModelDeployment")
@@ -166,7 +166,7 @@ def main() -> int:
     install_crds(kubectl)
     model = workdir / "model"
     subprocess.run(
-        [sys.executable, str(REPO_ROOT / "examples" / "train.py"), "--out", str(model)],
+        [sys.executable, str(repo_root() / "examples" / "train.py"), "--out", str(model)],
         check=True,
         capture_output=True,
     )

@@ -21,11 +21,11 @@ from typing import Any
 
 import yaml
 
-from modelship.devcluster import Cluster, ClusterError
-from modelship.devcluster.cluster import REPO_ROOT
-from modelship.devcluster.harness import OperatorProcess, install_crds
-from modelship.devcluster.loadgen import LoadGenerator
 from modelship.kube import Kube, connect
+from modelship_testenv import Cluster, ClusterError
+from modelship_testenv.cluster import repo_root
+from modelship_testenv.harness import OperatorProcess, install_crds
+from modelship_testenv.loadgen import LoadGenerator
 
 EXAMPLES = ["fraud-scorer.yaml", "mig-model.yaml", "cpu-model.yaml"]
 DEMO_NS = "analysis-demo"
@@ -70,14 +70,14 @@ def analysis_demo(cluster: Cluster, state: Path, loop_pid: Path) -> bool:
     model = state / "models" / "fraud-detector"
     if not (model / "model.json").exists():
         subprocess.run(
-            [sys.executable, str(REPO_ROOT / "examples" / "train.py"), "--out", str(model)],
+            [sys.executable, str(repo_root() / "examples" / "train.py"), "--out", str(model)],
             check=True,
             capture_output=True,
         )
     # A re-run starts over: the last run's canary would still stand aborted.
     kubectl_ok(kubectl, "delete", "namespace", DEMO_NS, "--ignore-not-found", "--timeout=120s")
     kubectl_ok(kubectl, "create", "namespace", DEMO_NS)
-    stop_process(loop_pid, b"devcluster.loop", "the runtime processes and Prometheus")
+    stop_process(loop_pid, b"modelship_testenv.loop", "the runtime processes and Prometheus")
     address_file = state / "loop" / "prometheus.address"
     address_file.unlink(missing_ok=True)
     (state / "loop").mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ def analysis_demo(cluster: Cluster, state: Path, loop_pid: Path) -> bool:
             [
                 sys.executable,
                 "-m",
-                "modelship.devcluster.loop",
+                "modelship_testenv.loop",
                 "--kubeconfig",
                 str(cluster.kubeconfig),
                 "--state-dir",
@@ -108,7 +108,7 @@ def analysis_demo(cluster: Cluster, state: Path, loop_pid: Path) -> bool:
         return False
     address = address_file.read_text()
     manifest = yaml.safe_load(
-        (REPO_ROOT / "examples" / "analysis" / "fraud-detector.yaml").read_text()
+        (repo_root() / "examples" / "analysis" / "fraud-detector.yaml").read_text()
     )
     manifest["spec"]["model"]["uri"] = f"file://{model}"
     manifest["spec"]["analysis"]["provider"]["prometheus"]["address"] = address
@@ -187,7 +187,7 @@ def main() -> int:
     pid_file = state / "operator.pid"
     loop_pid = state / "loop.pid"
     if args.down:
-        stop_process(loop_pid, b"devcluster.loop", "the runtime processes and Prometheus")
+        stop_process(loop_pid, b"modelship_testenv.loop", "the runtime processes and Prometheus")
         stop_process(pid_file, b"operator", "the operator")
         cluster.down()
         return 0
@@ -208,7 +208,7 @@ def main() -> int:
     pid_file.write_text(str(op.pid))
     say("applying examples/: " + ", ".join(EXAMPLES))
     for name in EXAMPLES:
-        subprocess.run([*kubectl, "apply", "-f", str(REPO_ROOT / "examples" / name)], check=True)
+        subprocess.run([*kubectl, "apply", "-f", str(repo_root() / "examples" / name)], check=True)
     say("waiting for every ModelDeployment to be Ready")
     done = subprocess.run(
         [*kubectl, "wait", "--for=condition=Ready", "md", "--all", "--timeout=120s"]

@@ -110,8 +110,21 @@ def _reference_build(args: argparse.Namespace) -> int:
     return 0
 
 
+TESTENV_MISSING = (
+    "modelship dev-cluster needs the modelship-testenv package: "
+    "pip install -e testenv/ from a source checkout"
+)
+
+
 def _dev_cluster(args: argparse.Namespace) -> int:
-    from modelship.devcluster import Cluster, ClusterError
+    # Dev tooling in its own package (testenv/), not in the operator's wheel or image.
+    try:
+        from modelship_testenv import Cluster, ClusterError
+    except ModuleNotFoundError as exc:
+        if exc.name != "modelship_testenv":
+            raise
+        print(TESTENV_MISSING, file=sys.stderr)
+        return 2
 
     cluster = Cluster(Path(args.state_dir) if args.state_dir else None)
     try:
@@ -129,7 +142,7 @@ def _dev_cluster(args: argparse.Namespace) -> int:
         elif args.action == "env":
             print(f"export KUBECONFIG={cluster.kubeconfig}")
         elif args.action == "build":
-            from modelship.devcluster.cluster import build_binaries
+            from modelship_testenv.cluster import build_binaries
 
             print(build_binaries())
     except ClusterError as exc:
@@ -254,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
         "dev-cluster",
         help="a local control plane built from Go modules (etcd, kube-apiserver, kwok)",
         description="Manage the local control plane. The first `up` builds the binaries from "
-        "Go modules (several minutes) and caches them in ~/.cache/modelship.",
+        "Go modules (several minutes) and caches them in ~/.cache/modelship. Needs the "
+        "modelship-testenv package (pip install -e testenv/ from a source checkout).",
     )
     dev.add_argument(
         "action",

@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from modelship.devcluster import Cluster
-from modelship.devcluster.cluster import free_port
-from modelship.devcluster.harness import OperatorProcess, install_crds
+from modelship_testenv import Cluster
+from modelship_testenv.cluster import free_port
+from modelship_testenv.harness import OperatorProcess, install_crds
 
 T = TypeVar("T")
 

@@ -20,11 +20,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelship.analysis.histogram import Histogram
-from modelship.devcluster.cluster import free_port
-from modelship.devcluster.harness import OperatorProcess
-from modelship.devcluster.loadgen import LoadGenerator
-from modelship.devcluster.podrunner import PodRunner
 from modelship.kube import connect
+from modelship_testenv.cluster import free_port
+from modelship_testenv.harness import OperatorProcess
+from modelship_testenv.loadgen import LoadGenerator
+from modelship_testenv.podrunner import PodRunner
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, model_deployment
 from tests.integration.test_canary import GATEWAY, canary_of, wait_promoted

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from modelship.devcluster import Cluster
-from modelship.devcluster.harness import OperatorProcess, install_crds
+from modelship_testenv import Cluster
+from modelship_testenv.harness import OperatorProcess, install_crds
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, gpu_runtime, model_deployment
 from tests.integration.test_serving import condition, md, wait_ready

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from modelship.devcluster.harness import OperatorProcess
-from modelship.devcluster.loadgen import LoadGenerator
-from modelship.devcluster.podrunner import PodRunner
 from modelship.drift.reference import build_from_csv
 from modelship.kube import connect
+from modelship_testenv.harness import OperatorProcess
+from modelship_testenv.loadgen import LoadGenerator
+from modelship_testenv.podrunner import PodRunner
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, model_deployment
 from tests.integration.test_canary import GATEWAY, ctl
@@ -291,8 +291,8 @@ def test_the_closed_loop_from_drift_to_a_promoted_retrained_model(
     """Drift on stable -> a retraining Job that really trains (examples/train.py, run by
     the dev cluster's Job runner) -> its model rolled out as a canary through analysis ->
     promoted, with spec.model untouched."""
-    from modelship.devcluster.jobrunner import JobRunner
-    from modelship.devcluster.kwok import LOCAL_RUN
+    from modelship_testenv.jobrunner import JobRunner
+    from modelship_testenv.kwok import LOCAL_RUN
 
     jobs = JobRunner(connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig)), tmp_path / "jobs")
     jobs.start()

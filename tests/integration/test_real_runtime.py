@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from modelship.devcluster.cluster import REPO_ROOT
-from modelship.devcluster.podrunner import PodRunner
 from modelship.kube import connect
+from modelship_testenv.cluster import repo_root
+from modelship_testenv.podrunner import PodRunner
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, model_deployment
 from tests.integration.test_serving import wait_ready
@@ -29,7 +29,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run(
         [
             sys.executable,
-            str(REPO_ROOT / "examples" / "train.py"),
+            str(repo_root() / "examples" / "train.py"),
             "--out",
             str(out),
             "--rows",
@@ -126,7 +126,7 @@ def test_each_pod_runs_a_real_runtime(
 
 @pytest.fixture
 def prometheus(runner: PodRunner, tmp_path: Path) -> Iterator[str]:
-    from modelship.devcluster.prometheus import PrometheusProcess
+    from modelship_testenv.prometheus import PrometheusProcess
 
     assert runner.targets_file is not None
     prom = PrometheusProcess(tmp_path / "prometheus", runner.targets_file)
@@ -201,7 +201,7 @@ def test_prometheus_scrapes_the_runtime_pods(
 def test_load_follows_the_route_weights(
     kubectl: Kubectl, running_operator: Any, namespace: str, trained: Path, runner: PodRunner
 ) -> None:
-    from modelship.devcluster.loadgen import LoadGenerator
+    from modelship_testenv.loadgen import LoadGenerator
     from tests.integration.test_canary import GATEWAY, wait_paused_at
 
     model = {"name": "fraud-scorer", "version": "1.0.0", "uri": f"file://{trained}"}

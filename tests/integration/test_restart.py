@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelship.devcluster.harness import OperatorProcess
+from modelship_testenv.harness import OperatorProcess
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, model_deployment
 from tests.integration.test_serving import condition, md, wait_ready

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from modelship.devcluster.harness import OperatorProcess
+from modelship_testenv.harness import OperatorProcess
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, gpu_runtime, model_deployment
 

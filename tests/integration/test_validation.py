@@ -216,9 +216,9 @@ def test_rejected_with_field_path(kubectl: Kubectl, namespace: str, case: Case) 
 
 
 def test_valid_examples_are_accepted(kubectl: Kubectl, namespace: str) -> None:
-    from modelship.devcluster.cluster import REPO_ROOT
+    from modelship_testenv.cluster import repo_root
 
-    for path in sorted((REPO_ROOT / "examples").rglob("*.yaml")):
+    for path in sorted((repo_root() / "examples").rglob("*.yaml")):
         done = kubectl.run(
             "apply", "--dry-run=server", "-n", namespace, "-f", str(path), check=False
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from modelship.devcluster.cluster import free_port
+from modelship_testenv.cluster import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

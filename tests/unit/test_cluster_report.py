@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modelship.devcluster.cluster import Cluster, ComponentDied, Process
+from modelship_testenv.cluster import Cluster, ComponentDied, Process
 
 
 def _died(cluster: Cluster, name: str, script: str) -> Process:

@@ -1,4 +1,4 @@
-"""``python -m modelship.devcluster.loop``: the demo's real serving loop, until SIGTERM.
+"""``python -m modelship_testenv.loop``: the demo's real serving loop, until SIGTERM.
 
 Backs the runtime pods of one namespace with real modelship-runtime processes and
 runs a Prometheus that scrapes them (its address goes to STATE/prometheus.address).
@@ -12,9 +12,9 @@ import sys
 import threading
 from pathlib import Path
 
-from modelship.devcluster.podrunner import PodRunner
-from modelship.devcluster.prometheus import PrometheusProcess
 from modelship.kube import connect
+from modelship_testenv.podrunner import PodRunner
+from modelship_testenv.prometheus import PrometheusProcess
 
 
 def main(argv: list[str] | None = None) -> int:

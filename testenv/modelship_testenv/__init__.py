@@ -2,9 +2,11 @@
 
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok run as
 plain processes on 127.0.0.1; kwok stands in for kubelets on fake CPU, GPU and
-MIG nodes. Development and test tooling only: the operator never imports it.
+MIG nodes. Development and test tooling only, in its own package
+(``modelship-testenv``, testenv/ of the source checkout): it needs that checkout
+(hack/, crds/, examples/), so the operator's wheel and image do not carry it.
 """
 
-from modelship.devcluster.cluster import Cluster, ClusterError
+from modelship_testenv.cluster import Cluster, ClusterError
 
 __all__ = ["Cluster", "ClusterError"]

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from modelship.devcluster.cluster import REPO_ROOT
+from modelship_testenv.cluster import repo_root
 
 
 class OperatorProcess:
@@ -32,7 +32,7 @@ class OperatorProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
-                cwd=REPO_ROOT,
+                cwd=repo_root(),
                 start_new_session=True,
             )
 
@@ -70,7 +70,7 @@ class OperatorProcess:
 
 def install_crds(kubectl: list[str]) -> None:
     """Apply crds/ and wait until the API server serves them."""
-    crds = REPO_ROOT / "crds"
+    crds = repo_root() / "crds"
     subprocess.run(
         [*kubectl, "apply", "--server-side", "-f", str(crds)], check=True, capture_output=True
     )

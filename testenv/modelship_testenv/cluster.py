@@ -25,18 +25,52 @@ from typing import Any
 
 import yaml
 
-from modelship.devcluster.kwok import write_kwok_config
-from modelship.devcluster.nodes import default_nodes, node_manifest
-from modelship.devcluster.pki import ensure_pki
+from modelship_testenv.kwok import write_kwok_config
+from modelship_testenv.nodes import default_nodes, node_manifest
+from modelship_testenv.pki import ensure_pki
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-BUILD_SCRIPT = REPO_ROOT / "hack" / "build-testenv.sh"
+# The file that marks a modelship source checkout: the dev cluster builds its binaries
+# with it and runs the operator, crds/ and examples/ from that checkout.
+CHECKOUT_MARKER = Path("hack") / "build-testenv.sh"
+REPO_ROOT_ENV = "MODELSHIP_REPO_ROOT"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 SERVICE_CIDR = "10.96.0.0/16"
 
 
 class ClusterError(RuntimeError):
     """The control plane could not be built or started; the message says which part."""
+
+
+class CheckoutNotFound(ClusterError):
+    """No modelship source checkout: the dev cluster needs one (hack/, crds/, examples/)."""
+
+
+def repo_root() -> Path:
+    """The modelship source checkout this package works from.
+
+    $MODELSHIP_REPO_ROOT if set (it must hold hack/build-testenv.sh), else the first
+    directory holding hack/build-testenv.sh above this file (an editable install),
+    else above the current directory (an installed wheel run inside a checkout).
+    """
+    env = os.environ.get(REPO_ROOT_ENV)
+    if env:
+        root = Path(env).expanduser().resolve()
+        if (root / CHECKOUT_MARKER).is_file():
+            return root
+        raise CheckoutNotFound(
+            f"${REPO_ROOT_ENV}={env} is not a modelship source checkout: "
+            f"{root / CHECKOUT_MARKER} does not exist"
+        )
+    starts = (Path(__file__).resolve().parent, Path.cwd().resolve())
+    for start in starts:
+        for directory in (start, *start.parents):
+            if (directory / CHECKOUT_MARKER).is_file():
+                return directory
+    raise CheckoutNotFound(
+        f"no modelship source checkout found: looked for {CHECKOUT_MARKER} in every "
+        f"directory above {starts[0]} and above {starts[1]}; "
+        f"run from a checkout or set ${REPO_ROOT_ENV} to one"
+    )
 
 
 class ComponentDied(ClusterError):
@@ -76,9 +110,8 @@ def _log(message: str) -> None:
 
 def build_binaries() -> Path:
     """Run hack/build-testenv.sh (progress on stderr); return the cache directory."""
-    if not BUILD_SCRIPT.exists():
-        raise ClusterError(f"{BUILD_SCRIPT} not found: the dev cluster runs from a source checkout")
-    done = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True)
+    script = repo_root() / CHECKOUT_MARKER
+    done = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:
         raise ClusterError("building the control plane failed (see the messages above)")
     return Path(done.stdout.strip().splitlines()[-1])
@@ -315,7 +348,7 @@ class Cluster:
                     f"--server-address=127.0.0.1:{free_port()}",
                     "--node-lease-duration-seconds=40",
                     # Pod IPs on loopback: a pod's IP is where its runtime process
-                    # listens (devcluster/podrunner.py).
+                    # listens (modelship_testenv/podrunner.py).
                     "--cidr=127.100.0.0/16",
                     "--node-ip=127.0.0.1",
                 ],

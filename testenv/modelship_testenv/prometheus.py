@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from modelship.devcluster.cluster import free_port
+from modelship_testenv.cluster import free_port
 
 SCRAPE_INTERVAL = "1s"
 

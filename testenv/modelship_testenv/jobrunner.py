@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modelship.devcluster.cluster import REPO_ROOT
-from modelship.devcluster.kwok import LOCAL_RUN
 from modelship.kube import Kube
+from modelship_testenv.cluster import repo_root
+from modelship_testenv.kwok import LOCAL_RUN
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class JobRunner:
             popen = subprocess.Popen(
                 argv,
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
-                cwd=REPO_ROOT,
+                cwd=repo_root(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -45,7 +45,7 @@ STAGE_FILES = (
 )
 
 
-# Pods with this label run as real local processes (devcluster/jobrunner.py), which
+# Pods with this label run as real local processes (modelship_testenv/jobrunner.py), which
 # report how they ended; kwok must not complete them first.
 LOCAL_RUN = "modelship.io/local-run"
 _JOB_OWNED = """    - key: '.metadata.ownerReferences.[].kind'
