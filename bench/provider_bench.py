@@ -28,8 +28,8 @@ import numpy as np
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelship.providers.prometheus import PrometheusProvider
-from modelship.providers.scrape import ScrapeProvider
+from modelship.metrics.prometheus import PrometheusProvider
+from modelship.metrics.scrape import ScrapeProvider
 from modelship.runtime.metrics import RuntimeMetrics
 
 FEATURES = 50

@@ -47,6 +47,7 @@ def trim(obj: Obj) -> Obj:
     meta = obj.get("metadata") or {}
     annotations = meta.get("annotations") or {}
     kept: Obj = {
+        "apiVersion": obj.get("apiVersion"),
         "kind": obj.get("kind"),
         "metadata": {
             k: meta[k]
@@ -65,8 +66,24 @@ def trim(obj: Obj) -> Obj:
     notes = {k: annotations[k] for k in KEPT_ANNOTATIONS if k in annotations}
     if notes:
         kept["metadata"]["annotations"] = notes
+    owners = [{"uid": r.get("uid")} for r in meta.get("ownerReferences") or []]
+    if owners:
+        kept["metadata"]["ownerReferences"] = owners  # pruning deletes only what we own
     if "replicas" in (obj.get("spec") or {}):
         kept["spec"] = {"replicas": obj["spec"]["replicas"]}
+    if obj.get("kind") == "HTTPRoute":  # its weights, read back for status
+        rules = (obj.get("spec") or {}).get("rules") or []
+        kept["spec"] = {
+            "rules": [
+                {
+                    "backendRefs": [
+                        {"name": b.get("name"), "weight": b.get("weight", 1)}
+                        for b in rule.get("backendRefs") or []
+                    ]
+                }
+                for rule in rules
+            ]
+        }
     status = obj.get("status") or {}
     if obj.get("kind") == "Pod":
         status = {
@@ -114,6 +131,17 @@ class ChildCache:
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         with self._lock:
             return self._objects.get((kind, namespace, name))
+
+    def children(self, namespace: str, owner: str) -> list[Obj]:
+        """Cached objects other than pods labelled as ``owner``'s."""
+        with self._lock:
+            objects = list(self._objects.values())
+        return [
+            o
+            for o in objects
+            if o["metadata"].get("namespace") == namespace
+            and (o["metadata"].get("labels") or {}).get(MODEL_DEPLOYMENT) == owner
+        ]
 
     def _put_pod(self, pod: Obj) -> None:
         meta = pod["metadata"]

@@ -44,6 +44,29 @@ class Reason:
     DRIFT_DETECTED: Final = "DriftDetected"
     NO_DRIFT: Final = "NoDrift"
     DRIFT_UNKNOWN: Final = "DriftUnknown"
+    GATEWAY_API_UNAVAILABLE: Final = "GatewayAPIUnavailable"
+    # Event reasons (kubectl describe): the rollout's steps and commands.
+    CANARY_STARTED: Final = "CanaryStarted"
+    CANARY_RESTARTED: Final = "CanaryRestarted"
+    CANARY_RETRIED: Final = "CanaryRetried"
+    CANARY_DROPPED: Final = "CanaryDropped"
+    CANARY_RESUMED: Final = "CanaryResumed"
+    CANARY_WEIGHT: Final = "CanaryWeight"
+    PROMOTED: Final = "Promoted"
+    PROMOTED_FULL: Final = "PromotedFull"
+    UNDO: Final = "Undo"
+    UNDO_FAILED: Final = "UndoFailed"
+    STABLE_REVISION_MISSING: Final = "StableRevisionMissing"
+    # Event reasons: analysis rounds.
+    ANALYSIS_ROUND_FAILED: Final = "AnalysisRoundFailed"
+    ANALYSIS_PASS: Final = "AnalysisPass"
+    ANALYSIS_ERROR: Final = "AnalysisError"
+    # Event reasons: drift and retraining.
+    DRIFT_CLEARED: Final = "DriftCleared"
+    RETRAINING_STARTED: Final = "RetrainingStarted"
+    RETRAINING_SUCCEEDED: Final = "RetrainingSucceeded"
+    RETRAINING_FAILED: Final = "RetrainingFailed"
+    RETRAINED_MODEL_DEPLOYING: Final = "RetrainedModelDeploying"
 
 
 def parse_time(text: str) -> datetime:

@@ -1,7 +1,8 @@
 """kopf wiring: the only module that imports kopf.
 
-Watch events only *enqueue* a key; the work queue runs the one reconcile path
-(modelship.reconcile) in a thread pool. Events of the ModelDeployment itself
+Watch events only *enqueue* a key; the work queue runs the one reconcile path (the
+ModelDeployment controller on the kernel, modelship.kernel) in a thread pool. Events
+of the ModelDeployment itself
 enqueue only when something other than status changed, so the operator's own
 status writes do not loop; events of child Deployments and Pods enqueue their
 owner, which is how readiness and scheduling failures reach status quickly.
@@ -18,8 +19,8 @@ import kopf
 
 from modelship.api import GROUP, PLURAL, VERSION
 from modelship.cache import ChildCache
+from modelship.controllers.model_deployment import model_deployment_reconcile
 from modelship.kube import connect
-from modelship.reconcile import Reconciler
 from modelship.render.labels import MANAGED_BY, MANAGER, MODEL_DEPLOYMENT
 from modelship.workqueue import WorkQueue
 
@@ -34,13 +35,13 @@ class _Runtime:
     def __init__(self, workers: int = 8) -> None:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
         self.cache = ChildCache()
-        self.reconciler = Reconciler(connect(pool_size=workers * 2), self.cache)
+        self.reconcile = model_deployment_reconcile(connect(pool_size=workers * 2), self.cache)
         self.queue: WorkQueue[Key] = WorkQueue(self._reconcile, workers=workers)
         self.seen: dict[Key, tuple[Any, ...]] = {}
 
     async def _reconcile(self, key: Key) -> float | None:
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self.executor, self.reconciler.reconcile, *key)
+        result = await loop.run_in_executor(self.executor, self.reconcile, *key)
         return result.requeue_after
 
 
@@ -136,6 +137,13 @@ async def retraining_job_event(type: str | None, body: kopf.Body, **_: Any) -> N
     owner = (meta.get("labels") or {}).get(MODEL_DEPLOYMENT)
     if owner:
         _runtime().queue.add((meta["namespace"], owner))
+
+
+@kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes", labels=_CHILD_LABELS)
+async def child_route_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """Routes are cached for their weights (read back into status) and for pruning.
+    Without the Gateway API CRDs kopf serves nothing here until they appear."""
+    _child_changed(type, body)
 
 
 @kopf.on.event("", "v1", "pods", labels=_CHILD_LABELS)

@@ -179,7 +179,7 @@ def test_prometheus_scrapes_the_runtime_pods(
     assert {(r["metric"]["track"], r["metric"]["version"]) for r in result} == {("stable", "1.0.0")}
 
     # The analysis provider reads the same numbers from the same server.
-    from modelship.providers.prometheus import PrometheusProvider
+    from modelship.metrics.prometheus import PrometheusProvider
 
     provider = PrometheusProvider(prometheus)
     ok = provider.scalar(f'sum(modelship_requests_total{{namespace="{namespace}",code="200"}})')

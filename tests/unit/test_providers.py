@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from modelship.providers import ProviderError
-from modelship.providers.prometheus import PrometheusProvider, selector
-from modelship.providers.scrape import ScrapeProvider
+from modelship.metrics import ProviderError
+from modelship.metrics.prometheus import PrometheusProvider, selector
+from modelship.metrics.scrape import ScrapeProvider
 
 
 def prom(answer: Any, status: int = 200, seen: list[str] | None = None) -> PrometheusProvider:

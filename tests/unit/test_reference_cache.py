@@ -7,18 +7,16 @@ from typing import Any, cast
 import numpy as np
 import pytest
 
-from modelship import measuring
-from modelship.drift.reference import InvalidReferenceError, Reference, numeric_feature
+from modelship.drift.reference import Reference, numeric_feature
 from modelship.kube import Kube
-from modelship.measuring import Measuring
-from modelship.render.labels import Owner
+from modelship.observe.references import References
 from tests.unit.factories import spec
 
 TEXT = Reference(100, {"x": numeric_feature(np.arange(100.0), 4)}).dumps()
 
 
 class ConfigMaps:
-    """What Measuring.reference asks of the Kubernetes layer: get a ConfigMap."""
+    """What References.get asks of the Kubernetes layer: get a ConfigMap."""
 
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
@@ -35,40 +33,36 @@ class ConfigMaps:
 
 
 def drift_spec(name: str = "ref") -> Any:
-    return spec(drift={"reference": {"configMapRef": {"name": name, "key": "reference.json"}}})
-
-
-OWNER = Owner("fraud", "ml", "uid-1")
+    body = {"reference": {"configMapRef": {"name": name, "key": "reference.json"}}}
+    return spec(drift=body).drift
 
 
 def test_parsed_once_per_version_and_again_when_the_configmap_changes() -> None:
     store = ConfigMaps()
-    m = Measuring(cast(Kube, store), lambda owner: [])
+    m = References(cast(Kube, store))
     store.put("ref", TEXT, "10")
-    first = m.reference(OWNER, drift_spec())
-    assert m.reference(OWNER, drift_spec()) is first
+    first = m.get("ml", drift_spec())
+    assert m.get("ml", drift_spec()) is first
     changed = Reference(100, {"x": numeric_feature(np.arange(100.0) * 2, 4)})
     store.put("ref", changed.dumps(), "11")
-    second = m.reference(OWNER, drift_spec())
+    second = m.get("ml", drift_spec())
     assert second is not first and second == changed
     store.put("ref", "{not json", "12")
-    with pytest.raises(InvalidReferenceError, match="not JSON"):
-        m.reference(OWNER, drift_spec())
+    invalid = m.get("ml", drift_spec())
+    assert isinstance(invalid, str) and invalid.startswith("drift reference is not valid: not JSON")
+    store.items["ref"]["data"] = {"other.json": TEXT}
+    assert m.get("ml", drift_spec()) == "drift reference: ConfigMap ref has no key 'reference.json'"
     del store.items["ref"]
-    with pytest.raises(LookupError, match="ConfigMap ml/ref not found"):
-        m.reference(OWNER, drift_spec())
+    assert m.get("ml", drift_spec()) == "drift reference: ConfigMap ml/ref not found"
 
 
-def test_at_most_the_configured_number_of_references_are_kept(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(measuring, "REFERENCES_KEPT", 3)
+def test_at_most_the_configured_number_of_references_are_kept() -> None:
     store = ConfigMaps()
-    m = Measuring(cast(Kube, store), lambda owner: [])
+    m = References(cast(Kube, store), kept=3)
     for i in range(5):
         store.put(f"ref{i}", TEXT, "1")
-    kept = {i: m.reference(OWNER, drift_spec(f"ref{i}")) for i in range(4)}
-    assert m.reference(OWNER, drift_spec("ref1")) is kept[1]  # recently used: kept
-    m.reference(OWNER, drift_spec("ref4"))  # drops ref2, the least recently used
-    assert m.reference(OWNER, drift_spec("ref3")) is kept[3]
-    assert m.reference(OWNER, drift_spec("ref2")) is not kept[2]
+    kept = {i: m.get("ml", drift_spec(f"ref{i}")) for i in range(4)}
+    assert m.get("ml", drift_spec("ref1")) is kept[1]  # recently used: kept
+    m.get("ml", drift_spec("ref4"))  # drops ref2, the least recently used
+    assert m.get("ml", drift_spec("ref3")) is kept[3]
+    assert m.get("ml", drift_spec("ref2")) is not kept[2]

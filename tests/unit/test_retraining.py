@@ -156,7 +156,7 @@ def test_the_job_carries_the_trigger_and_is_owned() -> None:
 
 
 def test_auto_deploy_serves_the_reported_model_until_the_spec_changes() -> None:
-    from modelship.retrain import retrained_spec
+    from modelship.decisions.revisions import retrained_spec
 
     s = retrain_spec(autoDeploy=True)
     results = {"fraud-retrain-1": '{"version": "1.5.0", "uri": "file:///models/1.5.0"}'}

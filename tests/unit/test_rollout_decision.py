@@ -13,7 +13,7 @@ from modelship.api.status import CanaryStatus, RevisionRef
 from modelship.conditions import rfc3339
 from modelship.decisions.replicas import GpuNeed
 from modelship.decisions.rollout import (
-    Analysis,
+    AnalysisGate,
     Command,
     RolloutInput,
     RolloutPlan,
@@ -316,7 +316,7 @@ CASES = [
         inp(
             canary=canary(step=1, weight=10),
             canary_track=track(NEW, 1),
-            analysis=Analysis("Fail", "p99 latency 412ms > 250ms"),
+            analysis=AnalysisGate("Fail", "p99 latency 412ms > 250ms"),
         ),
         lambda p: (
             p.aborted is not None
@@ -330,7 +330,7 @@ CASES = [
         inp(
             canary=canary(step=4, weight=50),
             canary_track=track(NEW, 1),
-            analysis=Analysis("Inconclusive", "too few requests"),
+            analysis=AnalysisGate("Inconclusive", "too few requests"),
         ),
         lambda p: (
             phase(p) == "Paused"
@@ -347,7 +347,7 @@ CASES = [
             canary=canary(step=1, weight=10),
             canary_track=track(NEW, 1),
             now=LATER,
-            analysis=Analysis(required=True, passed_at=T0 - timedelta(seconds=1), retry_in=7),
+            analysis=AnalysisGate(required=True, passed_at=T0 - timedelta(seconds=1), retry_in=7),
         ),
         lambda p: (
             p.canary is not None
@@ -363,7 +363,7 @@ CASES = [
             canary=canary(step=0, weight=0),
             canary_track=track(NEW, 1),
             now=LATER,
-            analysis=Analysis(required=True),
+            analysis=AnalysisGate(required=True),
         ),
         lambda p: p.canary is not None and p.canary.step >= 1,
     ),
@@ -373,7 +373,7 @@ CASES = [
             canary=canary(step=1, weight=10),
             canary_track=track(NEW, 1),
             now=LATER,
-            analysis=Analysis(required=True, passed_at=T0 + timedelta(minutes=2)),
+            analysis=AnalysisGate(required=True, passed_at=T0 + timedelta(minutes=2)),
         ),
         lambda p: p.canary is not None and p.canary.step == 3,
     ),
@@ -383,7 +383,7 @@ CASES = [
             steps=None,
             canary=canary(),
             canary_track=track(NEW, 1),
-            analysis=Analysis(required=True, retry_in=30),
+            analysis=AnalysisGate(required=True, retry_in=30),
         ),
         lambda p: p.promoted is None and p.weight == 33 and p.canary_replicas == 1,
     ),
@@ -394,7 +394,7 @@ CASES = [
             canary=canary(weight=33),
             canary_track=track(NEW, 1),
             now=LATER,
-            analysis=Analysis(required=True, passed_at=LATER),
+            analysis=AnalysisGate(required=True, passed_at=LATER),
         ),
         lambda p: p.canary is not None and p.canary.phase == "Promoting",
     ),
@@ -404,7 +404,7 @@ CASES = [
             canary=canary(step=1, weight=10, phase="Paused", pause_reason="Analysis"),
             canary_track=track(NEW, 1),
             commands=frozenset({Command.PROMOTE}),
-            analysis=Analysis("Inconclusive", "no data"),
+            analysis=AnalysisGate("Inconclusive", "no data"),
         ),
         lambda p: p.canary is not None and p.canary.step >= 2,
     ),

@@ -18,7 +18,7 @@ from modelship.api.types import (
 )
 
 
-class PrometheusProvider(ApiModel):
+class PrometheusProviderSpec(ApiModel):
     """Query a Prometheus server."""
 
     address: str = Field(
@@ -30,19 +30,19 @@ class PrometheusProvider(ApiModel):
     )
 
 
-class ScrapeProvider(ApiModel):
+class ScrapeProviderSpec(ApiModel):
     """Read the runtime pods' own /metrics endpoints directly."""
 
 
-class Provider(ApiModel):
+class ProviderSpec(ApiModel):
     """Where measurements come from; exactly one."""
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(exactly_one(["prometheus", "scrape"], "in provider"))
     }
 
-    prometheus: PrometheusProvider | None = Field(default=None, description="Prometheus.")
-    scrape: ScrapeProvider | None = Field(default=None, description="Direct scrape.")
+    prometheus: PrometheusProviderSpec | None = Field(default=None, description="Prometheus.")
+    scrape: ScrapeProviderSpec | None = Field(default=None, description="Direct scrape.")
 
 
 class LatencyCheck(ApiModel):
@@ -121,7 +121,7 @@ class Check(ApiModel):
     query: QueryCheck | None = Field(default=None, description="Custom PromQL.")
 
 
-class Analysis(ApiModel):
+class AnalysisSpec(ApiModel):
     """Measurements taken while a canary runs."""
 
     model_config = ApiModel.model_config | {
@@ -154,7 +154,7 @@ class Analysis(ApiModel):
         description="Consecutive inconclusive rounds that pause the canary until a round "
         "passes or a manual promote; 0 never pauses.",
     )
-    provider: Provider | None = Field(default=None, description="Metrics provider.")
+    provider: ProviderSpec | None = Field(default=None, description="Metrics provider.")
     checks: list[Check] | None = Field(
         default=None,
         max_length=32,

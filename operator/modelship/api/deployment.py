@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from modelship.api.analysis import Analysis
+from modelship.api.analysis import AnalysisSpec
 from modelship.api.drift import Drift, Retraining
 from modelship.api.status import ModelDeploymentStatus
 from modelship.api.types import (
@@ -270,7 +270,7 @@ class ModelDeploymentSpec(ApiModel):
     runtime: Runtime = Field(description="The inference container.")
     replicas: int = Field(default=1, ge=0, le=1000, description="Stable replicas.")
     rollout: Rollout = Field(default_factory=Rollout, description="Canary rollout plan.")
-    analysis: Analysis | None = Field(default=None, description="Canary analysis.")
+    analysis: AnalysisSpec | None = Field(default=None, description="Canary analysis.")
     drift: Drift | None = Field(default=None, description="Input drift monitoring.")
     retraining: Retraining | None = Field(default=None, description="Automatic retraining.")
     revision_history_limit: int = Field(

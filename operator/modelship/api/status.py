@@ -46,6 +46,13 @@ class CanaryStatus(ApiModel):
     weight: int = Field(
         default=0, ge=0, le=100, description="Percent of traffic sent to the canary."
     )
+    actual_weight: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Canary percent of traffic as observed: the HTTPRoute's weight "
+        "(Gateway API), else the canary's share of available pods (replica ratio).",
+    )
     weight_approximate: bool = Field(
         default=False,
         description="True with replica-ratio routing: the weight is the canary's share of "

@@ -9,19 +9,30 @@ a round passes). A retry or a new canary starts the count again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from modelship.analysis.checks import Observed, measure
 from modelship.analysis.verdict import Measurement, Verdict
-from modelship.api.analysis import Analysis as AnalysisSpec
+from modelship.api.analysis import AnalysisSpec
 from modelship.api.status import AnalysisStatus, CanaryStatus, CheckResult
 from modelship.api.types import parse_duration
-from modelship.conditions import parse_time, rfc3339
-from modelship.decisions.events import Event
-from modelship.decisions.rollout import Analysis
+from modelship.conditions import Reason, parse_time, rfc3339
+from modelship.decisions.rollout import AnalysisGate
+from modelship.drift.assess import DriftAssessment
+from modelship.kernel.plan import Event
 
 _SEVERITY: dict[Verdict, int] = {"Pass": 0, "Inconclusive": 1, "Error": 2, "Fail": 3}
+_VERDICT_REASONS: dict[Verdict, str] = {
+    "Pass": Reason.ANALYSIS_PASS,
+    "Inconclusive": Reason.ANALYSIS_INCONCLUSIVE,
+    "Error": Reason.ANALYSIS_ERROR,
+    "Fail": Reason.ANALYSIS_FAILED,
+}
+# Seconds between looks while a new canary's metrics are not there yet: a new pod's
+# series reach Prometheus only after service discovery (up to ~5 s) and two scrapes.
+NO_DATA_RETRY = 1.0
 
 
 @dataclass(frozen=True)
@@ -128,7 +139,7 @@ def record_round(
         events.append(
             Event(
                 "Warning",
-                "AnalysisRoundFailed",
+                Reason.ANALYSIS_ROUND_FAILED,
                 f"{canary_text}: {message} ({updated.failures} of {spec.failure_limit} failures)",
             )
         )
@@ -136,7 +147,7 @@ def record_round(
         events.append(
             Event(
                 "Normal" if verdict == "Pass" else "Warning",
-                f"Analysis{verdict}",
+                _VERDICT_REASONS[verdict],
                 f"{canary_text}: {message}",
             )
         )
@@ -145,14 +156,14 @@ def record_round(
 
 def rollout_verdict(
     spec: AnalysisSpec | None, status: AnalysisStatus | None, nxt: float | None
-) -> Analysis:
+) -> AnalysisGate:
     """What the canary state machine must do with the analysis so far."""
     if spec is None or not spec.checks:
-        return Analysis()
+        return AnalysisGate()
     if status is None:
-        return Analysis(required=True, retry_in=nxt)
+        return AnalysisGate(required=True, retry_in=nxt)
     if spec.failure_limit and status.failures >= spec.failure_limit:
-        return Analysis(
+        return AnalysisGate(
             "Fail", f"{status.message} ({status.failures} of {spec.failure_limit} failures)"
         )
     if (
@@ -164,9 +175,87 @@ def rollout_verdict(
             "Error",
         )
     ):
-        return Analysis(
+        return AnalysisGate(
             status.verdict,
             f"{status.message} ({status.inconclusive} inconclusive rounds in a row)",
         )
     passed = parse_time(status.last_pass_at) if status.last_pass_at else None
-    return Analysis(required=True, passed_at=passed, retry_in=nxt)
+    return AnalysisGate(required=True, passed_at=passed, retry_in=nxt)
+
+
+def window_pending(
+    spec: AnalysisSpec | None, canary: CanaryStatus | None, status: AnalysisStatus | None
+) -> bool:
+    """A measured canary whose window has not started yet (it starts when the canary
+    first takes traffic): the time to take stable's baseline."""
+    if spec is None or canary is None or not active(spec, canary):
+        return False
+    return (
+        status is None
+        or status.revision != canary.revision.name
+        or parse_time(status.since) < parse_time(canary.started_at)
+    )
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """The analysis after this reconcile: status, the gate the canary machine takes,
+    Events, seconds until the next round (while analysing), whether a round ran."""
+
+    status: AnalysisStatus | None
+    gate: AnalysisGate
+    events: list[Event] = field(default_factory=list)
+    next_in: float | None = None
+    measured: bool = False
+
+
+def _not_yet(observed: Observed, status: AnalysisStatus, window: float, spec: AnalysisSpec) -> bool:
+    """No canary series at all before the first round, early in the window."""
+    return (
+        status.rounds == 0
+        and observed.error is None
+        and not observed.has_canary_data()
+        and window < 2 * parse_duration(spec.interval)
+    )
+
+
+def analyse(
+    spec: AnalysisSpec | None,
+    canary: CanaryStatus | None,
+    previous: AnalysisStatus | None,
+    now: datetime,
+    observed: Observed | None,
+    drift: Mapping[str, DriftAssessment | str] | None = None,
+) -> AnalysisResult:
+    """A round if one is due (``observed``: what observe read for it; ``drift``: each
+    drift check's assessment of the canary's inputs), folded into status."""
+    running = active(spec, canary)
+    rnd = plan_round(spec, canary, previous, now)
+    status, next_in = rnd.status, rnd.next_in
+    events: list[Event] = []
+    if rnd.due and spec is not None and status is not None and canary is not None:
+        seen = observed if observed is not None else Observed(error="metrics were not read")
+        seen = replace(seen, drift=dict(drift or {}))
+        if _not_yet(seen, status, rnd.window, spec):
+            gate = rollout_verdict(spec, status, NO_DATA_RETRY)
+            return AnalysisResult(status, gate, [], NO_DATA_RETRY)
+        measurements = [measure(c, seen, rnd.look) for c in spec.checks or []]
+        what = f"canary {canary.revision.model_version} ({canary.revision.name})"
+        status, events = record_round(spec, status, measurements, now, what)
+    return AnalysisResult(
+        status,
+        rollout_verdict(spec, status if running else None, next_in),
+        events,
+        next_in if running else None,
+        rnd.due,
+    )
+
+
+def begin_window(
+    spec: AnalysisSpec | None, canary: CanaryStatus | None, result: AnalysisResult, now: datetime
+) -> AnalysisResult:
+    """After the canary decision: start the window of a canary that just got traffic."""
+    status, next_in = begin(spec, canary, result.status, now)
+    if next_in is None:
+        return result
+    return replace(result, status=status, next_in=next_in)

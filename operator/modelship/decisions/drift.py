@@ -17,8 +17,10 @@ from modelship.api.drift import Drift
 from modelship.api.status import DriftStatus, FeatureScore, ModelDeploymentStatus
 from modelship.api.types import parse_duration
 from modelship.conditions import Reason, Status, parse_time, rfc3339, set_condition
-from modelship.decisions.events import Event
-from modelship.drift.assess import DriftAssessment
+from modelship.drift.assess import DriftAssessment, assess
+from modelship.drift.live import FeatureReading, live_counts
+from modelship.drift.reference import InvalidReferenceError
+from modelship.kernel.plan import Event
 
 MAX_FEATURES = 200
 DRIFTED = "Drifted"
@@ -74,7 +76,7 @@ def record(
         if verdict == "Drifted":
             events.append(Event("Warning", Reason.DRIFT_DETECTED, message))
         elif verdict == "NotDrifted" and previous is not None and previous.verdict == "Drifted":
-            events.append(Event("Normal", "DriftCleared", message))
+            events.append(Event("Normal", Reason.DRIFT_CLEARED, message))
         elif verdict in ("Inconclusive", "Error"):
             events.append(Event("Warning", Reason.DRIFT_UNKNOWN, message))
     return status, events
@@ -100,3 +102,16 @@ def with_drift(
     value, reason, message = drifted_condition(drift)
     conditions = set_condition(status.conditions, DRIFTED, value, reason, message, generation, now)
     return status.model_copy(update={"drift": drift, "conditions": conditions})
+
+
+def assess_reading(
+    reading: FeatureReading | str, method: str, threshold: float | None
+) -> DriftAssessment | str:
+    """A track's feature increases, binned as the reference's, judged; or why not."""
+    if isinstance(reading, str):
+        return reading
+    try:
+        live = live_counts(reading.reference, reading.buckets, reading.categories)
+    except InvalidReferenceError as exc:
+        return str(exc)
+    return assess(reading.reference, live, method, threshold)

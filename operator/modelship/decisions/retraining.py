@@ -14,14 +14,15 @@ the newest ``HISTORY`` finished Jobs are kept.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from modelship.api import ModelDeploymentSpec
 from modelship.api.status import DriftStatus, RetrainedModel, RetrainingRun, RetrainingStatus
 from modelship.api.types import parse_duration
-from modelship.conditions import parse_time, rfc3339
-from modelship.decisions.events import Event
+from modelship.conditions import Reason, parse_time, rfc3339
+from modelship.kernel.plan import Event
 from modelship.observed import JobState
 from modelship.render.retraining import job_name
 
@@ -56,6 +57,16 @@ def current_deploy(status: RetrainingStatus, spec_revision: str) -> RetrainedMod
     return deployed if deployed is not None and deployed.spec_revision == spec_revision else None
 
 
+def keep_retraining(
+    previous: RetrainingStatus | None, spec_revision: str
+) -> RetrainingStatus | None:
+    """Status when no Job can have changed: as it was, with an autoDeploy override
+    dropped once the spec's own revision moved on."""
+    if previous is None:
+        return None
+    return previous.model_copy(update={"deployed": current_deploy(previous, spec_revision)})
+
+
 def parse_result(message: str) -> tuple[str | None, str | None, str]:
     """(version, uri, problem) from a Job's termination message:
     ``{"version": "1.5.0", "uri": "s3://..."}``."""
@@ -77,7 +88,7 @@ def decide_retraining(
     drift: DriftStatus | None,
     previous: RetrainingStatus | None,
     jobs: list[JobState],
-    results: dict[str, str],
+    results: Mapping[str, str],
     now: datetime,
 ) -> RetrainingPlan:
     """``results``: termination messages of finished Jobs, by Job name;
@@ -99,7 +110,7 @@ def decide_retraining(
             text = f"{newest.name} succeeded: model {last.model_version} at {last.model_uri}"
             if last.model_version is None:
                 text = f"{newest.name} succeeded but {last.reason}"
-            events.append(Event("Normal", "RetrainingSucceeded", text))
+            events.append(Event("Normal", Reason.RETRAINING_SUCCEEDED, text))
             if retraining.auto_deploy and last.model_version and last.model_uri:
                 deployed = RetrainedModel(
                     job=newest.name,
@@ -110,14 +121,14 @@ def decide_retraining(
                 events.append(
                     Event(
                         "Normal",
-                        "RetrainedModelDeploying",
+                        Reason.RETRAINED_MODEL_DEPLOYING,
                         f"autoDeploy: rolling out {last.model_version} from {newest.name} "
                         "through a canary",
                     )
                 )
         else:
             events.append(
-                Event("Warning", "RetrainingFailed", f"{newest.name} failed: {last.reason}")
+                Event("Warning", Reason.RETRAINING_FAILED, f"{newest.name} failed: {last.reason}")
             )
     active = None
     if running:
@@ -143,7 +154,7 @@ def decide_retraining(
     run = RetrainingRun(
         name=job_name(owner, number), started_at=rfc3339(now), outcome="Running", reason=reason
     )
-    events.append(Event("Normal", "RetrainingStarted", f"{run.name}: {reason}"))
+    events.append(Event("Normal", Reason.RETRAINING_STARTED, f"{run.name}: {reason}"))
     return RetrainingPlan(
         status.model_copy(update={"count": number, "active": run}),
         create=number,

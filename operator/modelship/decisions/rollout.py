@@ -23,8 +23,8 @@ from modelship.api.deployment import Step
 from modelship.api.status import CanaryStatus, RevisionRef
 from modelship.api.types import parse_duration
 from modelship.conditions import Reason, parse_time, rfc3339
-from modelship.decisions.events import Event
 from modelship.decisions.replicas import GpuNeed, Split, choose_capacity, split
+from modelship.kernel.plan import Event
 from modelship.observed import DeploymentState
 
 # How often to look again while waiting for canary pods (watch events usually come first).
@@ -42,7 +42,7 @@ Verdict = Literal["Pass", "Fail", "Inconclusive", "Error"]
 
 
 @dataclass(frozen=True)
-class Analysis:
+class AnalysisGate:
     """The analysis so far. Fail aborts; Inconclusive or Error pauses. With ``required``
     (checks are configured) a timed pause step ends, and the canary promotes, only
     after a round passed (``passed_at``) since the step started; ``retry_in`` is
@@ -68,7 +68,7 @@ class RolloutInput:
     paused: bool = False
     exact_weights: bool = False
     gpu: GpuNeed | None = None
-    analysis: Analysis = Analysis()
+    analysis: AnalysisGate = AnalysisGate()
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def decide_rollout(inp: RolloutInput) -> RolloutPlan:
             events.append(
                 Event(
                     "Normal",
-                    "CanaryDropped",
+                    Reason.CANARY_DROPPED,
                     f"spec is back on stable {_describe(inp.stable)}: canary "
                     f"{_describe(previous.revision)} dropped",
                 )
@@ -136,7 +136,7 @@ def decide_rollout(inp: RolloutInput) -> RolloutPlan:
         events.append(
             Event(
                 "Normal",
-                "CanaryRestarted",
+                Reason.CANARY_RESTARTED,
                 f"new revision {_describe(inp.desired)} replaces canary "
                 f"{_describe(previous.revision)}",
             )
@@ -144,7 +144,9 @@ def decide_rollout(inp: RolloutInput) -> RolloutPlan:
     if canary is not None and canary.phase == "Aborted":
         if Command.RETRY not in inp.commands:
             return _aborted(inp, canary, [])
-        events.append(Event("Normal", "CanaryRetried", f"retrying canary {_describe(inp.desired)}"))
+        events.append(
+            Event("Normal", Reason.CANARY_RETRIED, f"retrying canary {_describe(inp.desired)}")
+        )
         canary = None
     if canary is None:
         canary = _start(inp, events)
@@ -162,7 +164,7 @@ def _start(inp: RolloutInput, events: list[Event]) -> CanaryStatus:
     events.append(
         Event(
             "Normal",
-            "CanaryStarted",
+            Reason.CANARY_STARTED,
             f"canary {_describe(inp.desired)} against stable {_describe(inp.stable)}"
             f" ({choice.mode}): {plan}",
         )
@@ -298,7 +300,7 @@ class _Machine:
             return self._plan(self._reached(), c.weight)
         if c.pause_reason == "Manual":
             # Resumed: a timed pause starts over, and the deadline counts from now.
-            self.events.append(Event("Normal", "CanaryResumed", f"{what} resumed"))
+            self.events.append(Event("Normal", Reason.CANARY_RESUMED, f"{what} resumed"))
             self._update(
                 phase="Progressing",
                 pause_reason=None,
@@ -322,7 +324,11 @@ class _Machine:
             self._update(phase="Progressing", pause_reason=None, last_progress_at=self.stamp)
         if Command.PROMOTE_FULL in inp.commands and c.phase != "Promoting":
             self.events.append(
-                Event("Normal", "PromotedFull", f"{what}: promote --full skips the remaining steps")
+                Event(
+                    "Normal",
+                    Reason.PROMOTED_FULL,
+                    f"{what}: promote --full skips the remaining steps",
+                )
             )
             self._update(phase="Promoting", last_progress_at=self.stamp)
         while self.c.phase != "Promoting" and self.c.step < len(self.steps):
@@ -358,7 +364,9 @@ class _Machine:
         if self.promote:
             self.promote = False
             self.events.append(
-                Event("Normal", "Promoted", f"{n} ({step_text(step)}) passed by a manual promote")
+                Event(
+                    "Normal", Reason.PROMOTED, f"{n} ({step_text(step)}) passed by a manual promote"
+                )
             )
             if step.set_weight is not None:
                 self._update(weight=self._split(step.set_weight).weight)
@@ -371,7 +379,7 @@ class _Machine:
                     self.events.append(
                         Event(
                             "Normal",
-                            "CanaryWeight",
+                            Reason.CANARY_WEIGHT,
                             f"canary at {sp.weight}% ({n}): {sp.stable} stable, "
                             f"{sp.canary} canary pod(s)",
                         )
@@ -407,7 +415,9 @@ class _Machine:
         stable_target = replicas if self.mode == "surge" else max(replicas - c.canary_replicas, 0)
         if _track_ready(inp.stable_track, c.revision.name, stable_target):
             self.events.append(
-                Event("Normal", "Promoted", f"{_describe(c.revision)} promoted: stable serves it")
+                Event(
+                    "Normal", Reason.PROMOTED, f"{_describe(c.revision)} promoted: stable serves it"
+                )
             )
             return RolloutPlan(
                 c.revision, replicas, None, 0, 0, None, promoted=c.revision, events=self.events

@@ -21,9 +21,9 @@ from modelship.conditions import (
     flipped,
     set_condition,
 )
-from modelship.decisions.events import Event
 from modelship.decisions.history import record
 from modelship.decisions.rollout import RolloutPlan
+from modelship.kernel.plan import Event
 from modelship.observed import DeploymentState, PodState
 
 # While pods are not ready, look again this often even without a watch event:
@@ -223,7 +223,7 @@ def assess_serving(
     limit = spec.revision_history_limit
     if rollout is not None and rollout.promoted is not None:
         stable = rollout.promoted
-        history = record(history, rollout.promoted, "Promoted", now, limit)
+        history = record(history, rollout.promoted, Reason.PROMOTED, now, limit)
     elif canary is None and deployment.rolled_out and deployment.revision in (None, revision.name):
         if stable is None or stable.name != revision.name:
             history = record(history, revision, "RolledOut", now, limit)

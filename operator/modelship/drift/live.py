@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,6 +18,21 @@ from modelship.drift.reference import (
     NumericFeature,
     Reference,
 )
+
+
+@dataclass(frozen=True)
+class FeatureReading:
+    """One track's input-feature increases over a window, with the reference to bin
+    them in: histogram buckets by (feature, le) and category counts by (feature,
+    category); None where the series are absent."""
+
+    reference: Reference
+    buckets: Mapping[tuple[str, ...], float] | None
+    categories: Mapping[tuple[str, ...], float] | None
+
+
+# A reading, or why there is none (the drift verdict becomes Error with this message).
+FeatureResult = FeatureReading | str
 
 
 def live_counts(

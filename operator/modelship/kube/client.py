@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import socket
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,10 +92,33 @@ def connect(pool_size: int = 16, kubeconfig: str | None = None) -> Kube:
     return Kube(client.ApiClient(cfg))
 
 
+# How long an answer about which kinds the API server serves is trusted: a CRD
+# installed later is seen within this time.
+DISCOVERY_TTL_SECONDS = 30.0
+
+
 class Kube:
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
         self.instance = os.environ.get("POD_NAME") or socket.gethostname()
+        self._served: dict[tuple[str, str], tuple[float, bool]] = {}
+
+    def serves(self, api_version: str, kind: str) -> bool:
+        """Whether the API server serves ``kind`` in ``api_version`` (discovery, cached
+        for DISCOVERY_TTL_SECONDS)."""
+        key = (api_version, kind)
+        now = time.monotonic()
+        known = self._served.get(key)
+        if known is not None and now - known[0] < DISCOVERY_TTL_SECONDS:
+            return known[1]
+        path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        try:
+            found = self._call("GET", path)
+        except NotFoundError:
+            found = {}
+        served = any(r.get("kind") == kind for r in found.get("resources") or [])
+        self._served[key] = (now, served)
+        return served
 
     def _call(
         self,

@@ -1,8 +1,10 @@
 """Traffic routers: how the canary's weight reaches requests.
 
-A router is pure: it renders the objects that carry the weight; the reconcile
-applies them. ``exact_weights`` says whether the weight is honoured exactly
-(a router splits requests) or only approximated by pod counts.
+A router is pure: it renders the objects that carry the weight; the executor
+applies them and deletes what a router no longer renders (switching routers, or
+removing gatewayAPI, leaves nothing behind). ``exact_weights`` says whether the
+weight is honoured exactly (a router splits requests) or only approximated by pod
+counts; ``kinds`` are the API kinds it writes besides Services.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ Obj = dict[str, Any]
 class TrafficRouter(Protocol):
     name: str
     exact_weights: bool
+    kinds: tuple[tuple[str, str], ...]  # (apiVersion, kind) of what it writes beyond Services
 
     def objects(self, owner: Owner, spec: ModelDeploymentSpec, weight: int) -> list[Obj]:
         """Objects that send ``weight`` percent of requests to the canary."""

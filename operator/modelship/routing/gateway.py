@@ -18,6 +18,7 @@ def track_service_name(owner_name: str, track: str) -> str:
 class GatewayAPIRouter:
     name = "gatewayAPI"
     exact_weights = True
+    kinds: tuple[tuple[str, str], ...] = ((HTTPROUTE_API, "HTTPRoute"),)
 
     def __init__(self, config: GatewayAPIRouting) -> None:
         self.config = config

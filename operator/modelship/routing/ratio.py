@@ -12,6 +12,7 @@ from modelship.routing import Obj
 class ReplicaRatioRouter:
     name = "replicaRatio"
     exact_weights = False
+    kinds: tuple[tuple[str, str], ...] = ()
 
     def objects(self, owner: Owner, spec: ModelDeploymentSpec, weight: int) -> list[Obj]:
         return []  # nothing beyond the shared Service the serving renderer already writes

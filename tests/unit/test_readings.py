@@ -1,4 +1,5 @@
-"""What one analysis round reads from a provider, and the operator's rollout metrics."""
+"""What one analysis round reads from a provider (metrics/readings.py) and what the
+pure round decision makes of it (decisions/analysis.py), and the operator's metrics."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from typing import Any
 import pytest
 
 from modelship import telemetry
-from modelship.analysis.collect import Analyst
-from modelship.api.analysis import Analysis as AnalysisSpec
-from modelship.api.status import CanaryStatus, ModelDeploymentStatus, RevisionRef
-from modelship.providers import Labels, ProviderError
-from modelship.providers.pool import ProviderPool
+from modelship.api.analysis import AnalysisSpec
+from modelship.api.status import AnalysisStatus, CanaryStatus, ModelDeploymentStatus, RevisionRef
+from modelship.decisions.analysis import AnalysisResult, analyse, plan_round
+from modelship.metrics import Labels, MetricsProvider, ProviderError
+from modelship.metrics.pool import ProviderPool, Targets
+from modelship.metrics.readings import Readings
 from tests.unit.factories import canary_status
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -56,6 +58,12 @@ class Table:
     ) -> dict[tuple[str, ...], float] | None:
         return None
 
+    def scalar(self, promql: str) -> float | None:
+        return None
+
+    def prime(self) -> None:
+        return None
+
 
 FAST = {0.1: 600.0, float("inf"): 600.0}  # 600 requests, all under 100 ms
 
@@ -77,10 +85,42 @@ def spec(**extra: Any) -> AnalysisSpec:
     return AnalysisSpec.model_validate(body)
 
 
+class OnePool(ProviderPool):
+    """Every ModelDeployment, scope and track reads from the one table."""
+
+    def __init__(self, provider: Table) -> None:
+        super().__init__()
+        self.provider = provider
+
+    def get(self, *args: Any, **kwargs: Any) -> MetricsProvider:
+        return self.provider
+
+
+class Analyst:
+    """What a reconcile does for analysis: observe reads when a round is due, the pure
+    decision judges the reading."""
+
+    def __init__(self, provider: Table) -> None:
+        self.readings = Readings(OnePool(provider))
+
+    def run(
+        self,
+        key: tuple[str, str],
+        spec: AnalysisSpec,
+        canary: CanaryStatus,
+        previous: AnalysisStatus | None,
+        now: datetime,
+        targets: Targets,
+    ) -> AnalysisResult:
+        rnd = plan_round(spec, canary, previous, now)
+        observed = None
+        if rnd.due:
+            observed = self.readings.analysis(key, spec, canary.revision.name, rnd.window, targets)
+        return analyse(spec, canary, previous, now, observed)
+
+
 def analyst_with(provider: Table) -> Analyst:
-    a = Analyst(ProviderPool())
-    a._provider = lambda *args: provider  # type: ignore[method-assign]
-    return a
+    return Analyst(provider)
 
 
 def test_a_round_reads_the_canary_over_the_window_and_records_verdicts() -> None:

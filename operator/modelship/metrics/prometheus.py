@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from modelship.providers import Labels, ProviderError
+from modelship.metrics import Labels, ProviderError
 
 
 def selector(labels: Labels) -> str:
@@ -57,6 +57,9 @@ class PrometheusProvider:
             return None
         value = float(result[0]["value"][1])
         return None if math.isnan(value) else value
+
+    def prime(self) -> None:
+        """Prometheus keeps the history itself: nothing to take now."""
 
     def buckets(self, metric: str, labels: Labels, window: float) -> dict[float, float] | None:
         query = f"sum by (le) (increase({metric}_bucket{selector(labels)}[{_duration(window)}]))"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from modelship.api.analysis import Provider
-from modelship.providers import MetricsProvider
-from modelship.providers.prometheus import PrometheusProvider
-from modelship.providers.scrape import ScrapeProvider
+from modelship.api.analysis import ProviderSpec
+from modelship.metrics import MetricsProvider
+from modelship.metrics.prometheus import PrometheusProvider
+from modelship.metrics.scrape import ScrapeProvider
 
 Targets = Callable[[str], Sequence[str]]  # track -> the track's pods' /metrics URLs
 DRIFT_SCOPE = "drift"  # scrape history of drift monitoring (canaries use their revision)
@@ -22,7 +22,7 @@ class ProviderPool:
     def get(
         self,
         key: tuple[str, str],
-        spec: Provider | None,
+        spec: ProviderSpec | None,
         scope: str,
         track: str,
         targets: Targets,

@@ -24,7 +24,7 @@ import httpx
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelship.providers import Labels, ProviderError
+from modelship.metrics import Labels, ProviderError
 
 Series = tuple[str, tuple[tuple[str, str], ...]]
 Read = tuple[float, "np.ndarray"]  # when, and each indexed series' value (NaN: absent)
@@ -145,6 +145,12 @@ class ScrapeProvider:
     def prime(self) -> None:
         """Read now: pods present at the first read only give a baseline."""
         self._read()
+
+    def scalar(self, promql: str) -> float | None:
+        raise ProviderError(
+            "query checks need PromQL: set spec.analysis.provider.prometheus "
+            "(the scrape provider reads the pods' /metrics and has no query language)"
+        )
 
     def _increase(
         self, names: set[str], labels: Labels, window: float, keep: tuple[str, ...] = ("le",)

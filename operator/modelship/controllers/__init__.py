@@ -1,0 +1,1 @@
+"""Controllers: each is observe + decide wired onto the kernel (kernel/loop.py)."""

@@ -1,0 +1,70 @@
+"""The ModelDeployment controller: observe (observe/model_deployment.py), decide
+(decisions/model_deployment.py, pure), run by the kernel's one executor."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from modelship import telemetry
+from modelship.api import ModelDeploymentStatus
+from modelship.cache import ChildCache
+from modelship.decisions import model_deployment
+from modelship.decisions.model_deployment import Snapshot
+from modelship.kernel.executor import Executor
+from modelship.kernel.loop import Reconcile
+from modelship.kernel.plan import Plan, Target
+from modelship.kube import Kube
+from modelship.observe.model_deployment import DeploymentObserver
+
+log = logging.getLogger(__name__)
+
+
+class ModelDeploymentController:
+    kind = "ModelDeployment"
+
+    def __init__(self, kube: Kube, cache: ChildCache | None = None) -> None:
+        self.observer = DeploymentObserver(kube, cache)
+
+    def target(self, namespace: str, name: str) -> Target | None:
+        target = self.observer.target(namespace, name)
+        if target is None:
+            telemetry.forget(namespace, name)
+        return target
+
+    def observe(self, target: Target, now: datetime) -> Snapshot:
+        return self.observer.observe(target, now)
+
+    def decide(self, snapshot: Snapshot, now: datetime) -> Plan:
+        return model_deployment.decide(snapshot, now)
+
+    def rejected(self, snapshot: Snapshot, message: str, now: datetime) -> Plan:
+        return model_deployment.invalid(snapshot, message, now)
+
+    def done(self, snapshot: Snapshot, plan: Plan) -> None:
+        """The operator's own metrics, and one log line per status change."""
+        if plan.status is None or plan.status == dict(snapshot.target.status):
+            return
+        ref = snapshot.target.ref
+        status = ModelDeploymentStatus.model_validate(plan.status)
+        log.info(
+            "%s/%s: phase %s, %s",
+            ref.namespace,
+            ref.name,
+            status.phase,
+            ", ".join(f"{c.type}={c.status}/{c.reason}" for c in status.conditions),
+        )
+        telemetry.rollout_outcomes(ref.namespace, ref.name, snapshot.previous, status)
+        if snapshot.analysis is not None and status.analysis is not None:
+            previous = snapshot.previous.analysis
+            if previous is None or status.analysis.rounds != previous.rounds:
+                telemetry.analysis_round(ref.namespace, ref.name, status.analysis)
+        if snapshot.drift is not None and status.drift is not None:
+            telemetry.drift_window(ref.namespace, ref.name, status.drift)
+
+
+def model_deployment_reconcile(
+    kube: Kube, cache: ChildCache | None = None, executor: Executor | None = None
+) -> Reconcile[Snapshot]:
+    """The reconcile the work queue runs per ModelDeployment key."""
+    return Reconcile(ModelDeploymentController(kube, cache), executor or Executor(kube, cache))

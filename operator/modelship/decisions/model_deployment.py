@@ -1,0 +1,367 @@
+"""The ModelDeployment controller's decision: one snapshot and ``now`` -> one Plan (pure).
+
+The order inside is the order of cause and effect: which revisions (spec, undo,
+retrained model), the analysis round the snapshot read for, the canary state machine,
+the objects that carry its result (tracks, Service, router), the status those objects
+will produce, then drift and retraining. Each step is a pure module of its own
+(revisions, analysis, rollout, serving, drift, retraining); this one wires them and
+turns their results into the kernel's typed actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from modelship.analysis.checks import Observed
+from modelship.api import ModelDeploymentSpec, ModelDeploymentStatus
+from modelship.conditions import Reason
+from modelship.decisions.analysis import AnalysisResult, analyse, begin_window
+from modelship.decisions.commands import Requested
+from modelship.decisions.drift import assess_reading, record, window_due, with_drift
+from modelship.decisions.replicas import GpuNeed
+from modelship.decisions.retraining import decide_retraining, keep_retraining, watching_jobs
+from modelship.decisions.revisions import Revisions, Stored, choose
+from modelship.decisions.rollout import RolloutInput, RolloutPlan, decide_rollout
+from modelship.decisions.serving import StatusPlan, assess_invalid_spec, assess_serving
+from modelship.drift.assess import DriftAssessment
+from modelship.drift.live import FeatureResult
+from modelship.kernel.plan import Action, Apply, CreateOnce, Delete, Event, ObjectRef, Plan, Target
+from modelship.observed import DeploymentState, JobState, PodState
+from modelship.render import with_applied_hash
+from modelship.render.labels import APPLIED_HASH, Owner, Track
+from modelship.render.retraining import retraining_job, trigger_env
+from modelship.render.serving import deployment_name, runtime_deployment, runtime_service
+from modelship.revision import revision_ref
+from modelship.routing import router_for
+
+Obj = dict[str, Any]
+# The kinds a ModelDeployment's renderers write: what they no longer render is deleted.
+PRUNED = frozenset(
+    {
+        ("apps/v1", "Deployment"),
+        ("v1", "Service"),
+        ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    }
+)
+NO_ROUTES = (
+    "spec.rollout.trafficRouting.gatewayAPI is set but this cluster does not serve "
+    "HTTPRoute (gateway.networking.k8s.io/v1): install the Gateway API CRDs or "
+    "remove gatewayAPI to split by replica ratio"
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one ModelDeployment reconcile may use, read by observe."""
+
+    target: Target
+    owner: Owner
+    spec: ModelDeploymentSpec | None
+    invalid: str | None  # why the spec cannot be acted on (spec is None then)
+    previous: ModelDeploymentStatus
+    asked: Requested
+    children: Mapping[ObjectRef, Obj] = field(default_factory=dict)  # owned, by us
+    stored: Stored = field(default_factory=dict)  # ControllerRevisions by revision hash
+    pods: tuple[PodState, ...] = ()
+    routes_served: bool = True  # the cluster serves HTTPRoute (asked only with gatewayAPI)
+    free_gpus: int | None = None  # free GPUs of the canary's kind, when a canary starts
+    analysis: Observed | None = None  # read for a due round
+    canary_features: FeatureResult | None = None  # the canary's inputs (drift checks)
+    drift: FeatureResult | None = None  # the stable track's inputs (a due drift window)
+    jobs: tuple[JobState, ...] | None = None  # retraining Jobs, when they can matter
+    job_results: Mapping[str, str] = field(default_factory=dict)  # termination messages
+
+    def track(self, track: Track) -> Obj | None:
+        name = deployment_name(self.owner.name, track)
+        return self.children.get(ObjectRef("apps/v1", "Deployment", self.owner.namespace, name))
+
+
+def decide(s: Snapshot, now: datetime) -> Plan:
+    if s.spec is None:
+        return invalid(s, s.invalid or "the spec cannot be read", now)
+    spec = s.spec
+    revisions = choose(s.owner, spec, s.previous, s.asked, s.stored)
+    analysis = analyse(
+        spec.analysis,
+        s.previous.canary,
+        s.previous.analysis,
+        now,
+        s.analysis,
+        _drift_checks(spec, s.canary_features),
+    )
+    rollout = _rollout(s, spec, revisions, analysis, now)
+    analysis = begin_window(spec.analysis, rollout.canary, analysis, now)
+    objects, tracks = _render(s, spec, revisions, rollout)
+    serving = _serving(s, spec, revisions, rollout, tracks, now)
+    status = serving.status.model_copy(
+        update={
+            "commands": s.asked.handled,
+            "undo": revisions.undo,
+            "revision_count": max(s.previous.revision_count, revisions.desired.number or 0),
+            "analysis": analysis.status,
+            "canary": _with_actual_weight(serving.status, s, tracks),
+        }
+    )
+    status, drift_events, drift_next = _drift(s, spec, status, now)
+    status, jobs, retraining = _retraining(s, spec, status, now)
+    actions: list[Action] = []
+    if revisions.store is not None:
+        actions.append(CreateOnce(revisions.store))
+    actions += [Apply(obj) for obj in objects]
+    actions += jobs
+    waits = (serving.requeue_after, analysis.next_in, drift_next, retraining.requeue_after)
+    events = [
+        *revisions.events,
+        *analysis.events,
+        *serving.events,
+        *drift_events,
+        *retraining.events,
+    ]
+    return Plan(
+        actions=tuple(actions),
+        status=status.model_dump(mode="json", by_alias=True),
+        events=tuple(events),
+        requeue_after=min((t for t in waits if t is not None), default=None),
+        prune=PRUNED,
+    )
+
+
+def invalid(s: Snapshot, message: str, now: datetime) -> Plan:
+    """A spec the operator cannot act on: Degraded, children left as they are."""
+    plan = assess_invalid_spec(s.target.generation, message, s.previous, now)
+    return _status_only(plan)
+
+
+def _status_only(plan: StatusPlan) -> Plan:
+    return Plan(
+        status=plan.status.model_dump(mode="json", by_alias=True),
+        events=tuple(plan.events),
+        requeue_after=plan.requeue_after,
+    )
+
+
+def _drift_checks(
+    spec: ModelDeploymentSpec, reading: FeatureResult | None
+) -> dict[str, DriftAssessment | str]:
+    """Each drift check's assessment of the canary's inputs (read once per round)."""
+    out: dict[str, DriftAssessment | str] = {}
+    for check in (spec.analysis.checks or []) if spec.analysis else []:
+        if check.drift is None:
+            continue
+        if spec.drift is None:
+            out[check.name] = "drift checks need spec.drift (its reference, method)"
+        elif reading is not None:
+            out[check.name] = assess_reading(reading, spec.drift.method, check.drift.threshold)
+    return out
+
+
+def _rollout(
+    s: Snapshot,
+    spec: ModelDeploymentSpec,
+    revisions: Revisions,
+    analysis: AnalysisResult,
+    now: datetime,
+) -> RolloutPlan:
+    router = router_for(spec)
+    stable_track, canary_track = s.track("stable"), s.track("canary")
+    plan = decide_rollout(
+        RolloutInput(
+            spec=spec,
+            desired=revisions.desired,
+            stable=revisions.stable,
+            canary=s.previous.canary,
+            stable_track=DeploymentState.from_object(stable_track) if stable_track else None,
+            canary_track=DeploymentState.from_object(canary_track) if canary_track else None,
+            now=now,
+            commands=s.asked.commands,
+            paused=s.asked.paused,
+            exact_weights=router.exact_weights,
+            gpu=_gpu_need(revisions, s.free_gpus)
+            if revisions.starting(s.previous.canary)
+            else None,
+            analysis=analysis.gate,
+        )
+    )
+    if router.kinds and not s.routes_served:
+        plan = replace(plan, aborted=(Reason.GATEWAY_API_UNAVAILABLE, NO_ROUTES))
+    return plan
+
+
+def _gpu_need(revisions: Revisions, free: int | None) -> GpuNeed | None:
+    gpu = revisions.desired_spec.runtime.gpu
+    if gpu is None or gpu.count == 0 or free is None:
+        return None
+    stable_gpu = revisions.stable_spec.runtime.gpu if revisions.stable_spec else None
+    same = stable_gpu is not None and stable_gpu.resource_name == gpu.resource_name
+    return GpuNeed(
+        resource=gpu.resource_name,
+        per_canary_pod=gpu.count,
+        per_stable_pod=stable_gpu.count if same and stable_gpu else 0,
+        free=free,
+    )
+
+
+@dataclass(frozen=True)
+class _Tracks:
+    """Each track as it will be once this plan's applies are done."""
+
+    stable: DeploymentState
+    canary: DeploymentState | None
+
+
+def _render(
+    s: Snapshot, spec: ModelDeploymentSpec, revisions: Revisions, rollout: RolloutPlan
+) -> tuple[list[Obj], _Tracks]:
+    """The objects that carry the rollout's result, with their applied hashes."""
+    specs = revisions.specs()
+    surge = rollout.canary is None or rollout.canary.capacity != "swap"
+    stable = with_applied_hash(
+        runtime_deployment(
+            s.owner,
+            specs[rollout.stable_revision.name],
+            rollout.stable_revision.name,
+            "stable",
+            rollout.stable_replicas,
+            surge=surge,
+        )
+    )
+    objects = [stable]
+    canary = None
+    if rollout.canary_revision is not None:
+        canary = with_applied_hash(
+            runtime_deployment(
+                s.owner,
+                specs[rollout.canary_revision.name],
+                rollout.canary_revision.name,
+                "canary",
+                rollout.canary_replicas,
+                surge=surge,
+            )
+        )
+        objects.append(canary)
+    objects.append(with_applied_hash(runtime_service(s.owner, spec)))
+    if s.routes_served:
+        routed = router_for(spec).objects(s.owner, spec, rollout.weight)
+        objects += [with_applied_hash(o) for o in routed]
+    tracks = _Tracks(
+        projected(s.track("stable"), stable),
+        projected(s.track("canary"), canary) if canary is not None else None,
+    )
+    return objects, tracks
+
+
+def projected(observed: Obj | None, rendered: Obj) -> DeploymentState:
+    """A track as the API server will answer this plan's apply: unchanged, as observed;
+    changed (or new), at a generation its controller has not seen yet."""
+    if observed is not None and _hash(observed) == _hash(rendered):
+        return DeploymentState.from_object(observed)
+    state = DeploymentState.from_object(observed or {"metadata": {"generation": 0}})
+    after = DeploymentState.from_object(rendered)
+    return replace(
+        state,
+        generation=state.generation + 1,
+        desired_replicas=after.desired_replicas,
+        revision=after.revision,
+    )
+
+
+def _hash(obj: Obj) -> str | None:
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(APPLIED_HASH)
+    return str(value) if value is not None else None
+
+
+def _serving(
+    s: Snapshot,
+    spec: ModelDeploymentSpec,
+    revisions: Revisions,
+    rollout: RolloutPlan,
+    tracks: _Tracks,
+    now: datetime,
+) -> StatusPlan:
+    stable_served = revisions.specs()[rollout.stable_revision.name]
+    settled = tracks.stable.rolled_out and (tracks.canary is None or tracks.canary.rolled_out)
+    return assess_serving(
+        s.target.generation,
+        stable_served,
+        rollout.stable_revision,
+        tracks.stable,
+        () if settled else s.pods,
+        s.previous,
+        now,
+        rollout,
+        tracks.canary,
+    )
+
+
+def _with_actual_weight(status: ModelDeploymentStatus, s: Snapshot, tracks: _Tracks) -> Any:
+    """status.canary with the weight as observed: the HTTPRoute's canary weight
+    (Gateway API), else the canary's share of available pods (replica ratio)."""
+    canary = status.canary
+    if canary is None:
+        return None
+    actual = route_weight(s)
+    if actual is None and canary.weight_approximate:
+        ready_canary = tracks.canary.available_replicas if tracks.canary else 0
+        total = tracks.stable.available_replicas + ready_canary
+        actual = round(100 * ready_canary / total) if total else 0
+    return canary.model_copy(update={"actual_weight": actual})
+
+
+def route_weight(s: Snapshot) -> int | None:
+    """The canary's percent of the observed HTTPRoute's backend weights, if there is one."""
+    ref = ObjectRef("gateway.networking.k8s.io/v1", "HTTPRoute", s.owner.namespace, s.owner.name)
+    route = s.children.get(ref)
+    if route is None:
+        return None
+    weights = {"stable": 0, "canary": 0}
+    for rule in (route.get("spec") or {}).get("rules") or []:
+        for backend in rule.get("backendRefs") or []:
+            track = str(backend.get("name", "")).removeprefix(f"{s.owner.name}-")
+            if track in weights:
+                weights[track] += int(backend.get("weight", 1))
+    total = weights["stable"] + weights["canary"]
+    return round(100 * weights["canary"] / total) if total else None
+
+
+def _drift(
+    s: Snapshot, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
+) -> tuple[ModelDeploymentStatus, list[Event], float | None]:
+    """A due drift window of the stable track, folded into status and Drifted."""
+    if spec.drift is None:
+        return with_drift(status, None, s.target.generation, now), [], None
+    due = window_due(spec.drift, s.previous.drift, now)
+    if not due.due or s.drift is None:
+        return with_drift(status, s.previous.drift, s.target.generation, now), [], due.next_in
+    result = assess_reading(s.drift, spec.drift.method, spec.drift.threshold)
+    drift, events = record(spec.drift, s.previous.drift, result, now)
+    return with_drift(status, drift, s.target.generation, now), events, due.next_in
+
+
+@dataclass(frozen=True)
+class _RetrainingOutcome:
+    events: list[Event] = field(default_factory=list)
+    requeue_after: float | None = None
+
+
+def _retraining(
+    s: Snapshot, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
+) -> tuple[ModelDeploymentStatus, list[Action], _RetrainingOutcome]:
+    spec_revision = revision_ref(spec).name
+    previous = s.previous.retraining
+    if s.jobs is None or not watching_jobs(spec, status.drift, previous):
+        kept = keep_retraining(previous, spec_revision)
+        return status.model_copy(update={"retraining": kept}), [], _RetrainingOutcome()
+    plan = decide_retraining(
+        s.owner.name, spec_revision, spec, status.drift, previous, list(s.jobs), s.job_results, now
+    )
+    actions: list[Action] = []
+    if plan.create is not None and status.drift is not None:
+        env = trigger_env(spec, status.drift, s.owner.namespace)
+        actions.append(CreateOnce(retraining_job(s.owner, spec, plan.create, env)))
+    for name in plan.delete:
+        actions.append(Delete(ObjectRef("batch/v1", "Job", s.owner.namespace, name)))
+    outcome = _RetrainingOutcome(plan.events, plan.requeue_after)
+    return status.model_copy(update={"retraining": plan.status}), actions, outcome

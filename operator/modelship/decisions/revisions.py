@@ -1,0 +1,167 @@
+"""Which revision each track serves (pure): the spec's, an undo target's, or an
+autoDeployed retrained model's, and the stable one, from the stored revisions.
+
+Revisions are stored as ControllerRevisions (render/revision.py), by hash; observe
+reads the ones ``needed`` names, this module chooses among them and says which new one
+to store. A revision is stored once and keeps the number it was given (create, never
+apply), so a restart between storing and recording it gives the same number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelship.api import ModelDeploymentSpec, ModelDeploymentStatus
+from modelship.api.status import CanaryStatus, RetrainingStatus, RevisionRef, UndoTarget
+from modelship.conditions import Reason
+from modelship.decisions.commands import Requested
+from modelship.decisions.history import find
+from modelship.decisions.retraining import current_deploy
+from modelship.kernel.plan import Event
+from modelship.render.labels import Owner
+from modelship.render.revision import controller_revision, served_spec
+from modelship.revision import revision_ref
+
+Obj = dict[str, Any]
+Stored = Mapping[str, Obj]  # revision hash -> its ControllerRevision (owned by this object)
+
+
+@dataclass(frozen=True)
+class Revisions:
+    desired_spec: ModelDeploymentSpec  # what the newest revision serves
+    desired: RevisionRef  # numbered
+    undo: UndoTarget | None  # the manual rollback in force
+    stable_spec: ModelDeploymentSpec | None
+    stable: RevisionRef | None  # None: nothing rolled out yet (or its revision was lost)
+    store: Obj | None = None  # a ControllerRevision to create now
+    events: list[Event] = field(default_factory=list)
+
+    def starting(self, canary: CanaryStatus | None) -> bool:
+        """A canary starts now: desired differs from stable and no canary of it runs."""
+        return (
+            self.stable is not None
+            and self.desired.name != self.stable.name
+            and (canary is None or canary.revision.name != self.desired.name)
+        )
+
+    def specs(self) -> dict[str, ModelDeploymentSpec]:
+        """Served spec per revision hash."""
+        out = {self.desired.name: self.desired_spec}
+        if self.stable is not None and self.stable_spec is not None:
+            out[self.stable.name] = self.stable_spec
+        return out
+
+
+def retrained_spec(
+    spec: ModelDeploymentSpec, status: RetrainingStatus | None, spec_revision: str
+) -> ModelDeploymentSpec | None:
+    """The spec serving an autoDeployed retrained model, while the spec's own revision is
+    the one it was deployed against (GitOps wins at its next change)."""
+    deployed = current_deploy(status, spec_revision) if status else None
+    if deployed is None:
+        return None
+    model = spec.model.model_copy(
+        update={"version": deployed.model_version, "uri": deployed.model_uri, "digest": None}
+    )
+    return spec.model_copy(update={"model": model})
+
+
+def needed(
+    spec: ModelDeploymentSpec, previous: ModelDeploymentStatus, asked: Requested
+) -> set[str]:
+    """The revision hashes ``choose`` may look up: observe reads these."""
+    spec_revision = revision_ref(spec).name
+    names = {spec_revision}
+    if previous.stable_revision is not None:
+        names.add(previous.stable_revision.name)
+    if previous.undo is not None:
+        names.add(previous.undo.revision.name)
+    if asked.undo is not None and (entry := find(previous.history, asked.undo)) is not None:
+        names.add(entry.revision)
+    retrained = retrained_spec(spec, previous.retraining, spec_revision)
+    if retrained is not None:
+        names.add(revision_ref(retrained).name)
+    return names
+
+
+def _undo(
+    spec: ModelDeploymentSpec,
+    previous: ModelDeploymentStatus,
+    asked: Requested,
+    stored: Stored,
+    spec_ref: RevisionRef,
+    events: list[Event],
+) -> UndoTarget | None:
+    """The undo in force after this reconcile's commands (an Event for each new one)."""
+    undo = previous.undo
+    if asked.undo is not None:
+        entry = find(previous.history, asked.undo)
+        kept = stored.get(entry.revision) if entry else None
+        if entry is None or kept is None:
+            text = f"revision {asked.undo} is not in status.history"
+            events.append(Event("Warning", Reason.UNDO_FAILED, text))
+        else:
+            ref = revision_ref(served_spec(spec, kept)).model_copy(update={"number": entry.number})
+            undo = UndoTarget(revision=ref, number=entry.number, spec_revision=spec_ref.name)
+            text = f"rolling back to revision {entry.number} ({entry.model_version})"
+            events.append(Event("Normal", Reason.UNDO, text))
+    if asked.undo_invalid is not None:
+        text = f"modelship.io/undo={asked.undo_invalid!r}: expected a revision number"
+        events.append(Event("Warning", Reason.UNDO_FAILED, text))
+    return undo
+
+
+def choose(
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    previous: ModelDeploymentStatus,
+    asked: Requested,
+    stored: Stored,
+) -> Revisions:
+    events: list[Event] = []
+    spec_ref = revision_ref(spec)
+    undo = _undo(spec, previous, asked, stored, spec_ref, events)
+    desired_spec, desired = spec, spec_ref
+    if undo is not None and undo.spec_revision == spec_ref.name and undo.revision.name in stored:
+        desired_spec, desired = served_spec(spec, stored[undo.revision.name]), undo.revision
+    else:
+        undo = None  # none asked for, or the spec changed since: the spec wins
+        retrained = retrained_spec(spec, previous.retraining, spec_ref.name)
+        if retrained is not None:
+            desired_spec, desired = retrained, revision_ref(retrained)
+    store = None
+    kept = stored.get(desired.name)
+    if kept is None:
+        number = previous.revision_count + 1
+        store = controller_revision(owner, desired_spec, desired.name, number)
+    else:
+        number = int(kept.get("revision", 0))
+    desired = desired.model_copy(update={"number": number})
+    stable_spec, stable = _stable(spec, previous, stored, desired, desired_spec, events)
+    return Revisions(desired_spec, desired, undo, stable_spec, stable, store, events)
+
+
+def _stable(
+    spec: ModelDeploymentSpec,
+    previous: ModelDeploymentStatus,
+    stored: Stored,
+    desired: RevisionRef,
+    desired_spec: ModelDeploymentSpec,
+    events: list[Event],
+) -> tuple[ModelDeploymentSpec | None, RevisionRef | None]:
+    stable = previous.stable_revision
+    if stable is None:
+        return None, None
+    if stable.name == desired.name:
+        return desired_spec, stable
+    kept = stored.get(stable.name)
+    if kept is None:  # written by an older operator, or deleted: start over from spec
+        text = (
+            f"no stored spec for stable revision {stable.name}; "
+            "deploying the spec's revision directly"
+        )
+        events.append(Event("Warning", Reason.STABLE_REVISION_MISSING, text))
+        return None, None
+    return served_spec(spec, kept), stable

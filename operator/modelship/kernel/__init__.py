@@ -1,0 +1,1 @@
+"""The controller kernel: observe → decide (pure) → Plan → one executor."""

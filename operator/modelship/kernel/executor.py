@@ -1,0 +1,181 @@
+"""The one executor: carries out any controller's Plan against the API server.
+
+Order: the plan's actions as listed (apply, create-once, delete), then pruning (the
+observed children of the plan's prune kinds that it no longer holds), then the status,
+then Events. Status is written in a deferred step: when anything before it fails,
+the object's status as observed is written back with a ``Reconciled=False`` condition
+saying what failed and when (cluster-api patches status in a deferred function for the
+same reason), and the error goes on to the work queue's backoff. Decided state is
+recorded only once its actions are done, so a half-executed plan is never taken for a
+done one; the next reconcile re-derives it from the cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from modelship.api.status import Condition
+from modelship.cache import ChildCache
+from modelship.conditions import rfc3339, set_condition
+from modelship.errors import AlreadyExistsError, TransientError
+from modelship.kernel.plan import Apply, CreateOnce, Delete, Obj, ObjectRef, Plan, Target
+from modelship.kube import Kube
+from modelship.render.labels import APPLIED_HASH
+
+log = logging.getLogger(__name__)
+
+RECONCILED: Final = "Reconciled"
+RECONCILE_FAILED: Final = "ReconcileFailed"
+RECONCILE_SUCCEEDED: Final = "ReconcileSucceeded"
+
+# Called before every write the executor makes, with what it is about to do: the chaos
+# tests stop the process at the Nth write through it.
+WriteHook = Callable[[str], None]
+
+
+def _hash(obj: Mapping[str, Any] | None) -> str | None:
+    notes = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+    value = notes.get(APPLIED_HASH)
+    return str(value) if value is not None else None
+
+
+def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid for ref in refs)
+
+
+class Executor:
+    def __init__(
+        self,
+        kube: Kube,
+        cache: ChildCache | None = None,
+        before_write: WriteHook | None = None,
+    ) -> None:
+        self.kube = kube
+        self.cache = cache
+        self.before_write = before_write
+
+    def _write(self, what: str) -> None:
+        if self.before_write is not None:
+            self.before_write(what)
+
+    # ----- actions ------------------------------------------------------------------------
+
+    def act(self, target: Target, children: Mapping[ObjectRef, Obj], plan: Plan) -> None:
+        """The actions, then pruning. Raises what the API server answered."""
+        for action in plan.actions:
+            if isinstance(action, Apply):
+                self._apply(action.obj, children.get(action.ref))
+            elif isinstance(action, CreateOnce):
+                self._create_once(target, action.obj)
+            elif isinstance(action, Delete):
+                self._delete(action.ref)
+        for ref in plan.pruned(children):
+            if owned_by(children[ref], target.uid):
+                log.info("%s: deleting %s, which the plan no longer holds", target.ref, ref)
+                self._delete(ref)
+
+    def _apply(self, obj: Obj, observed: Obj | None) -> None:
+        if observed is not None and _hash(observed) is not None and _hash(observed) == _hash(obj):
+            return  # the live object is what we rendered: the apply could change nothing
+        self._write(f"apply {ObjectRef.of(obj)}")
+        live = self.kube.apply(obj)
+        if self.cache is not None:
+            self.cache.put(live)
+
+    def _create_once(self, target: Target, obj: Obj) -> None:
+        ref = ObjectRef.of(obj)
+        self._write(f"create {ref}")
+        try:
+            live = self.kube.create(obj)
+        except AlreadyExistsError:
+            found = self.kube.get(ref.api_version, ref.kind, ref.namespace, ref.name)
+            if found is not None and owned_by(found, target.uid):
+                return  # created by a run that stopped before recording it: the same one
+            raise TransientError(f"{ref} exists and belongs to another object") from None
+        if self.cache is not None:
+            self.cache.put(live)
+
+    def _delete(self, ref: ObjectRef) -> None:
+        self._write(f"delete {ref}")
+        self.kube.delete(ref.api_version, ref.kind, ref.namespace, ref.name)
+        if self.cache is not None:
+            self.cache.delete(
+                {"kind": ref.kind, "metadata": {"namespace": ref.namespace, "name": ref.name}}
+            )
+
+    # ----- status and Events --------------------------------------------------------------
+
+    def finish(self, target: Target, plan: Plan, now: datetime) -> bool:
+        """Write the plan's status (when it changed) and its Events; True if written."""
+        written = False
+        if plan.status is not None:
+            status = _recovered(target, plan.status, now)
+            if status != dict(target.status):
+                self._write(f"status of {target.ref}")
+                self.kube.patch_status(
+                    target.ref.api_version,
+                    target.ref.kind,
+                    target.ref.namespace,
+                    target.ref.name,
+                    status,
+                )
+                written = True
+        for event in plan.events:
+            self._write(f"event {event.reason} on {target.ref}")
+            self.kube.record_event(dict(target.obj), event.type, event.reason, event.message, now)
+        return written
+
+    def report_error(self, target: Target, error: Exception, now: datetime) -> None:
+        """The deferred status write after a failure: the observed status, plus
+        ``Reconciled=False`` with the error and the time. Never raises: the caller
+        re-raises the original error for the backoff."""
+        message = f"{type(error).__name__} at {rfc3339(now)}: {error}"[:2000]
+        conditions = _conditions(target.status)
+        conditions = set_condition(
+            conditions, RECONCILED, "False", RECONCILE_FAILED, message, target.generation, now
+        )
+        status = {**dict(target.status), "conditions": _dump(conditions)}
+        try:
+            self._write(f"error status of {target.ref}")
+            self.kube.patch_status(
+                target.ref.api_version,
+                target.ref.kind,
+                target.ref.namespace,
+                target.ref.name,
+                status,
+            )
+        except Exception as exc:  # the API server may be what failed
+            log.warning("%s: could not record the error in status: %s", target.ref, exc)
+
+
+def _conditions(status: Mapping[str, Any]) -> list[Condition]:
+    out = []
+    for raw in status.get("conditions") or []:
+        try:
+            out.append(Condition.model_validate(raw))
+        except ValueError:
+            continue  # unreadable: dropped rather than failing every reconcile
+    return out
+
+
+def _dump(conditions: list[Condition]) -> list[dict[str, Any]]:
+    return [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in conditions]
+
+
+def _recovered(target: Target, status: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """``status`` with a Reconciled=False left by an earlier failure turned True."""
+    out = dict(status)
+    conditions = _conditions(out)
+    failed = next((c for c in conditions if c.type == RECONCILED and c.status == "False"), None)
+    if failed is None:
+        return out
+    message = f"reconciled again after: {failed.message}"[:2000]
+    conditions = set_condition(
+        conditions, RECONCILED, "True", RECONCILE_SUCCEEDED, message, target.generation, now
+    )
+    out["conditions"] = _dump(conditions)
+    return out

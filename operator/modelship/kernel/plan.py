@@ -1,0 +1,123 @@
+"""What one reconcile wants done, as data: the kernel's ``Plan`` (pure).
+
+Every controller is the same four steps (docs/architecture.md): ``observe`` returns one
+typed snapshot, ``decide(snapshot, now)`` returns one ``Plan``, the one executor
+(kernel/executor.py) carries it out. A plan is a list of typed actions on child
+objects, the status the object should have afterwards, the Events to record and when
+to look again. Decisions build plans; only the executor turns them into API calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Obj = dict[str, Any]
+Kind = tuple[str, str]  # (apiVersion, kind)
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Which object: apiVersion, kind, namespace, name."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ObjectRef:
+        meta = obj["metadata"]
+        return cls(str(obj["apiVersion"]), str(obj["kind"]), str(meta["namespace"]), meta["name"])
+
+    @property
+    def type(self) -> Kind:
+        return (self.api_version, self.kind)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A core/v1 Event to record on the reconciled object."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Apply:
+    """Server-side apply ``obj`` under the operator's field manager. Skipped when the
+    observed object already carries the same applied hash (render.with_applied_hash)."""
+
+    obj: Obj
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef.of(self.obj)
+
+
+@dataclass(frozen=True)
+class CreateOnce:
+    """Create ``obj`` unless it exists. An existing object owned by the same owner is
+    the same one (a run that stopped between the create and the status write); one
+    owned by another object is an error that is retried (it is being garbage collected)."""
+
+    obj: Obj
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef.of(self.obj)
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete a child the decision no longer wants (background propagation)."""
+
+    ref: ObjectRef
+
+
+Action = Apply | CreateOnce | Delete
+
+
+@dataclass(frozen=True)
+class Target:
+    """The object being reconciled, as observed: where its status goes and what it was."""
+
+    ref: ObjectRef
+    uid: str
+    generation: int
+    status: Mapping[str, Any]  # the status as read, JSON
+    obj: Mapping[str, Any] = field(repr=False, default_factory=dict)  # for Events
+
+
+@dataclass(frozen=True)
+class Plan:
+    """``actions`` run in order. Children observed of a kind in ``prune`` that no
+    Apply/CreateOnce of this plan names and ``keep`` does not list are deleted: a
+    renderer says what should exist, the executor removes what should not. ``status``
+    (JSON, by alias) is written when it differs from the observed one; None leaves it."""
+
+    actions: tuple[Action, ...] = ()
+    status: Mapping[str, Any] | None = None
+    events: tuple[Event, ...] = ()
+    requeue_after: float | None = None
+    prune: frozenset[Kind] = frozenset()
+    keep: frozenset[ObjectRef] = frozenset()
+
+    def wanted(self) -> set[ObjectRef]:
+        """Every child this plan holds: applied, created, or kept as it is."""
+        held = {a.ref for a in self.actions if isinstance(a, Apply | CreateOnce)}
+        return held | set(self.keep)
+
+    def pruned(self, children: Mapping[ObjectRef, Obj]) -> list[ObjectRef]:
+        """The observed children this plan deletes by pruning, in a stable order."""
+        wanted = self.wanted()
+        deleted = {a.ref for a in self.actions if isinstance(a, Delete)}
+        return sorted(
+            (r for r in children if r.type in self.prune and r not in wanted | deleted),
+            key=lambda r: (r.kind, r.name),
+        )

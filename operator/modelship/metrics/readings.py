@@ -1,0 +1,139 @@
+"""What an analysis round and a drift window read, through the providers (I/O).
+
+Returns plain readings; the verdicts are made by the pure packages: analysis/checks.py
+turns an ``Observed`` into measurements, drift/live.py and drift/assess.py turn a
+``FeatureReading`` into a drift assessment. Never touches the Kubernetes API: the
+pods' metrics URLs come in as ``Targets``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from modelship.analysis.checks import Observed
+from modelship.analysis.presets import PRESETS, Preset, track_labels
+from modelship.api.analysis import AnalysisSpec, ProviderSpec
+from modelship.drift.live import FeatureReading, FeatureResult
+from modelship.drift.reference import Reference
+from modelship.metrics import ProviderError
+from modelship.metrics.pool import ProviderPool, Targets
+
+log = logging.getLogger(__name__)
+TRACKS = ("canary", "stable")
+Key = tuple[str, str]  # namespace, ModelDeployment name
+
+
+def compares_with_stable(spec: AnalysisSpec) -> bool:
+    """A check that judges the canary against stable (compare, latency maxIncrease)."""
+    return any(
+        c.compare is not None or (c.latency is not None and c.latency.max_increase is not None)
+        for c in spec.checks or []
+    )
+
+
+def unanswerable(preset: Preset, spec: AnalysisSpec) -> dict[str, str]:
+    """Checks the runtime's metrics cannot answer, with the reason."""
+    out = {}
+    for check in spec.checks or []:
+        if check.latency is not None and not preset.histogram(check.latency.metric):
+            out[check.name] = f"preset {preset.name} has no {check.latency.metric} latency metric"
+        wants_errors = check.error_rate is not None or (
+            check.compare is not None and check.compare.metric == "errorRate"
+        )
+        if wants_errors and not preset.errors:
+            out[check.name] = (
+                f"preset {preset.name} exposes no error counter; use a query check instead"
+            )
+    return out
+
+
+class Readings:
+    """Reads through providers from the pool (kept between reconciles)."""
+
+    def __init__(self, pool: ProviderPool | None = None) -> None:
+        self.pool = pool or ProviderPool()
+
+    def analysis(
+        self, key: Key, spec: AnalysisSpec, revision: str, window: float, targets: Targets
+    ) -> Observed:
+        """Every number the checks need over ``window`` seconds (drift checks aside:
+        ``canary_features`` reads those)."""
+        preset = PRESETS[spec.preset]
+        checks = spec.checks or []
+        prometheus = spec.provider is not None and spec.provider.prometheus is not None
+        check_errors = unanswerable(preset, spec)
+        metrics = {"request"} | {c.latency.metric for c in checks if c.latency is not None}
+        histograms = {m: h for m in metrics if (h := preset.histogram(m)) is not None}
+        latency: dict[tuple[str, str], dict[float, float] | None] = {}
+        requests: dict[str, float | None] = {}
+        errors: dict[str, float | None] = {}
+        queries: dict[str, float | None] = {}
+        # Stable's pages cost as much to read as the canary's: only when a check uses them.
+        tracks = TRACKS if compares_with_stable(spec) else ("canary",)
+        try:
+            for track in tracks:
+                provider = self.pool.get(key, spec.provider, revision, track, targets)
+                labels = track_labels(preset, key[0], key[1], track, with_namespace=prometheus)
+                for metric, histogram in sorted(histograms.items()):
+                    latency[(track, metric)] = provider.buckets(histogram, labels, window)
+                if preset.requests:
+                    requests[track] = provider.increase(preset.requests, labels, window)
+                if preset.requests and preset.errors:
+                    errors[track] = provider.increase(
+                        preset.requests, {**labels, **preset.errors}, window
+                    )
+            provider = self.pool.get(key, spec.provider, revision, "canary", targets)
+            for check in checks:
+                if check.query is None:
+                    continue
+                try:
+                    queries[check.name] = provider.scalar(check.query.promql)
+                except ProviderError as exc:
+                    check_errors[check.name] = str(exc)
+        except ProviderError as exc:
+            log.info("%s/%s: analysis could not read metrics: %s", *key, exc)
+            return Observed(check_errors=check_errors, error=str(exc))
+        return Observed(latency, requests, errors, queries, check_errors)
+
+    def baseline(self, key: Key, spec: AnalysisSpec, revision: str, targets: Targets) -> None:
+        """Before a canary's window starts: where increases are computed here, stable's
+        pods are read now so the window has a base (the canary's pods count from zero)."""
+        if not compares_with_stable(spec):
+            return
+        try:
+            self.pool.get(key, spec.provider, revision, "stable", targets).prime()
+        except ProviderError as exc:
+            log.info("%s/%s: could not read stable's metrics yet: %s", *key, exc)
+
+    def features(
+        self,
+        key: Key,
+        provider_spec: ProviderSpec | None,
+        preset_name: str,
+        track: str,
+        scope: str,
+        window: float,
+        reference: Reference | str,
+        targets: Targets,
+    ) -> FeatureResult:
+        """``track``'s input-feature increases over ``window`` seconds, or why there are
+        none; ``reference`` is the parsed reference or why it could not be had."""
+        preset = PRESETS[preset_name]
+        if preset.features is None or preset.categories is None:
+            return f"preset {preset.name} exposes no input-feature metrics to judge drift on"
+        if isinstance(reference, str):
+            return reference
+        prometheus = provider_spec is not None and provider_spec.prometheus is not None
+        labels = track_labels(preset, key[0], key[1], track, with_namespace=prometheus)
+        provider = self.pool.get(key, provider_spec, scope, track, targets)
+        try:
+            buckets = provider.increase_by(
+                f"{preset.features}_bucket", labels, window, ("feature", "le")
+            )
+            cats = provider.increase_by(preset.categories, labels, window, ("feature", "category"))
+        except ProviderError as exc:
+            return f"could not read the {track} track's input metrics: {exc}"
+        return FeatureReading(reference, buckets, cats)
+
+    def forget(self, key: Key, *, only: str | None = None, keep: str | None = None) -> None:
+        self.pool.forget(key, only=only, keep=keep)

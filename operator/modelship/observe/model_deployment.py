@@ -1,0 +1,276 @@
+"""Observe one ModelDeployment: the object, its children, revisions, pods, GPU capacity,
+retraining Jobs and the metric readings a due analysis round or drift window needs.
+
+Children come from the watch-fed cache when there is one (controller-runtime's
+informer cache), else from the API server. What is read depends on what can matter:
+the expensive reads (every Node and Pod for free GPUs, the Jobs, metrics) happen only
+when the same pure functions the decision uses say they can change the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from modelship.api import GROUP, KIND, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
+from modelship.cache import ChildCache
+from modelship.decisions.analysis import active, plan_round, window_pending
+from modelship.decisions.commands import requested
+from modelship.decisions.drift import window_due
+from modelship.decisions.gpu_capacity import free_gpus
+from modelship.decisions.model_deployment import PRUNED, Snapshot
+from modelship.decisions.revisions import choose, needed
+from modelship.drift.live import FeatureResult
+from modelship.kernel.executor import owned_by
+from modelship.kernel.plan import Obj, ObjectRef, Target
+from modelship.kube import Kube
+from modelship.metrics.pool import DRIFT_SCOPE
+from modelship.metrics.readings import Readings
+from modelship.observe.references import References
+from modelship.observe.revisions import RevisionStore
+from modelship.observed import JobState, PodState
+from modelship.render.labels import MANAGED_BY, MANAGER, MODEL_DEPLOYMENT, TRACK, Owner, selector
+from modelship.render.retraining import RETRAINING
+from modelship.routing import router_for
+
+log = logging.getLogger(__name__)
+API_VERSION = f"{GROUP}/{VERSION}"
+JOB_NAME = "batch.kubernetes.io/job-name"  # set by the Job controller on its pods
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """`spec.runtime.gpu.count: Input should be ...` for each problem, joined."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in ("spec", *err["loc"]))
+        parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def previous_status(obj: Obj) -> ModelDeploymentStatus:
+    try:
+        return ModelDeploymentStatus.model_validate(obj.get("status") or {})
+    except ValidationError:
+        log.warning("ignoring unreadable status of %s", obj["metadata"]["name"])
+        return ModelDeploymentStatus()
+
+
+def termination_message(pods: Sequence[Obj]) -> str:
+    for pod in pods:
+        for c in (pod.get("status") or {}).get("containerStatuses") or []:
+            message = ((c.get("state") or {}).get("terminated") or {}).get("message")
+            if message:
+                return str(message)
+    return ""
+
+
+class DeploymentObserver:
+    def __init__(self, kube: Kube, cache: ChildCache | None = None) -> None:
+        self.kube = kube
+        self.cache = cache
+        self.readings = Readings()
+        self.references = References(kube)
+        self.revisions = RevisionStore(kube)
+
+    def target(self, namespace: str, name: str) -> Target | None:
+        obj = self.kube.get(API_VERSION, KIND, namespace, name)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            self.readings.forget((namespace, name))
+            return None
+        status = previous_status(obj).model_dump(mode="json", by_alias=True)
+        return Target(
+            ref=ObjectRef(API_VERSION, KIND, namespace, name),
+            uid=obj["metadata"]["uid"],
+            generation=int(obj["metadata"].get("generation", 0)),
+            status=status,
+            obj=obj,
+        )
+
+    def observe(self, target: Target, now: datetime) -> Snapshot:
+        obj = dict(target.obj)
+        meta = obj["metadata"]
+        owner = Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+        previous = ModelDeploymentStatus.model_validate(target.status)
+        asked = requested(meta.get("annotations") or {}, previous.commands)
+        try:
+            spec = ModelDeploymentSpec.model_validate(obj.get("spec") or {})
+        except ValidationError as exc:
+            message = describe_validation_error(exc)
+            return Snapshot(target, owner, None, message, previous, asked)
+        stored = self.revisions.read(owner, needed(spec, previous, asked))
+        revisions = choose(owner, spec, previous, asked, stored)
+        router = router_for(spec)
+        served = all(self.kube.serves(*kind) for kind in router.kinds)
+        pod_objs = self._pods(owner)
+        drift = self._drift_window(owner, spec, previous, now, pod_objs)
+        snapshot = Snapshot(
+            target=target,
+            owner=owner,
+            spec=spec,
+            invalid=None,
+            previous=previous,
+            asked=asked,
+            children=self._children(owner),
+            stored=stored,
+            pods=tuple(PodState.from_object(p) for p in pod_objs),
+            routes_served=served,
+            free_gpus=self._free_gpus(spec, revisions.desired_spec)
+            if revisions.starting(previous.canary)
+            else None,
+            drift=drift,
+        )
+        snapshot = self._analysis(snapshot, spec, now, pod_objs)
+        jobs, results = self._jobs(owner, spec, previous, drift is not None)
+        if jobs is None:
+            return snapshot
+        return replace(snapshot, jobs=tuple(jobs), job_results=results)
+
+    # ----- children -------------------------------------------------------------------
+
+    def _children(self, owner: Owner) -> dict[ObjectRef, Obj]:
+        """The objects of the pruned kinds this ModelDeployment owns."""
+        found: list[Obj] = []
+        if self.cache is not None:
+            found = self.cache.children(owner.namespace, owner.name)
+        else:
+            for api_version, kind in sorted(PRUNED):
+                if not self.kube.serves(api_version, kind):
+                    continue  # no Gateway API CRDs: nothing of the kind can exist
+                for item in self.kube.list(
+                    api_version, kind, owner.namespace, selector(owner.name)
+                ):
+                    found.append({"apiVersion": api_version, "kind": kind, **item})
+        return {ObjectRef.of(o): o for o in found if o.get("apiVersion") and owned_by(o, owner.uid)}
+
+    def _pods(self, owner: Owner) -> list[Obj]:
+        if self.cache is not None:
+            pods = self.cache.pods(owner.namespace, owner.name, selector(owner.name))
+        else:
+            pods = self.kube.list("v1", "Pod", owner.namespace, selector(owner.name))
+        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+    def _free_gpus(self, spec: ModelDeploymentSpec, desired: ModelDeploymentSpec) -> int | None:
+        gpu = desired.runtime.gpu
+        if gpu is None or gpu.count == 0:
+            return None
+        nodes = self.kube.list("v1", "Node", None)
+        pods = self.kube.list(
+            "v1", "Pod", None, field_selector="status.phase!=Succeeded,status.phase!=Failed"
+        )
+        return free_gpus(nodes, pods, gpu.resource_name, gpu.product)
+
+    # ----- metrics ----------------------------------------------------------------------
+
+    @staticmethod
+    def metrics_urls(pods: Sequence[Obj], track: str) -> list[str]:
+        """Where the scrape provider reads a track's running pods (their prometheus.io
+        annotations, which the operator sets)."""
+        urls = []
+        for pod in pods:
+            labels = pod["metadata"].get("labels") or {}
+            notes = pod["metadata"].get("annotations") or {}
+            ip = (pod.get("status") or {}).get("podIP")
+            if labels.get(TRACK) != track or not ip or pod["status"].get("phase") != "Running":
+                continue
+            port, path = notes.get("prometheus.io/port"), notes.get("prometheus.io/path")
+            if port and path:
+                urls.append(f"http://{ip}:{port}{path}")
+        return urls
+
+    def _analysis(
+        self, snapshot: Snapshot, spec: ModelDeploymentSpec, now: datetime, pods: list[Obj]
+    ) -> Snapshot:
+        """Readings for a due round; stable's baseline before a window starts."""
+        owner, previous = snapshot.owner, snapshot.previous
+        key = (owner.namespace, owner.name)
+        canary, analysis = previous.canary, spec.analysis
+        if not active(analysis, canary):
+            self.readings.forget(key, keep=DRIFT_SCOPE)
+            return snapshot
+        assert analysis is not None and canary is not None
+        targets = lambda track: self.metrics_urls(pods, track)  # noqa: E731
+        revision = canary.revision.name
+        if window_pending(analysis, canary, previous.analysis):
+            self.readings.baseline(key, analysis, revision, targets)
+        rnd = plan_round(analysis, canary, previous.analysis, now)
+        if not rnd.due:
+            return snapshot
+        observed = self.readings.analysis(key, analysis, revision, rnd.window, targets)
+        features: FeatureResult | None = None
+        if spec.drift is not None and any(c.drift for c in analysis.checks or []):
+            features = self.readings.features(
+                key,
+                analysis.provider,
+                analysis.preset,
+                "canary",
+                revision,
+                rnd.window,
+                self.references.get(owner.namespace, spec.drift),
+                targets,
+            )
+        return replace(snapshot, analysis=observed, canary_features=features)
+
+    def _drift_window(
+        self,
+        owner: Owner,
+        spec: ModelDeploymentSpec,
+        previous: ModelDeploymentStatus,
+        now: datetime,
+        pods: list[Obj],
+    ) -> FeatureResult | None:
+        if spec.drift is None:
+            self.readings.forget((owner.namespace, owner.name), only=DRIFT_SCOPE)
+            return None
+        due = window_due(spec.drift, previous.drift, now)
+        if not due.due:
+            return None
+        return self.readings.features(
+            (owner.namespace, owner.name),
+            spec.analysis.provider if spec.analysis else None,
+            spec.analysis.preset if spec.analysis else "modelship",
+            "stable",
+            DRIFT_SCOPE,
+            due.window,
+            self.references.get(owner.namespace, spec.drift),
+            lambda track: self.metrics_urls(pods, track),
+        )
+
+    # ----- retraining Jobs ------------------------------------------------------------------
+
+    def _jobs(
+        self,
+        owner: Owner,
+        spec: ModelDeploymentSpec,
+        previous: ModelDeploymentStatus,
+        window_due_now: bool,
+    ) -> tuple[list[JobState] | None, dict[str, str]]:
+        """The retraining Jobs, when they can matter: one is recorded as running, or
+        drift has lasted (or may reach, with this window) long enough to start one."""
+        retraining = spec.retraining
+        if retraining is None:
+            return None, {}
+        drifted = previous.drift.consecutive_drifted if previous.drift else 0
+        running = previous.retraining is not None and previous.retraining.active is not None
+        if not running and drifted + int(window_due_now) < retraining.trigger.drift_windows:
+            return None, {}
+        labels = {MANAGED_BY: MANAGER, MODEL_DEPLOYMENT: owner.name}
+        jobs = []
+        for obj in self.kube.list("batch/v1", "Job", owner.namespace, labels):
+            number = (obj["metadata"].get("labels") or {}).get(RETRAINING, "")
+            if number.isdigit() and owned_by(obj, owner.uid):
+                jobs.append(JobState.from_object(obj, int(number)))
+        results = {}
+        recorded = (
+            previous.retraining.last.name
+            if previous.retraining and previous.retraining.last
+            else None
+        )
+        for job in jobs:
+            if job.finished and job.succeeded and job.name != recorded:
+                pods = self.kube.list("v1", "Pod", owner.namespace, {JOB_NAME: job.name})
+                results[job.name] = termination_message(pods)
+        return jobs, results
