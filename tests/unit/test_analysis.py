@@ -14,8 +14,7 @@ from modelship.analysis.checks import Observed, measure, min_requests
 from modelship.analysis.histogram import Histogram
 from modelship.analysis.judge import MIN_SAMPLES, Traffic, judge, look_alpha
 from modelship.analysis.verdict import Measurement
-from modelship.api.analysis import AnalysisSpec
-from modelship.api.analysis import Check
+from modelship.api.analysis import AnalysisSpec, Check
 from modelship.api.status import AnalysisStatus, CanaryStatus, RevisionRef
 from modelship.conditions import rfc3339
 from modelship.decisions.analysis import plan_round, record_round, rollout_verdict

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, cast
 
 import numpy as np
-import pytest
 
 from modelship.drift.reference import Reference, numeric_feature
 from modelship.kube import Kube

@@ -167,9 +167,10 @@ def _dump(conditions: list[Condition]) -> list[dict[str, Any]]:
 
 
 def _recovered(target: Target, status: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """``status`` with a Reconciled=False left by an earlier failure turned True."""
+    """``status`` with a Reconciled=False left by an earlier failure turned True (a
+    plan that does not manage conditions itself keeps the observed ones)."""
     out = dict(status)
-    conditions = _conditions(out)
+    conditions = _conditions(out if "conditions" in out else target.status)
     failed = next((c for c in conditions if c.type == RECONCILED and c.status == "False"), None)
     if failed is None:
         return out

@@ -42,6 +42,12 @@ _KINDS: dict[tuple[str, str], str] = {
 _CLUSTER_KINDS: dict[tuple[str, str], str] = {("v1", "Node"): "nodes"}
 
 
+def register_kind(api_version: str, kind: str, plural: str) -> None:
+    """Make another namespaced kind known (a new controller's own resource, or a
+    test's)."""
+    _KINDS[(api_version, kind)] = plural
+
+
 def collection_path(api_version: str, kind: str, namespace: str | None) -> str:
     """Namespaced collection, or across all namespaces when ``namespace`` is None."""
     plural = _KINDS.get((api_version, kind)) or _CLUSTER_KINDS[(api_version, kind)]

@@ -1,0 +1,120 @@
+"""The children a ModelDeployment owns, through the kernel's executor: what the
+renderers no longer render is deleted, the route's weights are read back, and a write
+the API server refuses mid-reconcile shows up in status instead of vanishing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from modelship_testenv.harness import OperatorProcess
+from tests.integration.conftest import Kubectl, wait_for
+from tests.integration.manifests import dump, model_deployment
+from tests.integration.test_canary import GATEWAY, canary_of, set_version, version
+from tests.integration.test_serving import condition, md, wait_ready
+
+pytestmark = pytest.mark.cluster
+
+
+def exists(kubectl: Kubectl, ns: str, kind: str, name: str) -> bool:
+    done = kubectl.run("get", kind, name, "-n", ns, "-o", "json", check=False)
+    if done.returncode != 0:
+        return False
+    return not json.loads(done.stdout)["metadata"].get("deletionTimestamp")
+
+
+def test_removing_gateway_api_returns_to_replica_ratio_and_deletes_the_route(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
+    rollout = {"trafficRouting": GATEWAY, "steps": steps}
+    manifest = model_deployment("gw", replicas=2, model=version("1.0.0"), rollout=rollout)
+    assert kubectl.apply(dump(manifest), namespace).returncode == 0
+    wait_ready(kubectl, namespace, "gw")
+    set_version(kubectl, namespace, "gw", "2.0.0")
+    wait_for(
+        "the canary paused at 50% with the route's weight read back",
+        lambda: canary_of(kubectl, namespace, "gw").get("actualWeight") == 50,
+        timeout=60,
+    )
+    for kind, name in (("httproute", "gw"), ("service", "gw-stable"), ("service", "gw-canary")):
+        assert exists(kubectl, namespace, kind, name), f"{kind} {name} before the change"
+
+    # GitOps drops gatewayAPI from the spec.
+    manifest["spec"]["rollout"] = {"steps": steps}
+    assert kubectl.apply(dump(manifest), namespace).returncode == 0
+    wait_for(
+        "the HTTPRoute and the per-track Services deleted",
+        lambda: (
+            not any(
+                exists(kubectl, namespace, kind, name)
+                for kind, name in (
+                    ("httproute", "gw"),
+                    ("service", "gw-stable"),
+                    ("service", "gw-canary"),
+                )
+            )
+        ),
+        timeout=60,
+    )
+    assert exists(kubectl, namespace, "service", "gw"), "the shared Service stays"
+    c = wait_for(
+        "the canary on replica ratio",
+        lambda: (c := canary_of(kubectl, namespace, "gw")).get("weightApproximate") and c,
+        timeout=30,
+    )
+    assert c["weight"] == 50 and c["phase"] == "Paused"
+    svc = kubectl.json("get", "service", "gw", "-n", namespace)
+    assert "modelship.io/track" not in svc["spec"]["selector"], "spans both tracks"
+
+
+def test_a_refused_write_mid_reconcile_reaches_status(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    manifest = model_deployment("q", replicas=1, model=version("1.0.0"))
+    assert kubectl.apply(dump(manifest), namespace).returncode == 0
+    wait_ready(kubectl, namespace, "q")
+    # A quota of one Deployment: the canary's Deployment is forbidden (403, retried).
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "one-deployment"},
+        "spec": {"hard": {"count/deployments.apps": "1"}},
+    }
+    kubectl.run("apply", "-n", namespace, "-f", "-", input=json.dumps(quota))
+    wait_for(
+        "the quota to count",
+        lambda: (
+            kubectl.json("get", "resourcequota", "one-deployment", "-n", namespace)
+            .get("status", {})
+            .get("used")
+        ),
+    )
+    set_version(kubectl, namespace, "q", "2.0.0")
+
+    def failed() -> dict[str, Any] | None:
+        cond = condition(md(kubectl, namespace, "q"), "Reconciled")
+        return cond if cond and cond["status"] == "False" else None
+
+    cond = wait_for("Reconciled=False naming the refusal", failed, timeout=60)
+    assert cond["reason"] == "ReconcileFailed" and "exceeded quota" in cond["message"], cond
+    status = md(kubectl, namespace, "q")["status"]
+    assert status["stableRevision"]["modelVersion"] == "1.0.0"
+
+    kubectl.run("delete", "resourcequota", "one-deployment", "-n", namespace)
+
+    def recovered() -> dict[str, Any] | None:
+        cond = condition(md(kubectl, namespace, "q"), "Reconciled")
+        return cond if cond and cond["status"] == "True" else None
+
+    cond = wait_for("Reconciled=True after the quota went (backoff <= 60 s)", recovered, 90)
+    assert cond["reason"] == "ReconcileSucceeded"
+    wait_for(
+        "the canary to start",
+        lambda: (
+            canary_of(kubectl, namespace, "q").get("revision", {}).get("modelVersion") == "2.0.0"
+        ),
+        timeout=60,
+    )
