@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelship.api import GROUP, KIND, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
+from modelship.api.status import CanaryStatus
 from modelship.decisions.commands import ANNOTATIONS, PAUSED, UNDO
 from modelship.decisions.rollout import Command, step_text
 from modelship.kube import Kube
@@ -103,6 +104,15 @@ def _retraining_lines(st: ModelDeploymentStatus) -> list[str]:
     return lines
 
 
+def _actual(c: CanaryStatus) -> str:
+    """The weight as observed (Argo Rollouts shows set vs actual the same way)."""
+    if c.actual_weight is None:
+        return "not observed yet"
+    where = "share of available pods" if c.weight_approximate else "HTTPRoute"
+    lag = "" if c.actual_weight == c.weight else "  (catching up with the set weight)"
+    return f"stable {100 - c.actual_weight}%  canary {c.actual_weight}% ({where}){lag}"
+
+
 def render_status(obj: Obj, pods: list[Obj], now: datetime) -> str:
     """The `modelship status` view, from the object and its runtime pods."""
     spec = ModelDeploymentSpec.model_validate(obj.get("spec") or {})
@@ -132,7 +142,8 @@ def render_status(obj: Obj, pods: list[Obj], now: datetime) -> str:
             f"Canary:      {c.revision.model_version}  revision {c.revision.name} "
             f"#{c.revision.number or '?'}  pods {ready['canary'][0]}/{ready['canary'][1]} ready"
             f"  [{c.phase}]",
-            f"Traffic:     stable {100 - c.weight}%  canary {c.weight}%{approx}",
+            f"Traffic:     set: stable {100 - c.weight}%  canary {c.weight}%{approx}",
+            f"             actual: {_actual(c)}",
             f"Capacity:    {c.capacity}  (stable {c.stable_replicas} pods, canary "
             f"{c.canary_replicas} pods)",
             f"Step:        {_steps_line(spec, c.step, c.phase in ('Progressing', 'Paused'))}",

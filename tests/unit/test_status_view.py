@@ -70,3 +70,18 @@ def test_drift_and_retraining_are_shown_with_their_evidence() -> None:
         "reported 1.5.0 at s3://models/fraud/1.5.0/",
         "  serving 1.5.0 from fraud-retrain-1 (autoDeploy) until the spec's own model changes",
     ]
+
+
+def test_traffic_shows_the_set_weight_and_the_weight_read_back() -> None:
+    from modelship.api.status import RevisionRef
+    from tests.unit.factories import canary_status
+
+    canary = canary_status(RevisionRef(name="r2", model_version="2.0"), NOW, weight=25)
+    lagging = canary.model_copy(update={"actual_weight": 10})
+    text = view(ModelDeploymentStatus(canary=lagging))
+    assert "set: stable 75%  canary 25%" in text
+    assert "actual: stable 90%  canary 10% (HTTPRoute)  (catching up" in text
+    unseen = view(ModelDeploymentStatus(canary=canary))
+    assert "actual: not observed yet" in unseen
+    ratio = canary.model_copy(update={"actual_weight": 25, "weight_approximate": True})
+    assert "canary 25% (share of available pods)\n" in view(ModelDeploymentStatus(canary=ratio))
