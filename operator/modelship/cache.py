@@ -100,6 +100,9 @@ class ChildCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._objects: dict[Key, Obj] = {}
+        # (namespace, owner) -> the keys of its objects: a reconcile reads its own children
+        # without scanning everyone's (thousands at fleet scale).
+        self._owned: dict[tuple[str, str], set[Key]] = {}
         # (namespace, owner) -> pod name -> pod
         self._pods: dict[tuple[str, str], dict[str, Obj]] = {}
 
@@ -116,7 +119,22 @@ class ChildCache:
         key = self._key(obj)
         with self._lock:
             if _newer(obj, self._objects.get(key)):
+                self._forget(key)
                 self._objects[key] = obj
+                owner = (obj["metadata"].get("labels") or {}).get(MODEL_DEPLOYMENT)
+                if owner:
+                    self._owned.setdefault((key[1], owner), set()).add(key)
+
+    def _forget(self, key: Key) -> None:
+        """Drop ``key`` and its owner index entry (the lock is held)."""
+        old = self._objects.pop(key, None)
+        owner = ((old or {}).get("metadata", {}).get("labels") or {}).get(MODEL_DEPLOYMENT)
+        if owner:
+            keys = self._owned.get((key[1], owner))
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._owned[(key[1], owner)]
 
     def delete(self, obj: Obj) -> None:
         if obj.get("kind") == "Pod":
@@ -126,22 +144,12 @@ class ChildCache:
                 self._pods.get((meta["namespace"], owner), {}).pop(meta["name"], None)
             return
         with self._lock:
-            self._objects.pop(self._key(obj), None)
-
-    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
-        with self._lock:
-            return self._objects.get((kind, namespace, name))
+            self._forget(self._key(obj))
 
     def children(self, namespace: str, owner: str) -> list[Obj]:
         """Cached objects other than pods labelled as ``owner``'s."""
         with self._lock:
-            objects = list(self._objects.values())
-        return [
-            o
-            for o in objects
-            if o["metadata"].get("namespace") == namespace
-            and (o["metadata"].get("labels") or {}).get(MODEL_DEPLOYMENT) == owner
-        ]
+            return [self._objects[k] for k in self._owned.get((namespace, owner), ())]
 
     def _put_pod(self, pod: Obj) -> None:
         meta = pod["metadata"]
