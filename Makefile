@@ -21,10 +21,11 @@ crds: ## regenerate crds/ from the API models
 check-crds: ## fail if crds/ is stale
 	$(PYTHON) -m modelship crds --output crds --check
 
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) ## ruff, mypy and the import layers (lint-imports)
 	$(VENV)/bin/ruff check operator testenv tests bench hack
 	$(VENV)/bin/ruff format --check operator testenv tests bench hack
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 test: $(STAMP) ## every test: lint, unit, and the real control plane (built on first use)
 	$(MAKE) lint
@@ -61,4 +62,4 @@ bench-providers: $(STAMP) ## metrics providers' CPU (and scrape memory) per drif
 	$(PY) bench/provider_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache
