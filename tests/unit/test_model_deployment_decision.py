@@ -27,10 +27,10 @@ from modelship.decisions.model_deployment import Snapshot, decide, projected, ro
 from modelship.kernel.plan import Apply, CreateOnce, ObjectRef, Plan, Target
 from modelship.observed import DeploymentState
 from modelship.render import with_applied_hash
+from modelship.render.controller_revision import controller_revision
 from modelship.render.labels import Owner
-from modelship.render.revision import controller_revision
 from modelship.render.serving import runtime_deployment
-from modelship.revision import revision_ref
+from modelship.revision_hash import revision_ref
 from tests.unit.factories import canary_status, spec
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

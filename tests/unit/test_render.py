@@ -2,7 +2,7 @@ from typing import Any
 
 from modelship.render.labels import Owner, label_value
 from modelship.render.serving import runtime_deployment, runtime_service
-from modelship.revision import revision_name
+from modelship.revision_hash import revision_name
 from tests.unit.factories import gpu_spec, spec
 
 OWNER = Owner(name="fraud", namespace="ml", uid="u-1")

@@ -10,7 +10,7 @@ import pytest
 from modelship.api import ModelDeploymentSpec, ModelDeploymentStatus
 from modelship.decisions.serving import assess_invalid_spec, assess_serving
 from modelship.observed import DeploymentState, PodState
-from modelship.revision import revision_ref
+from modelship.revision_hash import revision_ref
 from tests.unit.factories import gpu_spec, spec
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

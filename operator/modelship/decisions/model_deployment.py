@@ -34,7 +34,7 @@ from modelship.render import with_applied_hash
 from modelship.render.labels import APPLIED_HASH, Owner, Track
 from modelship.render.retraining import retraining_job, trigger_env
 from modelship.render.serving import deployment_name, runtime_deployment, runtime_service
-from modelship.revision import revision_ref
+from modelship.revision_hash import revision_ref
 from modelship.routing import router_for
 
 Obj = dict[str, Any]

@@ -1,8 +1,8 @@
 """Which revision each track serves (pure): the spec's, an undo target's, or an
 autoDeployed retrained model's, and the stable one, from the stored revisions.
 
-Revisions are stored as ControllerRevisions (render/revision.py), by hash; observe
-reads the ones ``needed`` names, this module chooses among them and says which new one
+Revisions are stored as ControllerRevisions (render/controller_revision.py), by hash;
+observe reads the ones ``needed`` names, this module chooses among them and says which new one
 to store. A revision is stored once and keeps the number it was given (create, never
 apply), so a restart between storing and recording it gives the same number.
 """
@@ -20,9 +20,9 @@ from modelship.decisions.commands import Requested
 from modelship.decisions.history import find
 from modelship.decisions.retraining import current_deploy
 from modelship.kernel.plan import Event
+from modelship.render.controller_revision import controller_revision, served_spec
 from modelship.render.labels import Owner
-from modelship.render.revision import controller_revision, served_spec
-from modelship.revision import revision_ref
+from modelship.revision_hash import revision_ref
 
 Obj = dict[str, Any]
 Stored = Mapping[str, Obj]  # revision hash -> its ControllerRevision (owned by this object)

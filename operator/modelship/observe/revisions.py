@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from modelship.kernel.executor import owned_by
 from modelship.kernel.plan import Obj
 from modelship.kube import Kube
+from modelship.render.controller_revision import controller_revision_name
 from modelship.render.labels import Owner
-from modelship.render.revision import controller_revision_name
 
 
 class RevisionStore:
