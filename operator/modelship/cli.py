@@ -80,13 +80,15 @@ def _reference_build(args: argparse.Namespace) -> int:
     from modelship.drift.reference import InvalidReferenceError, build_from_csv
 
     try:
-        reference = build_from_csv(
-            args.data,
-            bins=args.bins,
-            categorical=args.categorical,
-            exclude=args.exclude,
-            prediction=args.prediction,
-        )
+        with open(args.data, newline="") as f:
+            reference = build_from_csv(
+                f,
+                str(args.data),
+                bins=args.bins,
+                categorical=args.categorical,
+                exclude=args.exclude,
+                prediction=args.prediction,
+            )
     except (OSError, InvalidReferenceError) as exc:
         print(f"modelship reference build: {args.data}: {exc}", file=sys.stderr)
         return 2

@@ -28,7 +28,9 @@ __all__ = ["prometheus", "runner", "trained"]  # fixtures used by name
 
 def reference_configmap(kubectl: Kubectl, ns: str, name: str, trained: Path) -> None:
     """The training data's reference (examples/train.py writes train.csv) as ConfigMap NAME."""
-    reference = build_from_csv(trained / "train.csv", bins=10, exclude=["label"])
+    reference = build_from_csv(
+        (trained / "train.csv").read_text().splitlines(), bins=10, exclude=["label"]
+    )
     configmap = {
         "apiVersion": "v1",
         "kind": "ConfigMap",

@@ -127,7 +127,9 @@ def test_a_mounted_reference_sets_the_feature_buckets(
 ) -> None:
     from modelship.drift.reference import build_from_csv
 
-    reference = build_from_csv(model_dir / "train.csv", bins=5, exclude=["label"])
+    reference = build_from_csv(
+        (model_dir / "train.csv").read_text().splitlines(), bins=5, exclude=["label"]
+    )
     path = tmp_path / "reference.json"
     path.write_text(reference.dumps())
     rt = start_runtime(MODELSHIP_REFERENCE_PATH=str(path))

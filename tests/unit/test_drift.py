@@ -82,8 +82,10 @@ def test_build_errors_name_the_column(
 def test_build_from_csv(tmp_path: Path) -> None:
     path = tmp_path / "train.csv"
     path.write_text("x,y\n" + "".join(f"{i},{i * 2}\n" for i in range(100)))
-    ref = build_from_csv(path, bins=5)
+    ref = build_from_csv(path.read_text().splitlines(), bins=5)
     assert set(ref.features) == {"x", "y"} and ref.rows == 100
+    with pytest.raises(InvalidReferenceError, match=r"train\.csv is empty"):
+        build_from_csv([], "train.csv")
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,6 @@
 ``histogram`` reads Prometheus-style cumulative buckets, ``judge`` is the statistical
 canary-vs-stable test (a plain function anyone can call on their own counts),
 ``checks`` turns each spec.analysis check and the numbers read for it into a
-``Measurement`` (Pass | Fail | Inconclusive | Error with value, threshold, reason) and
-``collect`` reads those numbers through a metrics provider. All but ``collect`` are pure.
+``Measurement`` (Pass | Fail | Inconclusive | Error with value, threshold, reason).
+All pure: the numbers are read by modelship.metrics (readings.py).
 """

@@ -35,6 +35,15 @@ if TYPE_CHECKING:
     Mask = NDArray[np.bool_]
 
 
+def shares(counts: Array) -> Array:
+    """Each row's counts as shares of its total (0 for an empty row)."""
+    import numpy as np
+
+    total = counts.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.nan_to_num(counts / total), dtype=float)
+
+
 @dataclass(frozen=True)
 class Binned:
     """One window's rows, as every score function sees them (all F x B but the masks
@@ -62,8 +71,6 @@ def _psi(b: Binned) -> Array:
     """Population stability index, sum (q - p) ln(q / p), half a count added to every
     bin on both sides so empty bins stay finite."""
     import numpy as np
-
-    from modelship.drift.scores import shares
 
     width = (b.reference + b.live > 0).astype(float)  # padding bins take no pseudo-count
     ps = shares(b.reference + 0.5 * width)

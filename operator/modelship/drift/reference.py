@@ -23,7 +23,6 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -215,14 +214,15 @@ def build(
     return Reference(n, features, pred)
 
 
-def build_from_csv(path: Path, **options: Any) -> Reference:
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise InvalidReferenceError(f"{path} is empty") from None
-        return build([h.strip() for h in header], reader, **options)
+def build_from_csv(lines: Iterable[str], source: str = "the data", **options: Any) -> Reference:
+    """A reference from CSV text lines (an open file: the caller does the I/O, so this
+    module stays pure); ``source`` names it in errors."""
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidReferenceError(f"{source} is empty") from None
+    return build([h.strip() for h in header], reader, **options)
 
 
 def _numeric(where: str, body: Mapping[str, Any]) -> NumericFeature:

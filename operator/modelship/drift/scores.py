@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 # kstwobign.sf compute, without their per-call argument handling, ~0.1 ms each).
 from scipy.special import chdtrc, kolmogorov
 
-from modelship.drift.methods import Binned, lookup
+from modelship.drift.methods import Binned, lookup, shares
 
 Array = NDArray[np.float64]
 
@@ -59,12 +59,6 @@ def ks_p(distance: Array, n_reference: Array, n_live: Array) -> Array:
         root = np.sqrt(n)
         lam = (root + 0.12 + 0.11 / np.where(root > 0, root, 1.0)) * distance
     return np.asarray(np.where(n > 0, kolmogorov(lam), 1.0), dtype=float)
-
-
-def shares(counts: Array) -> Array:
-    total = counts.sum(axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(np.nan_to_num(counts / total), dtype=float)
 
 
 def _js(p: Array, q: Array) -> Array:
