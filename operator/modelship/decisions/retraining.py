@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from modelship.api import ModelDeploymentSpec
+from modelship.api.drift import Retraining
 from modelship.api.status import DriftStatus, RetrainedModel, RetrainingRun, RetrainingStatus
 from modelship.api.types import parse_duration
 from modelship.conditions import Reason, parse_time, rfc3339
@@ -98,68 +99,109 @@ def decide_retraining(
         return RetrainingPlan(previous)
     prev = previous or RetrainingStatus()
     count = max([prev.count, *(j.number for j in jobs)])
-    deployed = current_deploy(prev, spec_revision)
-    events: list[Event] = []
     running = sorted((j for j in jobs if not j.finished), key=lambda j: j.number)
     finished = sorted((j for j in jobs if j.finished), key=lambda j: j.number)
-    last = prev.last
-    newest = finished[-1] if finished else None
-    if newest is not None and (last is None or last.name != newest.name):
-        last = _finished_run(newest, results.get(newest.name, ""), prev)
-        if last.outcome == "Succeeded":
-            text = f"{newest.name} succeeded: model {last.model_version} at {last.model_uri}"
-            if last.model_version is None:
-                text = f"{newest.name} succeeded but {last.reason}"
-            events.append(Event("Normal", Reason.RETRAINING_SUCCEEDED, text))
-            if retraining.auto_deploy and last.model_version and last.model_uri:
-                deployed = RetrainedModel(
-                    job=newest.name,
-                    model_version=last.model_version,
-                    model_uri=last.model_uri,
-                    spec_revision=spec_revision,
-                )
-                events.append(
-                    Event(
-                        "Normal",
-                        Reason.RETRAINED_MODEL_DEPLOYING,
-                        f"autoDeploy: rolling out {last.model_version} from {newest.name} "
-                        "through a canary",
-                    )
-                )
-        else:
-            events.append(
-                Event("Warning", Reason.RETRAINING_FAILED, f"{newest.name} failed: {last.reason}")
-            )
-    active = None
-    if running:
-        job = running[-1]
-        reason = prev.active.reason if prev.active and prev.active.name == job.name else ""
-        active = RetrainingRun(
-            name=job.name, started_at=job.created_at, outcome="Running", reason=reason
-        )
+    last, deployed, events = _record_finished(
+        finished[-1] if finished else None, results, prev, retraining, spec_revision
+    )
     delete = [j.name for j in finished[:-HISTORY]] if len(finished) > HISTORY else []
-    status = RetrainingStatus(count=count, active=active, last=last, deployed=deployed)
+    status = RetrainingStatus(
+        count=count, active=_active_run(running, prev), last=last, deployed=deployed
+    )
     # A new autoDeploy takes effect in the next reconcile (it changes the desired revision).
     soon = 1.0 if deployed is not None and deployed != prev.deployed else None
+    waiting = RetrainingPlan(status, delete=delete, events=events, requeue_after=soon)
+    return _start_if_due(owner, retraining, drift, waiting, now)
+
+
+def _record_finished(
+    newest: JobState | None,
+    results: Mapping[str, str],
+    prev: RetrainingStatus,
+    retraining: Retraining,
+    spec_revision: str,
+) -> tuple[RetrainingRun | None, RetrainedModel | None, list[Event]]:
+    """(last finished run, autoDeploy override, Events) with the newest finished Job in.
+
+    A Job already recorded as ``last`` is not told again. A success that reports no
+    usable model is still Succeeded (its reason says what is missing) but deploys
+    nothing.
+    """
+    last = prev.last
+    deployed = current_deploy(prev, spec_revision)
+    if newest is None or (last is not None and last.name == newest.name):
+        return last, deployed, []
+    last = _finished_run(newest, results.get(newest.name, ""), prev)
+    if last.outcome != "Succeeded":
+        failed = f"{newest.name} failed: {last.reason}"
+        return last, deployed, [Event("Warning", Reason.RETRAINING_FAILED, failed)]
+    text = f"{newest.name} succeeded: model {last.model_version} at {last.model_uri}"
+    if last.model_version is None:
+        text = f"{newest.name} succeeded but {last.reason}"
+    events = [Event("Normal", Reason.RETRAINING_SUCCEEDED, text)]
+    if retraining.auto_deploy and last.model_version and last.model_uri:
+        deployed = RetrainedModel(
+            job=newest.name,
+            model_version=last.model_version,
+            model_uri=last.model_uri,
+            spec_revision=spec_revision,
+        )
+        events.append(
+            Event(
+                "Normal",
+                Reason.RETRAINED_MODEL_DEPLOYING,
+                f"autoDeploy: rolling out {last.model_version} from {newest.name} through a canary",
+            )
+        )
+    return last, deployed, events
+
+
+def _active_run(running: list[JobState], prev: RetrainingStatus) -> RetrainingRun | None:
+    """The newest running Job; why it started is known only if we recorded starting it
+    (one found after a restart, before its start was recorded, has no reason)."""
+    if not running:
+        return None
+    job = running[-1]
+    reason = prev.active.reason if prev.active and prev.active.name == job.name else ""
+    return RetrainingRun(name=job.name, started_at=job.created_at, outcome="Running", reason=reason)
+
+
+def _start_if_due(
+    owner: str,
+    retraining: Retraining,
+    drift: DriftStatus | None,
+    waiting: RetrainingPlan,
+    now: datetime,
+) -> RetrainingPlan:
+    """``waiting`` (the plan if no Job starts) with the next Job, if drift lasted long enough.
+
+    Not while one runs, nor within ``cooldown`` of the last one's start: then look again
+    when the cooldown ends, in place of ``waiting``'s requeue. Starting one plans no
+    requeue at all.
+    """
+    status = waiting.status
+    assert status is not None
     windows = retraining.trigger.drift_windows
-    if active is not None or drift is None or drift.consecutive_drifted < windows:
-        return RetrainingPlan(status, delete=delete, events=events, requeue_after=soon)
+    if status.active is not None or drift is None or drift.consecutive_drifted < windows:
+        return waiting
     cooldown = timedelta(seconds=parse_duration(retraining.cooldown))
+    last = status.last
     started = [parse_time(r.started_at) for r in (last,) if r is not None and r.started_at]
     if started and now < started[0] + cooldown:
         wait = (started[0] + cooldown - now).total_seconds()
-        return RetrainingPlan(status, delete=delete, events=events, requeue_after=wait)
-    number = count + 1
+        return replace(waiting, requeue_after=wait)
+    number = status.count + 1
     reason = f"{drift.consecutive_drifted} drifted windows in a row: {drift.message}"
     run = RetrainingRun(
         name=job_name(owner, number), started_at=rfc3339(now), outcome="Running", reason=reason
     )
-    events.append(Event("Normal", Reason.RETRAINING_STARTED, f"{run.name}: {reason}"))
-    return RetrainingPlan(
-        status.model_copy(update={"count": number, "active": run}),
+    started_event = Event("Normal", Reason.RETRAINING_STARTED, f"{run.name}: {reason}")
+    return replace(
+        waiting,
+        status=status.model_copy(update={"count": number, "active": run}),
         create=number,
-        delete=delete,
-        events=events,
+        events=[*waiting.events, started_event],
+        requeue_after=None,
     )
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal
 
 from modelship.api import ModelDeploymentSpec, ModelDeploymentStatus
-from modelship.api.status import CanaryStatus, Condition, Phase, RevisionRef
+from modelship.api.status import CanaryStatus, Condition, HistoryEntry, Phase, RevisionRef
 from modelship.conditions import (
     DEGRADED,
     PROGRESSING,
@@ -82,10 +82,13 @@ def _events(before: Sequence[Condition], after: Sequence[Condition]) -> list[Eve
     return out
 
 
-def _phase(conditions: Sequence[Condition]) -> Phase:
+def _phase(conditions: Sequence[Condition], canary: CanaryStatus | None) -> Phase:
+    """From the conditions; a paused canary shows as Paused unless something is degraded."""
     by_type = {c.type: c.status for c in conditions}
     if by_type.get(DEGRADED) == "True":
         return "Degraded"
+    if canary is not None and canary.phase == "Paused":
+        return "Paused"
     if by_type.get(READY) == "True" and by_type.get(PROGRESSING) != "True":
         return "Healthy"
     return "Progressing"
@@ -116,31 +119,21 @@ def _canary_summary(canary: CanaryStatus | None) -> str | None:
     return text if canary.phase == "Progressing" else f"{text} {canary.phase}"
 
 
-def assess_serving(
-    generation: int,
+# One condition's (status, reason, message), as set_condition takes them.
+_ConditionArgs = tuple[Literal["True", "False"], str, str]
+
+
+def _problem(
     spec: ModelDeploymentSpec,
-    revision: RevisionRef,
-    deployment: DeploymentState,
     pods: Sequence[PodState],
-    previous: ModelDeploymentStatus,
-    now: datetime,
-    rollout: RolloutPlan | None = None,
-    canary_track: DeploymentState | None = None,
-) -> StatusPlan:
-    """Conditions, phase, stable revision and history from the tracks and the rollout plan.
+    rollout: RolloutPlan | None,
+    stalled: str | None,
+) -> tuple[str, str] | None:
+    """(reason, message) of what keeps the model from serving as asked, most telling first.
 
-    ``revision`` is what the stable track runs; ``pods`` are the runtime pods of both
-    tracks (only needed while something is not ready).
+    An abort outranks a canary that cannot be placed, which outranks the scheduler's
+    words; a stalled Deployment counts only when nothing else explains it.
     """
-    desired = spec.replicas
-    conds = list(previous.conditions)
-
-    def put(type_: str, status: Literal["True", "False"], reason: str, message: str) -> None:
-        nonlocal conds
-        conds = set_condition(conds, type_, status, reason, message, generation, now)
-
-    canary = rollout.canary if rollout else None
-    serving = f"model {spec.model.name} {spec.model.version} (revision {revision.name})"
     problem = _scheduling_problem(spec, pods)
     if rollout is not None and rollout.capacity_problem:
         # Our numbers first (needed, free), then the scheduler's words if it has spoken.
@@ -151,74 +144,156 @@ def assess_serving(
         )
     if rollout is not None and rollout.aborted:
         problem = rollout.aborted
-    settled = deployment.rolled_out or (
-        # Pods lost after the rollout finished are a readiness problem, not a rollout.
+    if stalled is not None:
+        problem = problem or (Reason.PROGRESS_DEADLINE_EXCEEDED, stalled)
+    return problem
+
+
+def _stalled(deployment: DeploymentState, canary: CanaryStatus | None, serving: str) -> str | None:
+    """Why the stable rollout made no progress, if the Deployment controller gave up on it.
+
+    Only without a canary: during one, Progressing tells the canary, whose own deadline
+    aborts it.
+    """
+    if canary is not None or not deployment.deadline_exceeded_message:
+        return None
+    return f"rollout of {serving} made no progress: {deployment.deadline_exceeded_message}"
+
+
+def _settled(
+    deployment: DeploymentState, revision: RevisionRef, previous: ModelDeploymentStatus
+) -> bool:
+    """The stable track finished rolling out ``revision``.
+
+    Pods lost after that are a readiness problem, not a rollout: updated but short of
+    pods still counts once ``revision`` was recorded as stable.
+    """
+    return deployment.rolled_out or (
         deployment.updated
         and previous.stable_revision is not None
         and previous.stable_revision.name == revision.name
     )
-    if canary is not None and canary.phase == "Aborted":
-        put(PROGRESSING, "False", canary.abort_reason or Reason.ABORTED, canary.message)
-    elif canary is not None:
-        reason = {"Paused": Reason.CANARY_PAUSED, "Promoting": Reason.PROMOTING}.get(
-            canary.phase, Reason.CANARY_PROGRESSING
-        )
-        if canary.phase == "Paused" and canary.pause_reason == "Analysis":
-            reason = Reason.ANALYSIS_INCONCLUSIVE
-        put(PROGRESSING, "True", reason, f"canary {_canary_summary(canary)}: {canary.message}")
-    elif deployment.deadline_exceeded_message:
-        msg = f"rollout of {serving} made no progress: {deployment.deadline_exceeded_message}"
-        put(PROGRESSING, "False", Reason.PROGRESS_DEADLINE_EXCEEDED, msg)
-        problem = problem or (Reason.PROGRESS_DEADLINE_EXCEEDED, msg)
-    elif settled:
-        put(PROGRESSING, "False", Reason.ROLLOUT_COMPLETE, f"{serving} rolled out")
-    else:
-        counts = (
-            f"{deployment.updated_replicas}/{desired} updated, "
-            f"{deployment.ready_replicas}/{desired} ready"
-            if deployment.observed_generation >= deployment.generation
-            else "waiting for the Deployment controller"
-        )
-        put(PROGRESSING, "True", Reason.ROLLING_UPDATE, f"rolling out {serving}: {counts}")
-    if problem:
-        put(DEGRADED, "True", *problem)
-    else:
-        put(DEGRADED, "False", Reason.AS_EXPECTED, "no problem observed")
 
-    # Ready: serving at the desired scale (both tracks count) with nothing failing. A
-    # healthy rolling update or canary keeps it True; a stuck or aborted one does not.
+
+def _canary_progressing(canary: CanaryStatus) -> _ConditionArgs:
+    """Progressing while a canary runs; an abort ends it, a pause only names itself."""
+    if canary.phase == "Aborted":
+        return "False", canary.abort_reason or Reason.ABORTED, canary.message
+    reason = {"Paused": Reason.CANARY_PAUSED, "Promoting": Reason.PROMOTING}.get(
+        canary.phase, Reason.CANARY_PROGRESSING
+    )
+    if canary.phase == "Paused" and canary.pause_reason == "Analysis":
+        reason = Reason.ANALYSIS_INCONCLUSIVE
+    return "True", reason, f"canary {_canary_summary(canary)}: {canary.message}"
+
+
+def _progressing_condition(
+    spec: ModelDeploymentSpec,
+    deployment: DeploymentState,
+    canary: CanaryStatus | None,
+    serving: str,
+    settled: bool,
+    stalled: str | None,
+) -> _ConditionArgs:
+    """Progressing: the canary if one runs, else the stable track's rolling update.
+
+    Until the Deployment controller has seen the new generation its counts describe the
+    old template, so they are not shown.
+    """
+    if canary is not None:
+        return _canary_progressing(canary)
+    if stalled is not None:
+        return "False", Reason.PROGRESS_DEADLINE_EXCEEDED, stalled
+    if settled:
+        return "False", Reason.ROLLOUT_COMPLETE, f"{serving} rolled out"
+    desired = spec.replicas
+    counts = (
+        f"{deployment.updated_replicas}/{desired} updated, "
+        f"{deployment.ready_replicas}/{desired} ready"
+        if deployment.observed_generation >= deployment.generation
+        else "waiting for the Deployment controller"
+    )
+    return "True", Reason.ROLLING_UPDATE, f"rolling out {serving}: {counts}"
+
+
+def _degraded_condition(problem: tuple[str, str] | None) -> _ConditionArgs:
+    if problem:
+        return "True", *problem
+    return "False", Reason.AS_EXPECTED, "no problem observed"
+
+
+def _pods_available(
+    spec: ModelDeploymentSpec,
+    deployment: DeploymentState,
+    rollout: RolloutPlan | None,
+    canary_track: DeploymentState | None,
+) -> tuple[int, int]:
+    """(available, planned) runtime pods, both tracks counted while a canary runs.
+
+    An aborted canary's pods are on their way out: they are planned (at zero) but no
+    longer count as serving.
+    """
     available = deployment.available_replicas
-    planned = desired
+    planned = spec.replicas
+    canary = rollout.canary if rollout else None
     if canary is not None and rollout is not None:
         planned = rollout.stable_replicas + rollout.canary_replicas
         if canary_track is not None and canary.phase != "Aborted":
             available += canary_track.available_replicas
+    return available, planned
+
+
+def _ready_condition(
+    spec: ModelDeploymentSpec,
+    deployment: DeploymentState,
+    previous: ModelDeploymentStatus,
+    problem: tuple[str, str] | None,
+    available: int,
+    planned: int,
+    serving: str,
+    settled: bool,
+) -> _ConditionArgs | None:
+    """Ready: serving at the desired scale (both tracks count) with nothing failing.
+
+    A healthy rolling update or canary keeps it True; a stuck or aborted one does not.
+    None keeps the previous Ready while the Deployment controller has not caught up
+    with the new generation: its counts would be no news about readiness yet.
+    """
+    desired = spec.replicas
     current = deployment.observed_generation >= deployment.generation
     ready_before = next((c for c in previous.conditions if c.type == READY), None)
     if not current and problem is None and ready_before is not None:
-        pass  # the Deployment controller has not caught up: no news about readiness yet
-    elif desired == 0 and deployment.rolled_out and problem is None:
-        put(READY, "True", Reason.SCALED_TO_ZERO, f"{serving} scaled to 0 replicas")
-    elif problem is not None:
-        put(
-            READY,
-            "False",
-            problem[0],
-            f"{available}/{planned} runtime pods available; {problem[1]}",
-        )
-    elif available >= desired and current:
+        return None
+    if desired == 0 and deployment.rolled_out and problem is None:
+        return "True", Reason.SCALED_TO_ZERO, f"{serving} scaled to 0 replicas"
+    if problem is not None:
+        return "False", problem[0], f"{available}/{planned} runtime pods available; {problem[1]}"
+    if available >= desired and current:
         where = f"on {serving}" if settled else f"while rolling out {serving}"
-        put(
-            READY, "True", Reason.AVAILABLE, f"{available}/{planned} runtime pods available {where}"
-        )
-    else:
-        put(
-            READY,
-            "False",
-            Reason.PODS_NOT_READY,
-            f"{available}/{planned} runtime pods available on {serving}",
-        )
+        return "True", Reason.AVAILABLE, f"{available}/{planned} runtime pods available {where}"
+    return (
+        "False",
+        Reason.PODS_NOT_READY,
+        f"{available}/{planned} runtime pods available on {serving}",
+    )
 
+
+def _history_after(
+    spec: ModelDeploymentSpec,
+    revision: RevisionRef,
+    deployment: DeploymentState,
+    previous: ModelDeploymentStatus,
+    rollout: RolloutPlan | None,
+    now: datetime,
+) -> tuple[RevisionRef | None, list[HistoryEntry]]:
+    """(stable revision, history) once this pass is applied.
+
+    Without a canary the stable revision moves only when the Deployment finished
+    rolling out the very revision we asked for (a Deployment not yet labelled counts);
+    it is recorded as RolledOut once, not on every pass. An abort is recorded on the
+    pass it happens, not while it stands.
+    """
+    canary = rollout.canary if rollout else None
     stable, history = previous.stable_revision, list(previous.history)
     limit = spec.revision_history_limit
     if rollout is not None and rollout.promoted is not None:
@@ -236,38 +311,86 @@ def assess_serving(
         and canary is not None
     ):
         history = record(history, canary.revision, "Aborted", now, limit)
+    return stable, history
 
-    conds_phase = _phase(conds)
-    if conds_phase != "Degraded" and canary is not None and canary.phase == "Paused":
-        conds_phase = "Paused"
+
+def _requeue(deployment: DeploymentState, rollout: RolloutPlan | None) -> float | None:
+    """Soon while pods are coming or a canary runs; at the rollout's time if that is
+    sooner, or if nothing else would bring us back."""
+    canary = rollout.canary if rollout else None
+    waiting = not deployment.rolled_out or (canary is not None and canary.phase != "Aborted")
+    requeue = NOT_READY_REQUEUE_SECONDS if waiting else None
+    if rollout is not None and rollout.requeue_after is not None:
+        requeue = min(requeue or rollout.requeue_after, rollout.requeue_after)
+    return requeue
+
+
+def _all_events(
+    rollout: RolloutPlan | None, before: Sequence[Condition], after: Sequence[Condition]
+) -> list[Event]:
+    """The rollout's Events first, then condition flips it has not already told.
+
+    A flip whose reason a rollout Event already carries is dropped even if its message
+    differs: the rollout's wording is the more specific one.
+    """
+    told = [*(rollout.events if rollout else [])]
+    return [
+        *told,
+        *(e for e in _events(before, after) if all(t.reason != e.reason for t in told)),
+    ]
+
+
+def assess_serving(
+    generation: int,
+    spec: ModelDeploymentSpec,
+    revision: RevisionRef,
+    deployment: DeploymentState,
+    pods: Sequence[PodState],
+    previous: ModelDeploymentStatus,
+    now: datetime,
+    rollout: RolloutPlan | None = None,
+    canary_track: DeploymentState | None = None,
+) -> StatusPlan:
+    """Conditions, phase, stable revision and history from the tracks and the rollout plan.
+
+    ``revision`` is what the stable track runs; ``pods`` are the runtime pods of both
+    tracks (only needed while something is not ready).
+    """
+    canary = rollout.canary if rollout else None
+    serving = f"model {spec.model.name} {spec.model.version} (revision {revision.name})"
+    stalled = _stalled(deployment, canary, serving)
+    problem = _problem(spec, pods, rollout, stalled)
+    settled = _settled(deployment, revision, previous)
+    available, planned = _pods_available(spec, deployment, rollout, canary_track)
+
+    # Set in this order: a new condition is appended, and the list order is the status.
+    conds = list(previous.conditions)
+    progressing = _progressing_condition(spec, deployment, canary, serving, settled, stalled)
+    conds = set_condition(conds, PROGRESSING, *progressing, generation, now)
+    conds = set_condition(conds, DEGRADED, *_degraded_condition(problem), generation, now)
+    ready = _ready_condition(
+        spec, deployment, previous, problem, available, planned, serving, settled
+    )
+    if ready is not None:
+        conds = set_condition(conds, READY, *ready, generation, now)
+
+    stable, history = _history_after(spec, revision, deployment, previous, rollout, now)
     status = previous.model_copy(
         update={
             "observed_generation": generation,
-            "phase": conds_phase,
+            "phase": _phase(conds, canary),
             "stable_revision": stable,
             "canary": canary,
             "canary_summary": _canary_summary(canary),
-            "replicas": desired,
+            "replicas": spec.replicas,
             "ready_replicas": available,
             "ready_summary": f"{available}/{planned}",
             "conditions": conds,
             "history": history,
         }
     )
-    waiting = not deployment.rolled_out or (canary is not None and canary.phase != "Aborted")
-    requeue = NOT_READY_REQUEUE_SECONDS if waiting else None
-    if rollout is not None and rollout.requeue_after is not None:
-        requeue = min(requeue or rollout.requeue_after, rollout.requeue_after)
-    told = [*(rollout.events if rollout else [])]
-    events = [
-        *told,
-        *(
-            e
-            for e in _events(previous.conditions, conds)
-            if all(t.reason != e.reason for t in told)
-        ),
-    ]
-    return StatusPlan(status, events, requeue)
+    events = _all_events(rollout, previous.conditions, conds)
+    return StatusPlan(status, events, _requeue(deployment, rollout))
 
 
 def assess_invalid_spec(
