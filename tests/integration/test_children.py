@@ -42,7 +42,8 @@ def test_removing_gateway_api_returns_to_replica_ratio_and_deletes_the_route(
     for kind, name in (("httproute", "gw"), ("service", "gw-stable"), ("service", "gw-canary")):
         assert exists(kubectl, namespace, kind, name), f"{kind} {name} before the change"
 
-    # GitOps drops gatewayAPI from the spec.
+    # GitOps drops gatewayAPI from the spec (the model stays at 2.0.0).
+    manifest["spec"]["model"] = version("2.0.0")
     manifest["spec"]["rollout"] = {"steps": steps}
     assert kubectl.apply(dump(manifest), namespace).returncode == 0
     wait_for(

@@ -501,6 +501,11 @@ CASES = [
         lambda p: p.weight == 33 and p.canary_replicas == 1 and p.stable_replicas == 2,
     ),
     Case(
+        "gatewayAPI removed under a running canary: its weight is now approximate",
+        inp(exact_weights=False, canary=canary(step=1, weight=10), canary_track=track(NEW, 1)),
+        lambda p: p.canary is not None and p.canary.weight_approximate is True,
+    ),
+    Case(
         "swap shrinks stable as the canary grows",
         inp(
             replicas=4,

@@ -89,6 +89,10 @@ def decide_rollout(inp: RolloutInput) -> RolloutPlan:
         canary = None
     if canary is None:
         canary = _start(inp, events)
+    elif canary.weight_approximate == inp.exact_weights:
+        # The router changed under a running canary (gatewayAPI added or removed): its
+        # weight is now honoured exactly, or only by pod counts.
+        canary = canary.model_copy(update={"weight_approximate": not inp.exact_weights})
     return CanaryPass(inp, canary, events).run()
 
 
