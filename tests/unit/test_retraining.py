@@ -197,3 +197,41 @@ def test_jobs_are_looked_at_only_while_one_runs_or_drift_may_start_one() -> None
     )
     assert watching_jobs(s, drifted(0), running)
     assert not watching_jobs(spec(), drifted(5), running)  # no spec.retraining
+
+
+def test_a_new_auto_deploy_takes_effect_soon_even_within_the_cooldown() -> None:
+    # Job 1 succeeded 10 minutes after it started; drift still lasts, the 1 h cooldown
+    # from its start has not passed: the retrained model must still roll out at once.
+    s = retrain_spec(autoDeploy=True)
+    results = {"fraud-retrain-1": '{"version": "1.5.0", "uri": "file:///models/1.5.0"}'}
+    running = RetrainingStatus(
+        count=1,
+        active=RetrainingRun(name="fraud-retrain-1", started_at=rfc3339(T0), outcome="Running"),
+    )
+    later = T0 + timedelta(minutes=10)
+    plan = decide_retraining(
+        "fraud", "rev-a", s, drifted(4), running, [job(1, done=True)], results, later
+    )
+    assert plan.create is None, "within the cooldown"
+    assert plan.status is not None and plan.status.deployed is not None
+    assert plan.requeue_after == 1.0, "not the remaining cooldown"
+
+
+def test_replicas_zero_with_a_new_version_does_not_crash() -> None:
+    from modelship.api.status import RevisionRef
+    from modelship.decisions.rollout import RolloutInput, decide_rollout
+
+    zero = spec(replicas=0)
+    plan = decide_rollout(
+        RolloutInput(
+            spec=zero,
+            desired=RevisionRef(name="new", model_version="2.0"),
+            stable=RevisionRef(name="old", model_version="1.0"),
+            canary=None,
+            stable_track=None,
+            canary_track=None,
+            now=T0,
+            exact_weights=True,
+        )
+    )
+    assert plan.canary is not None and plan.weight == 0

@@ -176,8 +176,8 @@ def _start_if_due(
     """``waiting`` (the plan if no Job starts) with the next Job, if drift lasted long enough.
 
     Not while one runs, nor within ``cooldown`` of the last one's start: then look again
-    when the cooldown ends, in place of ``waiting``'s requeue. Starting one plans no
-    requeue at all.
+    when the cooldown ends, or sooner if ``waiting`` asks (a new autoDeploy takes effect
+    in a second whatever the cooldown). Starting one keeps ``waiting``'s requeue.
     """
     status = waiting.status
     assert status is not None
@@ -189,7 +189,8 @@ def _start_if_due(
     started = [parse_time(r.started_at) for r in (last,) if r is not None and r.started_at]
     if started and now < started[0] + cooldown:
         wait = (started[0] + cooldown - now).total_seconds()
-        return replace(waiting, requeue_after=wait)
+        soon = waiting.requeue_after
+        return replace(waiting, requeue_after=wait if soon is None else min(soon, wait))
     number = status.count + 1
     reason = f"{drift.consecutive_drifted} drifted windows in a row: {drift.message}"
     run = RetrainingRun(
@@ -201,7 +202,6 @@ def _start_if_due(
         status=status.model_copy(update={"count": number, "active": run}),
         create=number,
         events=[*waiting.events, started_event],
-        requeue_after=None,
     )
 
 

@@ -255,7 +255,8 @@ class CanaryPass:
             sp = self._split(0)
             # Measured canaries take their pods' share of traffic, even on a router
             # with exact weights; unmeasured ones need none before promotion.
-            share = round(100 * sp.canary / (sp.stable + sp.canary))
+            pods = sp.stable + sp.canary
+            share = round(100 * sp.canary / pods) if pods else 0  # replicas: 0 serves nothing
             weight = share if inp.analysis.required or not inp.exact_weights else 0
             if not _track_ready(inp.canary_track, self.c.revision.name, sp.canary):
                 self._update(message=f"waiting for {sp.canary} canary pod(s) to be ready")
