@@ -250,3 +250,14 @@ def test_scrape_with_every_pod_down_is_a_provider_error() -> None:
     p = Pods([{a: None}]).provider()
     with pytest.raises(ProviderError, match="no pod answered"):
         p.increase("modelship_requests_total", {}, 30)
+
+
+def test_the_pool_reads_the_pods_each_reconcile_observed_not_the_first_ones() -> None:
+    from modelship.metrics.pool import ProviderPool
+    from modelship.metrics.scrape import ScrapeProvider
+
+    pool = ProviderPool()
+    first = pool.get(("ns", "m"), None, "drift", "stable", lambda track: [])  # no pod up yet
+    later = pool.get(("ns", "m"), None, "drift", "stable", lambda track: [f"http://{track}"])
+    assert later is first, "one provider (its read history) per scope and track"
+    assert isinstance(later, ScrapeProvider) and list(later.targets()) == ["http://stable"]

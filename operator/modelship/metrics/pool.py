@@ -35,12 +35,16 @@ class ProviderPool:
                 self._prometheus[address] = PrometheusProvider(address)
             return self._prometheus[address]
         scraper_key = (*key, scope, track)
-        if scraper_key not in self._scrapers:
+        scraper = self._scrapers.get(scraper_key)
+        if scraper is None:
             # A canary's pods are new: everything they counted is the canary's traffic.
-            self._scrapers[scraper_key] = ScrapeProvider(
+            scraper = self._scrapers[scraper_key] = ScrapeProvider(
                 lambda: targets(track), count_from_zero=track == "canary"
             )
-        return self._scrapers[scraper_key]
+        else:
+            # Each reconcile observes the pods anew: read the ones it saw, not the first's.
+            scraper.targets = lambda: targets(track)
+        return scraper
 
     def forget(
         self, key: tuple[str, str], *, only: str | None = None, keep: str | None = None
