@@ -118,7 +118,7 @@ class DeploymentObserver:
             stored=stored,
             pods=tuple(PodState.from_object(p) for p in pod_objs),
             routes_served=served,
-            free_gpus=self._free_gpus(spec, revisions.desired_spec)
+            free_gpus=self._free_gpus(revisions.desired_spec)
             if revisions.starting(previous.canary)
             else None,
             drift=drift,
@@ -153,7 +153,8 @@ class DeploymentObserver:
             pods = self.kube.list("v1", "Pod", owner.namespace, selector(owner.name))
         return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
-    def _free_gpus(self, spec: ModelDeploymentSpec, desired: ModelDeploymentSpec) -> int | None:
+    def _free_gpus(self, desired: ModelDeploymentSpec) -> int | None:
+        """Free GPUs of the canary's kind across the cluster (a canary starts now)."""
         gpu = desired.runtime.gpu
         if gpu is None or gpu.count == 0:
             return None
