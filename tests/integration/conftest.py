@@ -64,6 +64,18 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
+def impose_quota(kubectl: Kubectl, ns: str, name: str, hard: dict[str, str]) -> None:
+    """A ResourceQuota, once the quota controller has counted what exists (before that
+    the API server admits everything): a real way to make the API server refuse writes."""
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": name}}
+    quota["spec"] = {"hard": hard}
+    kubectl.run("apply", "-n", ns, "-f", "-", input=json.dumps(quota))
+    wait_for(
+        f"quota {name} to count",
+        lambda: kubectl.json("get", "resourcequota", name, "-n", ns).get("status", {}).get("used"),
+    )
+
+
 @pytest.fixture(scope="session")
 def cluster_kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
     external = os.environ.get("MODELSHIP_TEST_KUBECONFIG")

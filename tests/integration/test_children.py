@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from modelship_testenv.harness import OperatorProcess
-from tests.integration.conftest import Kubectl, wait_for
+from tests.integration.conftest import Kubectl, impose_quota, wait_for
 from tests.integration.manifests import dump, model_deployment
 from tests.integration.test_canary import GATEWAY, canary_of, set_version, version
 from tests.integration.test_serving import condition, md, wait_ready
@@ -78,21 +78,7 @@ def test_a_refused_write_mid_reconcile_reaches_status(
     assert kubectl.apply(dump(manifest), namespace).returncode == 0
     wait_ready(kubectl, namespace, "q")
     # A quota of one Deployment: the canary's Deployment is forbidden (403, retried).
-    quota = {
-        "apiVersion": "v1",
-        "kind": "ResourceQuota",
-        "metadata": {"name": "one-deployment"},
-        "spec": {"hard": {"count/deployments.apps": "1"}},
-    }
-    kubectl.run("apply", "-n", namespace, "-f", "-", input=json.dumps(quota))
-    wait_for(
-        "the quota to count",
-        lambda: (
-            kubectl.json("get", "resourcequota", "one-deployment", "-n", namespace)
-            .get("status", {})
-            .get("used")
-        ),
-    )
+    impose_quota(kubectl, namespace, "one-deployment", {"count/deployments.apps": "1"})
     set_version(kubectl, namespace, "q", "2.0.0")
 
     def failed() -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ from modelship.kernel.plan import Apply, CreateOnce, Event, Obj, ObjectRef, Plan
 from modelship.kube import Kube, connect
 from modelship.kube.client import register_kind
 from modelship.render import with_applied_hash
-from tests.integration.conftest import Kubectl, wait_for
+from tests.integration.conftest import Kubectl, impose_quota, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -245,21 +245,7 @@ def test_an_error_mid_way_reaches_status_then_clears(
 ) -> None:
     # A real refusal by the API server mid-plan: a quota of 2 ConfigMaps (the namespace's
     # kube-root-ca.crt is one), so the second of three applies is forbidden.
-    quota = {
-        "apiVersion": "v1",
-        "kind": "ResourceQuota",
-        "metadata": {"name": "few"},
-        "spec": {"hard": {"count/configmaps": "2"}},
-    }
-    kubectl.run("apply", "-n", namespace, "-f", "-", input=json.dumps(quota))
-    wait_for(
-        "the quota to count",
-        lambda: (
-            kubectl.json("get", "resourcequota", "few", "-n", namespace)
-            .get("status", {})
-            .get("used")
-        ),
-    )
+    impose_quota(kubectl, namespace, "few", {"count/configmaps": "2"})
     reconcile = Reconcile(ProbeController(kube), Executor(kube))
     with pytest.raises(TransientError, match="exceeded quota"):
         reconcile(namespace, probe)

@@ -12,7 +12,7 @@ from modelship import telemetry
 from modelship.api.analysis import AnalysisSpec
 from modelship.api.status import AnalysisStatus, CanaryStatus, ModelDeploymentStatus, RevisionRef
 from modelship.decisions.analysis import AnalysisResult, analyse, plan_round
-from modelship.metrics import Labels, MetricsProvider, ProviderError
+from modelship.metrics import Labels, MetricsProvider, NoopProvider, ProviderError
 from modelship.metrics.pool import ProviderPool, Targets
 from modelship.metrics.readings import Readings
 from tests.unit.factories import canary_status
@@ -28,7 +28,7 @@ def query(metric: str, window: float, **labels: str) -> Query:
     return (metric, frozenset(labels.items()), window)
 
 
-class Table:
+class Table(NoopProvider):
     """A MetricsProvider that answers only the exact queries in its table (metric,
     label selector, window): anything else is no data, so a wrong selector shows up
     in the verdicts."""
@@ -52,17 +52,6 @@ class Table:
 
     def increase(self, metric: str, labels: Labels, window: float) -> float | None:
         return self._answer(metric, labels, window)  # type: ignore[no-any-return]
-
-    def increase_by(
-        self, metric: str, labels: Labels, window: float, by: tuple[str, ...]
-    ) -> dict[tuple[str, ...], float] | None:
-        return None
-
-    def scalar(self, promql: str) -> float | None:
-        return None
-
-    def prime(self) -> None:
-        return None
 
 
 FAST = {0.1: 600.0, float("inf"): 600.0}  # 600 requests, all under 100 ms

@@ -17,6 +17,7 @@ from typing import Any
 
 from modelship.analysis.checks import Observed
 from modelship.api import ModelDeploymentSpec, ModelDeploymentStatus
+from modelship.api.status import RevisionRef
 from modelship.conditions import Reason
 from modelship.decisions.analysis import AnalysisResult, analyse, begin_window
 from modelship.decisions.commands import Requested
@@ -218,29 +219,18 @@ def _render(
     """The objects that carry the rollout's result, with their applied hashes."""
     specs = revisions.specs()
     surge = rollout.canary is None or rollout.canary.capacity != "swap"
-    stable = with_applied_hash(
-        runtime_deployment(
-            s.owner,
-            specs[rollout.stable_revision.name],
-            rollout.stable_revision.name,
-            "stable",
-            rollout.stable_replicas,
-            surge=surge,
+
+    def track(name: Track, revision: RevisionRef, replicas: int) -> Obj:
+        served = specs[revision.name]
+        return with_applied_hash(
+            runtime_deployment(s.owner, served, revision.name, name, replicas, surge=surge)
         )
-    )
+
+    stable = track("stable", rollout.stable_revision, rollout.stable_replicas)
     objects = [stable]
     canary = None
     if rollout.canary_revision is not None:
-        canary = with_applied_hash(
-            runtime_deployment(
-                s.owner,
-                specs[rollout.canary_revision.name],
-                rollout.canary_revision.name,
-                "canary",
-                rollout.canary_replicas,
-                surge=surge,
-            )
-        )
+        canary = track("canary", rollout.canary_revision, rollout.canary_replicas)
         objects.append(canary)
     objects.append(with_applied_hash(runtime_service(s.owner, spec)))
     if s.routes_served:

@@ -115,19 +115,17 @@ class Executor:
         if plan.status is not None:
             status = _recovered(target, plan.status, now)
             if status != dict(target.status):
-                self._write(f"status of {target.ref}")
-                self.kube.patch_status(
-                    target.ref.api_version,
-                    target.ref.kind,
-                    target.ref.namespace,
-                    target.ref.name,
-                    status,
-                )
+                self._patch_status(target, status, f"status of {target.ref}")
                 written = True
         for event in plan.events:
             self._write(f"event {event.reason} on {target.ref}")
             self.kube.record_event(dict(target.obj), event.type, event.reason, event.message, now)
         return written
+
+    def _patch_status(self, target: Target, status: Mapping[str, Any], what: str) -> None:
+        self._write(what)
+        ref = target.ref
+        self.kube.patch_status(ref.api_version, ref.kind, ref.namespace, ref.name, dict(status))
 
     def report_error(self, target: Target, error: Exception, now: datetime) -> None:
         """The deferred status write after a failure: the observed status, plus
@@ -140,14 +138,7 @@ class Executor:
         )
         status = {**dict(target.status), "conditions": _dump(conditions)}
         try:
-            self._write(f"error status of {target.ref}")
-            self.kube.patch_status(
-                target.ref.api_version,
-                target.ref.kind,
-                target.ref.namespace,
-                target.ref.name,
-                status,
-            )
+            self._patch_status(target, status, f"error status of {target.ref}")
         except Exception as exc:  # the API server may be what failed
             log.warning("%s: could not record the error in status: %s", target.ref, exc)
 
