@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelship_testenv import Cluster
+from modelship_testenv.cluster import free_port
 from modelship_testenv.harness import OperatorProcess, install_crds
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, gpu_runtime, model_deployment
@@ -243,8 +245,20 @@ def test_undo_rolls_back_through_a_canary(
     wait_promoted(kubectl, namespace, "un", "3.0.0")
 
 
+def reconciles(metrics_url: str) -> dict[str, float]:
+    """The operator's modelship_reconcile_total, by result ("ok", "error")."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as resp:
+        text = resp.read().decode()
+    return {
+        s.labels["result"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "modelship_reconcile_total"
+    }
+
+
 def test_killed_mid_canary_resumes_at_the_same_step(
-    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str, tmp_path: Path
 ) -> None:
     steps: list[dict[str, Any]] = [
         {"setWeight": 25},
@@ -257,18 +271,45 @@ def test_killed_mid_canary_resumes_at_the_same_step(
     wait_paused_at(kubectl, namespace, "kill", 1)
     before = canary_of(kubectl, namespace, "kill")
     running_operator.kill()
-    running_operator.start()
-    time.sleep(3)  # give the restarted operator time to (wrongly) move anything
-    after = canary_of(kubectl, namespace, "kill")
-    for key in ("step", "weight", "phase", "startedAt", "revision"):
-        assert after[key] == before[key], key
-    assert route_weights(kubectl, namespace, "kill") == (75, 25)
-    assert len(track_pods(kubectl, namespace, "kill", "canary")) == 1
-    assert ctl(kubectl, namespace, "promote", "kill").returncode == 0
-    wait_paused_at(kubectl, namespace, "kill", 3)
-    assert route_weights(kubectl, namespace, "kill") == (25, 75)
-    names = kubectl.run("get", "deployments", "-n", namespace, "-o", "name").stdout.split()
-    assert sorted(names) == ["deployment.apps/kill-canary", "deployment.apps/kill-stable"]
+    # Restart watching only this namespace, where "kill" is the only ModelDeployment:
+    # a finished reconcile in its metrics is then a reconcile of "kill", and whatever
+    # that reconcile would (wrongly) move has moved by the time the counter goes up.
+    # The shared operator stays down; the running_operator fixture restarts it later.
+    address = f"127.0.0.1:{free_port()}"
+    restarted = OperatorProcess(
+        kubectl.kubeconfig,
+        tmp_path / "restarted-operator.log",
+        ["-n", namespace, "--metrics-address", address],
+    )
+    restarted.start()
+    seen: dict[str, float] = {}
+
+    def reconciled() -> bool:
+        assert restarted.alive(), "restarted operator exited:\n" + restarted.log_tail()
+        nonlocal seen
+        try:
+            seen = reconciles(f"http://{address}/metrics")
+        except OSError:  # not serving yet
+            return False
+        return seen.get("ok", 0) >= 1
+
+    try:
+        try:
+            wait_for("a reconcile by the restarted operator", reconciled)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; counts {seen}\n{restarted.log_tail()}") from None
+        after = canary_of(kubectl, namespace, "kill")
+        keys = ("step", "weight", "phase", "startedAt", "revision")
+        assert {k: after.get(k) for k in keys} == {k: before[k] for k in keys}
+        assert route_weights(kubectl, namespace, "kill") == (75, 25)
+        assert len(track_pods(kubectl, namespace, "kill", "canary")) == 1
+        assert ctl(kubectl, namespace, "promote", "kill").returncode == 0
+        wait_paused_at(kubectl, namespace, "kill", 3)
+        assert route_weights(kubectl, namespace, "kill") == (25, 75)
+        names = kubectl.run("get", "deployments", "-n", namespace, "-o", "name").stdout.split()
+        assert sorted(names) == ["deployment.apps/kill-canary", "deployment.apps/kill-stable"]
+    finally:
+        restarted.stop()
 
 
 def mig_pods_running(kubectl: Kubectl) -> int:
