@@ -399,3 +399,40 @@ def test_analysis_without_canary_data_early_looks_again_in_a_second() -> None:
     assert plan.status is not None
     assert plan.status["analysis"]["rounds"] == 0, "no round recorded without data"
     assert plan.requeue_after == 1.0, "looks again in NO_DATA_RETRY seconds"
+
+
+@pytest.mark.parametrize("how", ["another revision", "a retry of the same revision"])
+def test_a_new_canary_never_inherits_an_earlier_canarys_failed_rounds(how: str) -> None:
+    """v3 failed analysis and was aborted; v4 (or v3 retried) must start from zero, not be
+    aborted at once on v3's rounds (issue: 'A new canary inherits the previous verdict')."""
+    checks = {"interval": "30s", "checks": [{"name": "errors", "errorRate": {"max": 0.01}}]}
+    analysed = spec(replicas=2, model=V2.model.model_dump(by_alias=True), analysis=checks)
+    failed_at = NOW - timedelta(minutes=5)
+    earlier = "v3-revision" if how == "another revision" else revision_ref(analysed).name
+    old_rounds = AnalysisStatus(
+        revision=earlier,
+        since=rfc3339(failed_at),
+        rounds=1,
+        failures=1,
+        verdict="Fail",
+        message="errors: error rate 33.48% (22 of 66 requests)",
+        last_round_at=rfc3339(failed_at),
+    )
+    started = NOW - timedelta(seconds=5)  # the new canary, still at weight 0
+    canary = canary_status(ref(analysed, 2), started, weight=0)
+    status = STABLE_V1.model_copy(update={"canary": canary, "analysis": old_rounds})
+    snap = snapshot(
+        analysed,
+        status,
+        children=children(live_deployment(V1, "stable", 2)),
+        stored=stored((V1, 1), (analysed, 2)),
+    )
+    plan = decide(snap, NOW)
+    assert plan.status is not None
+    assert plan.status["canary"]["phase"] != "Aborted", plan.status["canary"]["message"]
+    assert "AnalysisFailed" not in events(plan)
+    fresh = plan.status["analysis"]
+    assert fresh is None or (
+        fresh["revision"] == revision_ref(analysed).name
+        and (fresh["rounds"], fresh["failures"]) == (0, 0)
+    ), f"the earlier rounds are not this canary's: {fresh}"

@@ -72,7 +72,9 @@ def plan_round(
     )
     if fresh:
         if canary.weight <= 0:
-            return Round(previous)  # nothing to measure before the canary takes traffic
+            # Nothing to measure before the canary takes traffic, and nothing carried
+            # over: another revision's (or an earlier try's) rounds never judge this one.
+            return Round(None)
         status = AnalysisStatus(revision=canary.revision.name, since=rfc3339(now))
     assert status is not None
     interval = parse_duration(spec.interval)
