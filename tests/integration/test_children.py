@@ -12,7 +12,13 @@ import pytest
 from modelship_testenv.harness import OperatorProcess
 from tests.integration.conftest import Kubectl, impose_quota, wait_for
 from tests.integration.manifests import dump, model_deployment
-from tests.integration.test_canary import GATEWAY, canary_of, set_version, version
+from tests.integration.test_canary import (
+    GATEWAY,
+    canary_of,
+    set_version,
+    version,
+    wait_promoted,
+)
 from tests.integration.test_serving import condition, md, wait_ready
 
 pytestmark = pytest.mark.cluster
@@ -98,10 +104,4 @@ def test_a_refused_write_mid_reconcile_reaches_status(
 
     cond = wait_for("Reconciled=True after the quota went (backoff <= 60 s)", recovered, 90)
     assert cond["reason"] == "ReconcileSucceeded"
-    wait_for(
-        "the canary to start",
-        lambda: (
-            canary_of(kubectl, namespace, "q").get("revision", {}).get("modelVersion") == "2.0.0"
-        ),
-        timeout=60,
-    )
+    wait_promoted(kubectl, namespace, "q", "2.0.0")  # recovered: the rollout went on
