@@ -234,9 +234,13 @@ class Ctl:
         return f"{name}: {command.value} requested"
 
     def pause(self, name: str, paused: bool) -> str:
-        st = _status(self._get(name))
+        obj = self._get(name)
+        st = _status(obj)
         if paused and st.canary is None:
             raise CtlError(f"{name}: no canary to pause")
+        annotations = obj["metadata"].get("annotations") or {}
+        if not paused and st.canary is None and annotations.get(PAUSED, "").lower() != "true":
+            raise CtlError(f"{name}: nothing to resume: no canary, and {PAUSED} is not set")
         if not paused and st.canary is not None and st.canary.pause_reason == "Step":
             raise CtlError(f"{name}: the canary waits at a pause step; use `promote` to go on")
         self._annotate(name, PAUSED, "true" if paused else "false")

@@ -295,3 +295,12 @@ def test_drift_check_maps_the_assessment() -> None:
         measure(c, Observed(check_errors={"c": "drift checks need spec.drift"}), 1).verdict
         == "Error"
     )
+
+
+def test_error_rate_never_exceeds_every_request() -> None:
+    from modelship.analysis.checks import _error_rate
+    from modelship.api.analysis import ErrorRateCheck
+
+    observed = Observed(requests={"canary": 89.0}, errors={"canary": 89.33})  # read later
+    m = _error_rate("errors", ErrorRateCheck(max=0.01), observed)
+    assert m.value == 1.0 and "100.00% (89 of 89 requests)" in m.message, m.message

@@ -142,3 +142,14 @@ def test_a_drift_reference_is_mounted_for_the_runtime() -> None:
         "volumes"
         not in runtime_deployment(OWNER, spec(), "r", "stable", 1)["spec"]["template"]["spec"]
     )
+
+
+def test_an_empty_list_and_no_list_are_the_same_revision() -> None:
+    from tests.unit.factories import spec
+
+    image = "registry.example.com/modelship-runtime:0.1"
+    absent = spec(runtime={"image": image})
+    empty = spec(runtime={"image": image, "env": [], "args": []})
+    assert revision_name(empty) == revision_name(absent), "a revert written with env: []"
+    changed = spec(runtime={"image": image, "env": [{"name": "X", "value": "1"}]})
+    assert revision_name(changed) != revision_name(absent)

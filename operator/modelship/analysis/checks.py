@@ -168,6 +168,9 @@ def _error_rate(name: str, check: ErrorRateCheck, observed: Observed) -> Measure
     requests, errors = observed.requests.get("canary"), observed.errors.get("canary") or 0.0
     if not requests:
         return _no_data(name, "canary")
+    # The two counters are read by separate queries a moment apart: errors counted after
+    # the requests were read can exceed them. No more requests failed than were made.
+    errors = min(errors, requests)
     rate = errors / requests
     text = f"error rate {rate:.2%} ({errors:.0f} of {requests:.0f} requests)"
     if requests < MIN_REQUESTS:
