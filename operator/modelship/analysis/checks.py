@@ -12,8 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from scipy.stats import binom
-
+from modelship.analysis.distributions import binomial_sf
 from modelship.analysis.histogram import Histogram
 from modelship.analysis.judge import Traffic, judge
 from modelship.analysis.verdict import Measurement, Verdict
@@ -179,7 +178,7 @@ def _error_rate(name: str, check: ErrorRateCheck, observed: Observed) -> Measure
         )
     if rate <= check.max:
         return Measurement(name, "Pass", rate, check.max, f"{text} <= {check.max:.2%}")
-    p = float(binom.sf(round(errors) - 1, round(requests), check.max))
+    p = binomial_sf(round(errors) - 1, round(requests), check.max)
     if p < 1 - ERROR_RATE_CONFIDENCE:
         return Measurement(name, "Fail", rate, check.max, f"{text} > {check.max:.2%}")
     return Measurement(

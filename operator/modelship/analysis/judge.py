@@ -29,8 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from scipy.stats import binom, norm
-
+from modelship.analysis.distributions import binomial_pmf, binomial_sf, normal_sf
 from modelship.analysis.histogram import Histogram
 from modelship.analysis.verdict import Verdict
 
@@ -107,7 +106,7 @@ def rate_ratio_p(
     share = ratio * n_canary / (ratio * n_canary + n_stable)
     # mid-p: the exact test is conservative on small counts; half the observed point's
     # probability keeps it close to nominal without losing much power on rare errors.
-    return float(binom.sf(k_c, k_c + k_s, share) + 0.5 * binom.pmf(k_c, k_c + k_s, share))
+    return binomial_sf(k_c, k_c + k_s, share) + 0.5 * binomial_pmf(k_c, k_c + k_s, share)
 
 
 def _errors(canary: Traffic, stable: Traffic, alpha: float) -> Judgement:
@@ -163,7 +162,7 @@ def rank_shift(canary: Histogram, stable: Histogram, tolerance: float) -> tuple[
     if variance <= 0:
         return a, 1.0
     z = (a - 0.5) / math.sqrt(variance)
-    return a, float(norm.sf(z))
+    return a, normal_sf(z)
 
 
 def _latency(canary: Traffic, stable: Traffic, alpha: float) -> Judgement:
