@@ -13,7 +13,7 @@ from modelship.decisions import model_deployment
 from modelship.decisions.model_deployment import Snapshot
 from modelship.kernel.executor import Executor
 from modelship.kernel.loop import Reconcile
-from modelship.kernel.plan import Plan, Target
+from modelship.kernel.plan import CreateOnce, Plan, Target
 from modelship.kube import Kube
 from modelship.observe.model_deployment import DeploymentObserver
 
@@ -42,7 +42,11 @@ class ModelDeploymentController:
         return model_deployment.invalid(snapshot, message, now)
 
     def done(self, snapshot: Snapshot, plan: Plan) -> None:
-        """The operator's own metrics, and one log line per status change."""
+        """Revisions just stored are known from now on (no read to find them); the
+        operator's own metrics, and one log line per status change."""
+        for action in plan.actions:
+            if isinstance(action, CreateOnce) and action.obj["kind"] == "ControllerRevision":
+                self.observer.revisions.remember(snapshot.owner, action.obj)
         if plan.status is None or plan.status == dict(snapshot.target.status):
             return
         ref = snapshot.target.ref

@@ -108,10 +108,11 @@ def decide(s: Snapshot, now: datetime) -> Plan:
     )
     status, drift_events, drift_next = _drift(s, spec, status, now)
     status, jobs, retraining = _retraining(s, spec, status, now)
-    actions: list[Action] = []
+    # The tracks first: apply -> Deployment is what users wait for. A new revision is
+    # stored right after, before the status that names it is written.
+    actions: list[Action] = [Apply(obj) for obj in objects]
     if revisions.store is not None:
         actions.append(CreateOnce(revisions.store))
-    actions += [Apply(obj) for obj in objects]
     actions += jobs
     waits = (serving.requeue_after, analysis.next_in, drift_next, retraining.requeue_after)
     events = [
