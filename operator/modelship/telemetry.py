@@ -16,13 +16,14 @@ from modelship.api.status import AnalysisStatus, DriftStatus, ModelDeploymentSta
 REGISTRY = CollectorRegistry()
 RECONCILES = Counter(
     "modelship_reconcile_total",
-    "Reconciles of ModelDeployments, by result (ok, error).",
-    ["result"],
+    "Reconciles, by controller kind and result (ok, error).",
+    ["kind", "result"],
     registry=REGISTRY,
 )
 RECONCILE_SECONDS = Histogram(
     "modelship_reconcile_duration_seconds",
-    "Time one reconcile took.",
+    "Time one reconcile took, by controller kind.",
+    ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )

@@ -246,14 +246,14 @@ def test_undo_rolls_back_through_a_canary(
 
 
 def reconciles(metrics_url: str) -> dict[str, float]:
-    """The operator's modelship_reconcile_total, by result ("ok", "error")."""
+    """The operator's modelship_reconcile_total of ModelDeployments, by result ("ok", "error")."""
     with urllib.request.urlopen(metrics_url, timeout=5) as resp:
         text = resp.read().decode()
     return {
         s.labels["result"]: s.value
         for family in text_string_to_metric_families(text)
         for s in family.samples
-        if s.name == "modelship_reconcile_total"
+        if s.name == "modelship_reconcile_total" and s.labels["kind"] == "ModelDeployment"
     }
 
 

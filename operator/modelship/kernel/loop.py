@@ -80,14 +80,15 @@ class Reconcile(Generic[S]):
 
     def __call__(self, namespace: str, name: str) -> Result:
         started = time.perf_counter()
+        kind = self.controller.kind
         try:
             result = self._run(namespace, name)
         except Exception:
-            telemetry.RECONCILES.labels("error").inc()
+            telemetry.RECONCILES.labels(kind, "error").inc()
             raise
         finally:
-            telemetry.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-        telemetry.RECONCILES.labels("ok").inc()
+            telemetry.RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        telemetry.RECONCILES.labels(kind, "ok").inc()
         return result
 
     def _run(self, namespace: str, name: str) -> Result:
