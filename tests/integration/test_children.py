@@ -15,6 +15,7 @@ from tests.integration.manifests import dump, model_deployment
 from tests.integration.test_canary import (
     GATEWAY,
     canary_of,
+    route_weights,
     set_version,
     version,
     wait_promoted,
@@ -105,3 +106,34 @@ def test_a_refused_write_mid_reconcile_reaches_status(
     cond = wait_for("Reconciled=True after the quota went (backoff <= 60 s)", recovered, 90)
     assert cond["reason"] == "ReconcileSucceeded"
     wait_promoted(kubectl, namespace, "q", "2.0.0")  # recovered: the rollout went on
+
+
+def test_a_hand_edited_route_is_restored(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    steps: list[dict[str, Any]] = [{"setWeight": 25}, {"pause": {}}]
+    rollout = {"trafficRouting": GATEWAY, "steps": steps}
+    manifest = model_deployment("edit", replicas=2, model=version("1.0.0"), rollout=rollout)
+    assert kubectl.apply(dump(manifest), namespace).returncode == 0
+    wait_ready(kubectl, namespace, "edit")
+    set_version(kubectl, namespace, "edit", "2.0.0")
+    wait_for(
+        "the canary paused at 25%",
+        lambda: canary_of(kubectl, namespace, "edit").get("actualWeight") == 25,
+        timeout=60,
+    )
+    # Someone sets the route to all-canary by hand while the canary waits at its pause.
+    patch = [
+        {"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 0},
+        {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 100},
+    ]
+    kubectl.run(
+        "patch", "httproute", "edit", "-n", namespace, "--type", "json", "-p", json.dumps(patch)
+    )
+    wait_for(
+        "the route back at 75/25",
+        lambda: route_weights(kubectl, namespace, "edit") == (75, 25),
+        timeout=30,
+    )
+    c = canary_of(kubectl, namespace, "edit")
+    assert c["phase"] == "Paused" and c["weight"] == 25, c

@@ -436,3 +436,43 @@ def test_a_new_canary_never_inherits_an_earlier_canarys_failed_rounds(how: str) 
         fresh["revision"] == revision_ref(analysed).name
         and (fresh["rounds"], fresh["failures"]) == (0, 0)
     ), f"the earlier rounds are not this canary's: {fresh}"
+
+
+def test_a_hand_edited_route_or_replica_count_is_applied_again() -> None:
+    """The applied hash on a child says what we applied, not what it is now: a route set
+    to 0/100 by hand, or a Deployment scaled by hand, is restored (issue 15, defect 4)."""
+    base = snapshot(spec(replicas=2, rollout={"trafficRouting": GATEWAY}), STABLE_V1)
+    first = decide(replace(base, children=SETTLED_V1["children"], stored=stored((V1, 1))), NOW)
+    route = next(
+        a.obj for a in first.actions if isinstance(a, Apply) and a.obj["kind"] == "HTTPRoute"
+    )
+    live_route = {
+        **route,
+        "metadata": {**route["metadata"], "ownerReferences": [{"uid": OWNER.uid}]},
+    }
+    stable = SETTLED_V1["children"]
+    kept = replace(base, children={**stable, **children(live_route)}, stored=stored((V1, 1)))
+    assert not [a for a in decide(kept, NOW).actions if isinstance(a, Apply) and a.drifted]
+
+    edited = {
+        **live_route,
+        "spec": {
+            "rules": [
+                {
+                    "backendRefs": [
+                        {"name": "fraud-stable", "weight": 0},
+                        {"name": "fraud-canary", "weight": 100},
+                    ]
+                }
+            ]
+        },
+    }
+    scaled = live_deployment(V1, "stable", 2)
+    scaled["spec"]["replicas"] = 5
+    drifted_snap = replace(kept, children={**children(scaled), **children(edited)})
+    restored = sorted(
+        a.obj["kind"]
+        for a in decide(drifted_snap, NOW).actions
+        if isinstance(a, Apply) and a.drifted
+    )
+    assert restored == ["Deployment", "HTTPRoute"]

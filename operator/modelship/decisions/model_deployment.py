@@ -110,7 +110,9 @@ def decide(s: Snapshot, now: datetime) -> Plan:
     status, jobs, retraining = _retraining(s, spec, status, now)
     # The tracks first: apply -> Deployment is what users wait for. A new revision is
     # stored right after, before the status that names it is written.
-    actions: list[Action] = [Apply(obj) for obj in objects]
+    actions: list[Action] = [
+        Apply(obj, drifted(s.children.get(ObjectRef.of(obj)), obj)) for obj in objects
+    ]
     if revisions.store is not None:
         actions.append(CreateOnce(revisions.store))
     actions += jobs
@@ -257,6 +259,27 @@ def projected(observed: Obj | None, rendered: Obj) -> DeploymentState:
         desired_replicas=after.desired_replicas,
         revision=after.revision,
     )
+
+
+def drifted(observed: Obj | None, rendered: Obj) -> bool:
+    """The live object differs from what we rendered in a field we can see (the watch
+    cache keeps a Deployment's replicas and an HTTPRoute's backend weights): edited by
+    hand, so it must be applied again although it carries our applied hash."""
+    if observed is None or _hash(observed) != _hash(rendered):
+        return False  # absent or not ours as rendered: applied anyway
+    if rendered["kind"] == "Deployment":
+        live = (observed.get("spec") or {}).get("replicas")
+        return live is not None and live != rendered["spec"]["replicas"]
+    if rendered["kind"] == "HTTPRoute":
+        return _backend_weights(observed) != _backend_weights(rendered)
+    return False
+
+
+def _backend_weights(route: Obj) -> list[list[tuple[str, int]]]:
+    return [
+        [(str(b.get("name")), int(b.get("weight", 1))) for b in rule.get("backendRefs") or []]
+        for rule in (route.get("spec") or {}).get("rules") or []
+    ]
 
 
 def _hash(obj: Obj) -> str | None:

@@ -68,7 +68,10 @@ class Executor:
         """The actions, then pruning. Raises what the API server answered."""
         for action in plan.actions:
             if isinstance(action, Apply):
-                self._apply(action.obj, children.get(action.ref))
+                observed = None if action.drifted else children.get(action.ref)
+                if action.drifted:
+                    log.info("%s: %s was changed by hand; restoring it", target.ref, action.ref)
+                self._apply(action.obj, observed)
             elif isinstance(action, CreateOnce):
                 self._create_once(target, action.obj)
             elif isinstance(action, Delete):

@@ -51,9 +51,12 @@ class Event:
 @dataclass(frozen=True)
 class Apply:
     """Server-side apply ``obj`` under the operator's field manager. Skipped when the
-    observed object already carries the same applied hash (render.with_applied_hash)."""
+    observed object already carries the same applied hash (render.with_applied_hash),
+    unless ``drifted``: the decision saw the live object differ from what was rendered
+    (someone edited it by hand), so the hash on it no longer tells the truth."""
 
     obj: Obj
+    drifted: bool = False
 
     @property
     def ref(self) -> ObjectRef:
