@@ -1,11 +1,11 @@
 """kopf wiring: the only module that imports kopf.
 
 Watch events only *enqueue* a key; the work queue runs the one reconcile path (the
-ModelDeployment controller on the kernel, modelship.kernel) in a thread pool. Events
-of the ModelDeployment itself
-enqueue only when something other than status changed, so the operator's own
-status writes do not loop; events of child Deployments and Pods enqueue their
-owner, which is how readiness and scheduling failures reach status quickly.
+ModelDeployment controller on the kernel, modelship.kernel) in a thread pool. Events of
+the ModelDeployment itself enqueue only when something other than status changed, so
+the operator's own status writes do not loop; events of its children (Deployments,
+Services, HTTPRoutes, Pods) refresh the cache and enqueue their owner, which is how
+readiness and scheduling failures, and hand edits, reach the reconcile quickly.
 """
 
 from __future__ import annotations
