@@ -476,3 +476,28 @@ def test_a_hand_edited_route_or_replica_count_is_applied_again() -> None:
         if isinstance(a, Apply) and a.drifted
     )
     assert restored == ["Deployment", "HTTPRoute"]
+
+
+def test_the_route_is_written_before_the_canary_deployment() -> None:
+    """On abort the canary's weight must reach the route before its pods go (issue 15,
+    defect 2); the plan's actions run in order."""
+    gateway = spec(replicas=2, rollout={"trafficRouting": GATEWAY})
+    v2 = gateway.model_copy(update={"model": V2.model})
+    canary = canary_status(ref(v2, 2), NOW, weight=50, canary_replicas=1, step=1)
+    status = STABLE_V1.model_copy(update={"canary": canary})
+    snap = snapshot(
+        v2,
+        status,
+        annotations={"modelship.io/abort": "1"},
+        children=children(live_deployment(V1, "stable", 2), live_deployment(v2, "canary", 1)),
+        stored=stored((V1, 1), (v2, 2)),
+    )
+    plan = decide(snap, NOW)
+    kinds = [
+        f"{a.obj['kind']}/{a.obj['metadata']['name']}" for a in plan.actions if isinstance(a, Apply)
+    ]
+    assert kinds.index("HTTPRoute/fraud") < kinds.index("Deployment/fraud-canary"), kinds
+    route = next(
+        a.obj for a in plan.actions if isinstance(a, Apply) and a.obj["kind"] == "HTTPRoute"
+    )
+    assert [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]] == [100, 0]

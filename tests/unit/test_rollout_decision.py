@@ -66,6 +66,8 @@ def inp(steps: list[dict[str, Any]] | None = STEPS, replicas: int = 2, **kw: Any
         rollout["steps"] = steps
     if "deadline" in kw:
         rollout["progressDeadline"] = kw.pop("deadline")
+    if "scale_down_delay" in kw:
+        rollout["scaleDownDelay"] = kw.pop("scale_down_delay")
     base: dict[str, Any] = dict(
         spec=spec(replicas=replicas, rollout=rollout),
         desired=NEW,
@@ -279,22 +281,48 @@ CASES = [
         ("Promoting",),
     ),
     Case(
-        "abort: weight 0, canary to zero, stable untouched",
+        "abort: weight 0 now, the canary keeps its pod for scaleDownDelay, stable untouched",
         inp(
-            canary=canary(step=2, weight=10),
+            canary=canary(step=2, weight=10, canary_replicas=1),
             canary_track=track(NEW, 1),
             commands=frozenset({Command.ABORT}),
         ),
         lambda p: (
             phase(p) == "Aborted"
             and p.weight == 0
-            and p.canary_replicas == 0
+            and p.canary_replicas == 1
+            and p.requeue_after == 30.0
+            and p.canary is not None
+            and p.canary.aborted_at == rfc3339(T0)
             and p.stable_revision == STABLE
             and p.stable_replicas == 2
             and p.aborted is not None
             and p.aborted[0] == "Aborted"
         ),
         ("Aborted",),
+    ),
+    Case(
+        "aborted longer ago than scaleDownDelay: the canary is scaled to zero",
+        inp(
+            canary=canary(
+                phase="Aborted",
+                abort_reason="Aborted",
+                canary_replicas=1,
+                aborted_at=rfc3339(T0 - timedelta(seconds=31)),
+            ),
+            canary_track=track(NEW, 1),
+        ),
+        lambda p: p.canary_replicas == 0 and p.weight == 0 and p.requeue_after is None,
+    ),
+    Case(
+        "scaleDownDelay 0s: the canary goes to zero in the abort itself",
+        inp(
+            canary=canary(step=2, weight=10, canary_replicas=1),
+            canary_track=track(NEW, 1),
+            commands=frozenset({Command.ABORT}),
+            scale_down_delay="0s",
+        ),
+        lambda p: p.canary_replicas == 0 and p.weight == 0,
     ),
     Case(
         "aborted canary stays aborted",

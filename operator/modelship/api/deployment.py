@@ -256,6 +256,12 @@ class Rollout(ApiModel):
     progress_deadline: Duration = Field(
         default="10m", description="A rollout with no progress for this long is aborted."
     )
+    scale_down_delay: Duration = Field(
+        default="30s",
+        description="How long an aborted canary keeps its pods after its traffic went to "
+        "0, so requests in flight through a gateway finish (Argo Rollouts' "
+        "scaleDownDelaySeconds); 0s scales it down at once, after the weight.",
+    )
     capacity: Literal["surge", "swap", "auto"] = Field(
         default="auto",
         description="How a canary finds GPUs: surge adds pods, swap shrinks stable as the "

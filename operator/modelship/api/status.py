@@ -68,6 +68,9 @@ class CanaryStatus(ApiModel):
     last_progress_at: str = Field(description="Last step or weight change (progress deadline).")
     message: str = Field(default="", description="What the canary waits for.")
     abort_reason: str | None = Field(default=None, description="Why it was aborted.")
+    aborted_at: str | None = Field(
+        default=None, description="When it was aborted: its weight went to 0 then."
+    )
     pause_reason: Literal["Manual", "Step", "Analysis"] | None = Field(
         default=None, description="Why it is paused: a manual pause, a pause step, or analysis."
     )

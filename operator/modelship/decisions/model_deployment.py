@@ -230,15 +230,17 @@ def _render(
         )
 
     stable = track("stable", rollout.stable_revision, rollout.stable_replicas)
-    objects = [stable]
+    # Written in this order: the weights before the canary's pods. Taking traffic away
+    # must reach the route before the pods that serve it go (an abort); giving traffic
+    # needs no such care, as a weight is only raised once the canary's pods are ready.
+    objects = [stable, with_applied_hash(runtime_service(s.owner, spec))]
+    if s.routes_served:
+        routed = router_for(spec).objects(s.owner, spec, rollout.weight)
+        objects += [with_applied_hash(o) for o in routed]
     canary = None
     if rollout.canary_revision is not None:
         canary = track("canary", rollout.canary_revision, rollout.canary_replicas)
         objects.append(canary)
-    objects.append(with_applied_hash(runtime_service(s.owner, spec)))
-    if s.routes_served:
-        routed = router_for(spec).objects(s.owner, spec, rollout.weight)
-        objects += [with_applied_hash(o) for o in routed]
     tracks = _Tracks(
         projected(s.track("stable"), stable),
         projected(s.track("canary"), canary) if canary is not None else None,

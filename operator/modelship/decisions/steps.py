@@ -48,21 +48,27 @@ def _track_ready(track: DeploymentState | None, revision: str, replicas: int) ->
 
 
 def aborted_plan(inp: RolloutInput, canary: CanaryStatus, events: list[Event]) -> RolloutPlan:
-    """Traffic stays on stable, the canary at zero, until retry or another revision."""
+    """Traffic on stable (weight 0), until retry or another revision. The canary keeps
+    its pods for spec.rollout.scaleDownDelay after the abort, so requests a gateway had
+    already sent it finish; then it is scaled to zero (and then the weight is long 0)."""
     assert inp.stable is not None
+    delay = timedelta(seconds=parse_duration(inp.spec.rollout.scale_down_delay))
+    ends = parse_time(canary.aborted_at) + delay if canary.aborted_at else inp.now
+    keep = canary.canary_replicas if inp.now < ends else 0
     held = canary.model_copy(
-        update={"weight": 0, "canary_replicas": 0, "stable_replicas": inp.spec.replicas}
+        update={"weight": 0, "canary_replicas": keep, "stable_replicas": inp.spec.replicas}
     )
     reason = canary.abort_reason or Reason.ABORTED
     return RolloutPlan(
         inp.stable,
         inp.spec.replicas,
         canary.revision,
-        0,
+        keep,
         0,
         held,
         aborted=(reason, canary.message),
         events=events,
+        requeue_after=(ends - inp.now).total_seconds() if keep else None,
     )
 
 
@@ -130,7 +136,7 @@ class CanaryPass:
         )
 
     def _abort(self, reason: str, message: str) -> RolloutPlan:
-        self._update(phase="Aborted", abort_reason=reason, message=message)
+        self._update(phase="Aborted", abort_reason=reason, message=message, aborted_at=self.stamp)
         self.events.append(Event("Warning", reason, message))
         return aborted_plan(self.inp, self.c, self.events)
 

@@ -1,0 +1,80 @@
+"""Write order on abort, read from watches (resourceVersions are etcd's global order):
+the route's canary weight goes to 0 before the canary's Deployment is scaled down, and
+the canary keeps its pods for spec.rollout.scaleDownDelay (issue 15, defect 2)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from modelship_testenv.harness import OperatorProcess
+from tests.integration.conftest import Kubectl, wait_for
+from tests.integration.manifests import dump, model_deployment
+from tests.integration.test_canary import GATEWAY, canary_of, ctl, set_version, version
+from tests.integration.test_serving import wait_ready
+
+pytestmark = pytest.mark.cluster
+
+
+class Watch:
+    """``kubectl get -w`` of one object: (resourceVersion, value, seen at) per event."""
+
+    def __init__(self, kubectl: Kubectl, ns: str, what: str, value: str) -> None:
+        template = "{.metadata.resourceVersion} " + value + "{'\\n'}"
+        self.proc = subprocess.Popen(
+            [*kubectl.argv, "get", what, "-n", ns, "-w", "-o", f"jsonpath={template}"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.events: list[tuple[int, str, float]] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            rv, _, value = line.strip().partition(" ")
+            if rv.isdigit():
+                self.events.append((int(rv), value, time.monotonic()))
+
+    def first(self, value: str) -> tuple[int, str, float] | None:
+        return next((e for e in self.events if e[1] == value), None)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def test_abort_takes_the_weight_away_before_the_pods(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
+    rollout = {"trafficRouting": GATEWAY, "steps": steps, "scaleDownDelay": "3s"}
+    manifest = model_deployment("order", replicas=2, model=version("1.0.0"), rollout=rollout)
+    assert kubectl.apply(dump(manifest), namespace).returncode == 0
+    wait_ready(kubectl, namespace, "order")
+    set_version(kubectl, namespace, "order", "2.0.0")
+    wait_for(
+        "the canary paused at 50%",
+        lambda: canary_of(kubectl, namespace, "order").get("actualWeight") == 50,
+        timeout=60,
+    )
+    weight = Watch(kubectl, namespace, "httproute/order", "{.spec.rules[0].backendRefs[1].weight}")
+    pods = Watch(kubectl, namespace, "deployment/order-canary", "{.spec.replicas}")
+    try:
+        wait_for("both watches running", lambda: weight.events and pods.events, timeout=30)
+        assert ctl(kubectl, namespace, "abort", "order").returncode == 0
+        zero_weight = wait_for("the canary's weight at 0", lambda: weight.first("0"), 30)
+        zero_pods = wait_for("the canary scaled to 0", lambda: pods.first("0"), 30)
+    finally:
+        weight.stop()
+        pods.stop()
+    assert zero_weight[0] < zero_pods[0], (weight.events, pods.events)
+    held = zero_pods[2] - zero_weight[2]
+    assert held >= 2.5, f"the canary kept its pods {held:.1f}s after its weight went (want 3s)"
+    c = canary_of(kubectl, namespace, "order")
+    assert c["phase"] == "Aborted" and c["canaryReplicas"] == 0, c
