@@ -42,6 +42,12 @@ def test_selector_quotes_and_regexes() -> None:
     )
 
 
+def test_a_histogram_sample_without_le_is_a_provider_error() -> None:
+    p = prom(vector(({"le": "0.1"}, "90"), ({}, "100")))
+    with pytest.raises(ProviderError, match="no numeric 'le' label"):
+        p.buckets("modelship_request_duration_seconds", {}, 30)
+
+
 def test_buckets_query_and_parse() -> None:
     seen: list[str] = []
     p = prom(
@@ -79,6 +85,23 @@ def test_increase(name: str, answer: Any, expected: float | None) -> None:
         ("down", httpx.ConnectError("connection refused"), 200, "unreachable"),
         ("bad query", {"status": "error", "error": "parse error"}, 400, "parse error"),
         ("not json", None, 502, "without JSON"),
+        ("a list, not an object", [1, 2], 200, "answered list, not an object"),
+        ("no data object", {"status": "success", "data": []}, 200, "no data object"),
+        (
+            "a value that is not a number",
+            {
+                "status": "success",
+                "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, "lots"]}]},
+            },
+            200,
+            "not \\[time, number\\]",
+        ),
+        (
+            "two series where one number is asked",
+            vector(({"pod": "a"}, "1"), ({"pod": "b"}, "500")),
+            200,
+            "returned 2 series",
+        ),
     ],
 )
 def test_backend_trouble_is_a_provider_error(

@@ -239,3 +239,34 @@ def test_a_deleted_model_deployments_series_are_removed() -> None:
     assert telemetry.REGISTRY.get_sample_value("modelship_analysis_check_value", labels) == 0.1
     telemetry.forget("gone-ns", "gone")
     assert telemetry.REGISTRY.get_sample_value("modelship_analysis_check_value", labels) is None
+
+
+def test_an_answer_the_provider_did_not_foresee_is_an_error_verdict_not_a_crash() -> None:
+    class Broken(Table):
+        def buckets(self, metric: str, labels: Labels, window: float) -> dict[float, float] | None:
+            raise KeyError("le")  # a provider bug: the reconcile must go on
+
+    a = analyst_with(Broken())
+    first = a.run(("ns", "m"), spec(), canary(), None, T0, lambda track: [])
+    out = a.run(
+        ("ns", "m"), spec(), canary(), first.status, T0 + timedelta(seconds=31), lambda t: []
+    )
+    assert out.status is not None and {c.verdict for c in out.status.checks} == {"Error"}
+    assert "the metrics provider failed: KeyError" in out.status.message
+
+
+def test_the_users_query_is_asked_when_the_operators_own_queries_fail() -> None:
+    asked: list[str] = []
+
+    class DownButAnswersPromQL(Table):
+        def scalar(self, promql: str) -> float | None:
+            asked.append(promql)
+            raise ProviderError("Prometheus at http://p unreachable: timed out")
+
+    s = spec(checks=[{"name": "q", "query": {"promql": "vector(1)", "max": 10}}])
+    a = analyst_with(DownButAnswersPromQL(down=True))
+    first = a.run(("ns", "m"), s, canary(), None, T0, lambda track: [])
+    out = a.run(("ns", "m"), s, canary(), first.status, T0 + timedelta(seconds=31), lambda t: [])
+    assert asked == ["vector(1)"], "the query was sent"
+    assert out.status is not None and out.status.checks[0].verdict == "Error"
+    assert "unreachable" in out.status.checks[0].message, "not 'no data'"

@@ -47,6 +47,15 @@ def unanswerable(preset: Preset, spec: AnalysisSpec) -> dict[str, str]:
     return out
 
 
+def _why(exc: Exception) -> str:
+    """A provider's failure as a verdict's message. ProviderError is the contract; any
+    other exception is a provider bug or an answer it did not foresee, and must not stop
+    the reconcile (manual commands never wait on analysis)."""
+    if isinstance(exc, ProviderError):
+        return str(exc)
+    return f"the metrics provider failed: {type(exc).__name__}: {exc}"
+
+
 class Readings:
     """Reads through providers from the pool (kept between reconciles)."""
 
@@ -70,6 +79,7 @@ class Readings:
         queries: dict[str, float | None] = {}
         # Stable's pages cost as much to read as the canary's: only when a check uses them.
         tracks = TRACKS if compares_with_stable(spec) else ("canary",)
+        error = None
         try:
             for track in tracks:
                 provider = self.pool.get(key, spec.provider, revision, track, targets)
@@ -82,17 +92,20 @@ class Readings:
                     errors[track] = provider.increase(
                         preset.requests, {**labels, **preset.errors}, window
                     )
-            provider = self.pool.get(key, spec.provider, revision, "canary", targets)
-            for check in checks:
-                if check.query is None:
-                    continue
-                try:
-                    queries[check.name] = provider.scalar(check.query.promql)
-                except ProviderError as exc:
-                    check_errors[check.name] = str(exc)
-        except ProviderError as exc:
-            log.info("%s/%s: analysis could not read metrics: %s", *key, exc)
-            return Observed(check_errors=check_errors, error=str(exc))
+        except Exception as exc:  # any bad answer is an Error verdict, not a failed reconcile
+            error = _why(exc)
+            log.info("%s/%s: analysis could not read metrics: %s", *key, error)
+        # The user's PromQL is asked whatever happened to the operator's own queries.
+        provider = self.pool.get(key, spec.provider, revision, "canary", targets)
+        for check in checks:
+            if check.query is None:
+                continue
+            try:
+                queries[check.name] = provider.scalar(check.query.promql)
+            except Exception as exc:  # this check is an Error; the others go on
+                check_errors[check.name] = _why(exc)
+        if error is not None:
+            return Observed(queries=queries, check_errors=check_errors, error=error)
         return Observed(latency, requests, errors, queries, check_errors)
 
     def baseline(self, key: Key, spec: AnalysisSpec, revision: str, targets: Targets) -> None:
@@ -102,8 +115,8 @@ class Readings:
             return
         try:
             self.pool.get(key, spec.provider, revision, "stable", targets).prime()
-        except ProviderError as exc:
-            log.info("%s/%s: could not read stable's metrics yet: %s", *key, exc)
+        except Exception as exc:  # the first round will say what is wrong
+            log.info("%s/%s: could not read stable's metrics yet: %s", *key, _why(exc))
 
     def features(
         self,
@@ -131,8 +144,8 @@ class Readings:
                 f"{preset.features}_bucket", labels, window, ("feature", "le")
             )
             cats = provider.increase_by(preset.categories, labels, window, ("feature", "category"))
-        except ProviderError as exc:
-            return f"could not read the {track} track's input metrics: {exc}"
+        except Exception as exc:  # an Error verdict, never a failed reconcile
+            return f"could not read the {track} track's input metrics: {_why(exc)}"
         return FeatureReading(reference, buckets, cats)
 
     def forget(self, key: Key, *, only: str | None = None, keep: str | None = None) -> None:
