@@ -316,3 +316,56 @@ def test_our_quantiles_match_prometheus_histogram_quantile(
     # and the service time the runtime was given shows: a median near 20 ms
     median = ours.quantile(0.5)
     assert median is not None and 0.015 < median < 0.040, median
+
+
+def test_a_good_version_after_two_aborted_ones_promotes(
+    kubectl: Kubectl,
+    running_operator: OperatorProcess,
+    namespace: str,
+    trained: Path,
+    runner: PodRunner,
+    prometheus: str,
+) -> None:
+    """Every new canary starts analysis from zero: bad 2.0.0 and bad 3.0.0 are aborted,
+    then a good 4.0.0 promotes, judged on its own rounds (issue 15, defect 1: it was
+    aborted at once, quoting 2.0.0's numbers)."""
+    bad = {"name": "MODELSHIP_FAULT_ERROR_RATE", "value": "0.3"}
+    start_canary(
+        kubectl,
+        namespace,
+        "seq",
+        trained,
+        analysis_spec({"prometheus": {"address": prometheus}}),
+        [bad],
+    )
+    model = {"name": "fraud-scorer", "uri": f"file://{trained}"}
+    runtime = {"image": "registry.example.com/modelship-runtime:0.1"}
+
+    def aborted(version: str) -> dict[str, Any] | None:
+        c = canary_of(kubectl, namespace, "seq")
+        ok = c.get("phase") == "Aborted" and c["revision"]["modelVersion"] == version
+        return c if ok else None
+
+    def roll(version: str, env: list[dict[str, str]]) -> None:
+        patch = {
+            "spec": {
+                "model": {**model, "version": version},
+                "runtime": {**runtime, "env": [SERVICE_TIME, *env]},
+            }
+        }
+        kubectl.run(
+            "patch", "md", "seq", "-n", namespace, "--type", "merge", "-p", json.dumps(patch)
+        )
+
+    with Load(kubectl, namespace, "seq"):
+        wait_for("2.0.0 aborted", lambda: aborted("2.0.0"), 120)
+        roll("3.0.0", [bad])
+        third = wait_for("3.0.0 aborted", lambda: aborted("3.0.0"), 120)
+        assert "3.0.0" in third["message"] and "2.0.0" not in third["message"], third
+        roll("4.0.0", [])
+        wait_promoted(kubectl, namespace, "seq", "4.0.0", timeout=120)
+    st = md(kubectl, namespace, "seq")["status"]
+    assert st["analysis"]["failures"] == 0 and st["analysis"]["verdict"] == "Pass", st["analysis"]
+    outcomes = [(h["modelVersion"], h["outcome"]) for h in st["history"]]
+    assert ("2.0.0", "Aborted") in outcomes and ("3.0.0", "Aborted") in outcomes
+    assert outcomes[0] == ("4.0.0", "Promoted"), outcomes  # newest first
