@@ -89,3 +89,38 @@ def test_abort_takes_the_weight_away_before_the_pods(
         if f["manager"] == "modelship" and f.get("operation") == "Apply"
     )
     assert written >= parse_time(c["abortedAt"]) + timedelta(seconds=3), (written, c)
+
+
+def test_a_swap_abort_keeps_the_canarys_weight_until_stable_has_the_pods(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    """Under swap at 75 % stable runs 1 pod of 4: an abort must not put all traffic on it
+    (issue 15, defect 3). The route's canary weight reaches 0 only after stable's
+    Deployment reports 4 available, in etcd's order."""
+    steps: list[dict[str, Any]] = [{"setWeight": 75}, {"pause": {}}]
+    rollout = {"trafficRouting": GATEWAY, "steps": steps, "capacity": "swap"}
+    manifest = model_deployment("swapab", replicas=4, model=version("1.0.0"), rollout=rollout)
+    assert kubectl.apply(dump(manifest), namespace).returncode == 0
+    wait_ready(kubectl, namespace, "swapab")
+    set_version(kubectl, namespace, "swapab", "2.0.0")
+    wait_for(
+        "the swap canary paused at 75% (stable 1 pod, canary 3)",
+        lambda: (
+            (c := canary_of(kubectl, namespace, "swapab")).get("actualWeight") == 75
+            and (c["stableReplicas"], c["canaryReplicas"]) == (1, 3)
+        ),
+        timeout=90,
+    )
+    weight = Watch(kubectl, namespace, "httproute/swapab", "{.spec.rules[0].backendRefs[1].weight}")
+    stable = Watch(kubectl, namespace, "deployment/swapab-stable", "{.status.availableReplicas}")
+    try:
+        wait_for("both watches running", lambda: weight.events and stable.events, timeout=30)
+        assert ctl(kubectl, namespace, "abort", "swapab").returncode == 0
+        zero_weight = wait_for("the canary's weight at 0", lambda: weight.first("0"), 60)
+        whole = wait_for("stable with 4 available", lambda: stable.first("4"), 60)
+    finally:
+        weight.stop()
+        stable.stop()
+    assert whole[0] < zero_weight[0], (stable.events, weight.events)
+    c = canary_of(kubectl, namespace, "swapab")
+    assert c["phase"] == "Aborted" and c["weight"] == 0 and c["abortedAt"], c

@@ -325,6 +325,62 @@ CASES = [
         lambda p: p.canary_replicas == 0 and p.weight == 0,
     ),
     Case(
+        "swap abort at 75 %: stable has 1 of 4 pods, the canary keeps 75 % and its pods",
+        inp(
+            replicas=4,
+            canary=canary(step=2, weight=75, capacity="swap", canary_replicas=3),
+            canary_track=track(NEW, 3),
+            stable_track=track(STABLE, 4, ready=1),
+            commands=frozenset({Command.ABORT}),
+        ),
+        lambda p: (
+            phase(p) == "Aborted"
+            and p.weight == 75
+            and p.canary_replicas == 3
+            and p.stable_replicas == 4
+            and p.canary is not None
+            and p.canary.aborted_at is None
+        ),
+    ),
+    Case(
+        "swap abort: the weight follows stable's available pods (3 of 4: 25 %)",
+        inp(
+            replicas=4,
+            canary=canary(
+                phase="Aborted",
+                weight=75,
+                capacity="swap",
+                canary_replicas=3,
+                abort_reason="Aborted",
+            ),
+            canary_track=track(NEW, 3),
+            stable_track=track(STABLE, 4, ready=3),
+        ),
+        lambda p: p.weight == 25 and p.canary_replicas == 3 and p.requeue_after == 5.0,
+    ),
+    Case(
+        "swap abort: stable whole again, weight 0 now, the scale-down delay starts",
+        inp(
+            replicas=4,
+            canary=canary(
+                phase="Aborted",
+                weight=25,
+                capacity="swap",
+                canary_replicas=3,
+                abort_reason="Aborted",
+            ),
+            canary_track=track(NEW, 3),
+            stable_track=track(STABLE, 4),
+        ),
+        lambda p: (
+            p.weight == 0
+            and p.canary_replicas == 3
+            and p.canary is not None
+            and p.canary.aborted_at == rfc3339(T0)
+            and p.requeue_after == 30.0
+        ),
+    ),
+    Case(
         "aborted canary stays aborted",
         inp(canary=canary(phase="Aborted", abort_reason="Aborted", message="m")),
         lambda p: phase(p) == "Aborted" and p.weight == 0 and p.aborted == ("Aborted", "m"),

@@ -48,28 +48,60 @@ def _track_ready(track: DeploymentState | None, revision: str, replicas: int) ->
 
 
 def aborted_plan(inp: RolloutInput, canary: CanaryStatus, events: list[Event]) -> RolloutPlan:
-    """Traffic on stable (weight 0), until retry or another revision. The canary keeps
-    its pods for spec.rollout.scaleDownDelay after the abort, so requests a gateway had
-    already sent it finish; then it is scaled to zero (and then the weight is long 0)."""
+    """Traffic back on stable until retry or another revision, and never onto a stable
+    that cannot take it: under ``swap`` stable was shrunk while the canary grew, so the
+    canary keeps the share of traffic stable's missing pods would serve and hands it over
+    as they become available (Argo Rollouts' dynamicStableScale). Once its weight is 0
+    (at once under ``surge``; ``abortedAt`` records when), the canary keeps its pods for
+    spec.rollout.scaleDownDelay, so requests a gateway had already sent it finish, and
+    is then scaled to zero."""
     assert inp.stable is not None
-    delay = timedelta(seconds=parse_duration(inp.spec.rollout.scale_down_delay))
-    ends = parse_time(canary.aborted_at) + delay if canary.aborted_at else inp.now
-    keep = canary.canary_replicas if inp.now < ends else 0
+    replicas = inp.spec.replicas
+    weight = _uncovered_share(inp, canary) if canary.aborted_at is None else 0
+    aborted_at = canary.aborted_at or (None if weight else rfc3339(inp.now))
+    requeue: float | None
+    if aborted_at is None:
+        keep, requeue = canary.canary_replicas, POD_WAIT_REQUEUE_SECONDS
+    else:
+        delay = timedelta(seconds=parse_duration(inp.spec.rollout.scale_down_delay))
+        ends = parse_time(aborted_at) + delay
+        keep = canary.canary_replicas if inp.now < ends else 0
+        requeue = (ends - inp.now).total_seconds() if keep else None
     held = canary.model_copy(
-        update={"weight": 0, "canary_replicas": keep, "stable_replicas": inp.spec.replicas}
+        update={
+            "weight": weight,
+            "canary_replicas": keep,
+            "stable_replicas": replicas,
+            "aborted_at": aborted_at,
+        }
     )
     reason = canary.abort_reason or Reason.ABORTED
     return RolloutPlan(
         inp.stable,
-        inp.spec.replicas,
+        replicas,
         canary.revision,
         keep,
-        0,
+        weight,
         held,
         aborted=(reason, canary.message),
         events=events,
-        requeue_after=(ends - inp.now).total_seconds() if keep else None,
+        requeue_after=requeue,
     )
+
+
+def _uncovered_share(inp: RolloutInput, canary: CanaryStatus) -> int:
+    """The canary's weight while stable grows back: the share of ``replicas`` that
+    stable does not have available yet, never more than the canary had (0 under surge,
+    where stable was never shrunk, and with replica ratio, where pods split the traffic
+    by themselves)."""
+    if canary.capacity != "swap" or not inp.exact_weights or canary.weight <= 0:
+        return 0
+    assert inp.stable is not None
+    track = inp.stable_track
+    ready = track.available_replicas if track and track.revision == inp.stable.name else 0
+    replicas = inp.spec.replicas
+    missing = max(replicas - ready, 0)
+    return min(canary.weight, round(100 * missing / replicas)) if replicas else 0
 
 
 class CanaryPass:
@@ -136,7 +168,7 @@ class CanaryPass:
         )
 
     def _abort(self, reason: str, message: str) -> RolloutPlan:
-        self._update(phase="Aborted", abort_reason=reason, message=message, aborted_at=self.stamp)
+        self._update(phase="Aborted", abort_reason=reason, message=message, aborted_at=None)
         self.events.append(Event("Warning", reason, message))
         return aborted_plan(self.inp, self.c, self.events)
 
