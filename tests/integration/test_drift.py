@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from modelship.conditions import parse_time, rfc3339
 from modelship.drift.reference import build_from_csv
 from modelship.kube import connect
 from modelship_testenv.harness import OperatorProcess
@@ -143,7 +145,13 @@ def test_drift_read_through_prometheus(
     verdict: str,
 ) -> None:
     """The same verdicts when the feature histograms come from a real Prometheus
-    (`sum by (feature, le) (increase(...[window]))`) instead of the pods' own pages."""
+    (`sum by (feature, le) (increase(...[window]))`) instead of the pods' own pages.
+
+    Judged on five windows that lie wholly inside steady traffic, by majority, not on the
+    first window: one that covers the start of the traffic raised Drifted on undrifted
+    inputs in 1 of 7 runs here (Prometheus extrapolates increase() to the window's edges,
+    and new series start mid-window). The benchmarks measure false-alarm rates; this
+    checks the verdict the windows settle on."""
     env = [{"name": "MODELSHIP_FAULT_INPUT_SHIFT", "value": shift}]
     provider = {"provider": {"prometheus": {"address": prometheus}}}
     monitored(kubectl, namespace, "promwatched", trained, env, analysis=provider)
@@ -151,12 +159,31 @@ def test_drift_read_through_prometheus(
     args = (kubectl, namespace, "promwatched", stop)
     sender = threading.Thread(target=send, args=args, daemon=True)
     sender.start()
+    seen: dict[str, dict[str, Any]] = {}
+    steady_from = ""
+
+    def five_windows() -> bool:
+        d = drift_of(kubectl, namespace, "promwatched")
+        if d.get("evaluatedAt", "") >= steady_from and d.get("verdict") in (
+            "Drifted",
+            "NotDrifted",
+        ):
+            seen[d["evaluatedAt"]] = d
+        return len(seen) >= 5
+
     try:
-        d = settled_drift(kubectl, namespace, "promwatched")
+        first = settled_drift(kubectl, namespace, "promwatched")
+        # Windows are 30 s: from 30 s after the first one on live data, none covers the
+        # start of the traffic.
+        start = parse_time(first["evaluatedAt"]) + timedelta(seconds=31)
+        steady_from = rfc3339(start)
+        wait_for("five drift windows inside steady traffic", five_windows, 120)
     finally:
         stop.set()
         sender.join(15)
-    assert d["verdict"] == verdict, d
+    verdicts = [d["verdict"] for d in seen.values()]
+    assert verdicts.count(verdict) >= 3, [(d["verdict"], d["message"]) for d in seen.values()]
+    d = next(d for d in seen.values() if d["verdict"] == verdict)
     assert {f["name"] for f in d["features"]} >= {"amount", "merchant_risk"}
 
 
