@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= $(HOME)/.local/state/modelship/demo
 
-.PHONY: deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers clean
+.PHONY: deps system-deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers clean
 
 $(STAMP): pyproject.toml testenv/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml testenv/pyproject.toml
 	touch $(STAMP)
 
 deps: $(STAMP) ## install Python dependencies into .venv (modelship and testenv/, editable)
+
+system-deps: ## Debian packages the tests and the demo need (openssl, prometheus)
+	bash hack/system-deps.sh
 
 crds: ## regenerate crds/ from the API models
 	$(PYTHON) -m modelship crds --output crds
@@ -27,20 +30,20 @@ lint: $(STAMP) ## ruff, mypy and the import layers (lint-imports)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-logo
 
-test: $(STAMP) ## every test: lint, unit, and the real control plane (built on first use)
+test: $(STAMP) system-deps ## every test: lint, unit, and the real control plane (built on first use)
 	$(MAKE) lint
 	$(PY) -m pytest tests -ra
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit -ra
 
-test-cluster: $(STAMP)
+test-cluster: $(STAMP) system-deps
 	$(PY) -m pytest tests/integration -ra
 
 dev-cluster: $(STAMP) ## start the local control plane (builds it the first time)
 	$(PY) -m modelship dev-cluster up
 
-demo: $(STAMP) ## cluster up, CRDs, operator, an example ModelDeployment Ready
+demo: $(STAMP) system-deps ## cluster up, CRDs, operator, an example ModelDeployment Ready
 	$(PY) hack/demo.py --state-dir $(DEMO_DIR)
 
 demo-down: $(STAMP) ## stop the demo's operator and control plane

@@ -76,12 +76,16 @@ def start_canary(
     )
     kubectl.apply(dump(manifest), namespace)
     wait_ready(kubectl, namespace, name)
-    patch = {
-        "spec": {
-            "model": {**model, "version": "2.0.0"},
-            "runtime": {**runtime, "env": [SERVICE_TIME, *canary_env]},
-        }
-    }
+    roll(kubectl, namespace, name, trained, "2.0.0", canary_env)
+
+
+def roll(
+    kubectl: Kubectl, namespace: str, name: str, trained: Path, version: str, env: list[Any]
+) -> None:
+    """The spec moves to ``version`` of the trained model with ``env`` (faults) added."""
+    model = {"name": "fraud-scorer", "version": version, "uri": f"file://{trained}"}
+    runtime = {"image": "registry.example.com/modelship-runtime:0.1", "env": [SERVICE_TIME, *env]}
+    patch = {"spec": {"model": model, "runtime": runtime}}
     kubectl.run("patch", "md", name, "-n", namespace, "--type", "merge", "-p", json.dumps(patch))
 
 
@@ -338,31 +342,18 @@ def test_a_good_version_after_two_aborted_ones_promotes(
         analysis_spec({"prometheus": {"address": prometheus}}),
         [bad],
     )
-    model = {"name": "fraud-scorer", "uri": f"file://{trained}"}
-    runtime = {"image": "registry.example.com/modelship-runtime:0.1"}
 
     def aborted(version: str) -> dict[str, Any] | None:
         c = canary_of(kubectl, namespace, "seq")
         ok = c.get("phase") == "Aborted" and c["revision"]["modelVersion"] == version
         return c if ok else None
 
-    def roll(version: str, env: list[dict[str, str]]) -> None:
-        patch = {
-            "spec": {
-                "model": {**model, "version": version},
-                "runtime": {**runtime, "env": [SERVICE_TIME, *env]},
-            }
-        }
-        kubectl.run(
-            "patch", "md", "seq", "-n", namespace, "--type", "merge", "-p", json.dumps(patch)
-        )
-
     with Load(kubectl, namespace, "seq"):
         wait_for("2.0.0 aborted", lambda: aborted("2.0.0"), 120)
-        roll("3.0.0", [bad])
+        roll(kubectl, namespace, "seq", trained, "3.0.0", [bad])
         third = wait_for("3.0.0 aborted", lambda: aborted("3.0.0"), 120)
         assert "3.0.0" in third["message"] and "2.0.0" not in third["message"], third
-        roll("4.0.0", [])
+        roll(kubectl, namespace, "seq", trained, "4.0.0", [])
         wait_promoted(kubectl, namespace, "seq", "4.0.0", timeout=120)
     st = md(kubectl, namespace, "seq")["status"]
     assert st["analysis"]["failures"] == 0 and st["analysis"]["verdict"] == "Pass", st["analysis"]

@@ -109,6 +109,26 @@ def deploy(
     wait_ready(kubectl, ns, name)
 
 
+def canary_at(
+    kubectl: Kubectl,
+    ns: str,
+    name: str,
+    replicas: int,
+    steps: list[dict[str, Any]],
+    weight: int,
+    **extra: Any,
+) -> None:
+    """1.0.0 behind the Gateway API, then 2.0.0 as a canary, until the route's weight read
+    back into status is ``weight``."""
+    deploy(kubectl, ns, name, replicas, steps, **extra)
+    set_version(kubectl, ns, name, "2.0.0")
+    wait_for(
+        f"the canary at {weight}% (read back from the route)",
+        lambda: canary_of(kubectl, ns, name).get("actualWeight") == weight,
+        timeout=90,
+    )
+
+
 def track_pods(kubectl: Kubectl, ns: str, name: str, track: str) -> list[dict[str, Any]]:
     pods = kubectl.json(
         "get",

@@ -13,7 +13,7 @@ from modelship_testenv.harness import OperatorProcess
 from tests.integration.conftest import Kubectl, impose_quota, wait_for
 from tests.integration.manifests import dump, model_deployment
 from tests.integration.test_canary import (
-    GATEWAY,
+    canary_at,
     canary_of,
     route_weights,
     set_version,
@@ -36,22 +36,13 @@ def test_removing_gateway_api_returns_to_replica_ratio_and_deletes_the_route(
     kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
 ) -> None:
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
-    rollout = {"trafficRouting": GATEWAY, "steps": steps}
-    manifest = model_deployment("gw", replicas=2, model=version("1.0.0"), rollout=rollout)
-    assert kubectl.apply(dump(manifest), namespace).returncode == 0
-    wait_ready(kubectl, namespace, "gw")
-    set_version(kubectl, namespace, "gw", "2.0.0")
-    wait_for(
-        "the canary paused at 50% with the route's weight read back",
-        lambda: canary_of(kubectl, namespace, "gw").get("actualWeight") == 50,
-        timeout=60,
-    )
+    canary_at(kubectl, namespace, "gw", 2, steps, 50)
     for kind, name in (("httproute", "gw"), ("service", "gw-stable"), ("service", "gw-canary")):
         assert exists(kubectl, namespace, kind, name), f"{kind} {name} before the change"
 
     # GitOps drops gatewayAPI from the spec (the model stays at 2.0.0).
-    manifest["spec"]["model"] = version("2.0.0")
-    manifest["spec"]["rollout"] = {"steps": steps}
+    rollout = {"steps": steps}
+    manifest = model_deployment("gw", replicas=2, model=version("2.0.0"), rollout=rollout)
     assert kubectl.apply(dump(manifest), namespace).returncode == 0
     wait_for(
         "the HTTPRoute and the per-track Services deleted",
@@ -112,16 +103,7 @@ def test_a_hand_edited_route_is_restored(
     kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
 ) -> None:
     steps: list[dict[str, Any]] = [{"setWeight": 25}, {"pause": {}}]
-    rollout = {"trafficRouting": GATEWAY, "steps": steps}
-    manifest = model_deployment("edit", replicas=2, model=version("1.0.0"), rollout=rollout)
-    assert kubectl.apply(dump(manifest), namespace).returncode == 0
-    wait_ready(kubectl, namespace, "edit")
-    set_version(kubectl, namespace, "edit", "2.0.0")
-    wait_for(
-        "the canary paused at 25%",
-        lambda: canary_of(kubectl, namespace, "edit").get("actualWeight") == 25,
-        timeout=60,
-    )
+    canary_at(kubectl, namespace, "edit", 2, steps, 25)
     # Someone sets the route to all-canary by hand while the canary waits at its pause.
     patch = [
         {"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 0},

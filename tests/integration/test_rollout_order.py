@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import threading
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -15,9 +16,7 @@ import pytest
 from modelship.conditions import parse_time
 from modelship_testenv.harness import OperatorProcess
 from tests.integration.conftest import Kubectl, wait_for
-from tests.integration.manifests import dump, model_deployment
-from tests.integration.test_canary import GATEWAY, canary_of, ctl, set_version, version
-from tests.integration.test_serving import wait_ready
+from tests.integration.test_canary import canary_at, canary_of, ctl
 
 pytestmark = pytest.mark.cluster
 
@@ -51,31 +50,39 @@ class Watch:
         self.proc.wait(10)
 
 
+def abort_watching(
+    kubectl: Kubectl, ns: str, name: str, watched: dict[str, tuple[str, str, str]]
+) -> dict[str, tuple[int, str]]:
+    """Abort ``name`` while watching objects; for each watch (object, jsonpath, awaited
+    value) the first event with that value. Every event is in the failure message."""
+    watches = {k: Watch(kubectl, ns, what, path) for k, (what, path, _) in watched.items()}
+    seen: dict[str, tuple[int, str]] = {}
+    try:
+        wait_for("the watches running", lambda: all(w.events for w in watches.values()), 30)
+        assert ctl(kubectl, ns, "abort", name).returncode == 0
+        for key, (what, _, value) in watched.items():
+            seen[key] = wait_for(f"{what} at {value}", partial(watches[key].first, value), 60)
+    finally:
+        for w in watches.values():
+            w.stop()
+    return seen
+
+
 def test_abort_takes_the_weight_away_before_the_pods(
     kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
 ) -> None:
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
-    rollout = {"trafficRouting": GATEWAY, "steps": steps, "scaleDownDelay": "3s"}
-    manifest = model_deployment("order", replicas=2, model=version("1.0.0"), rollout=rollout)
-    assert kubectl.apply(dump(manifest), namespace).returncode == 0
-    wait_ready(kubectl, namespace, "order")
-    set_version(kubectl, namespace, "order", "2.0.0")
-    wait_for(
-        "the canary paused at 50%",
-        lambda: canary_of(kubectl, namespace, "order").get("actualWeight") == 50,
-        timeout=60,
+    canary_at(kubectl, namespace, "order", 2, steps, 50, rollout={"scaleDownDelay": "3s"})
+    seen = abort_watching(
+        kubectl,
+        namespace,
+        "order",
+        {
+            "weight": ("httproute/order", "{.spec.rules[0].backendRefs[1].weight}", "0"),
+            "pods": ("deployment/order-canary", "{.spec.replicas}", "0"),
+        },
     )
-    weight = Watch(kubectl, namespace, "httproute/order", "{.spec.rules[0].backendRefs[1].weight}")
-    pods = Watch(kubectl, namespace, "deployment/order-canary", "{.spec.replicas}")
-    try:
-        wait_for("both watches running", lambda: weight.events and pods.events, timeout=30)
-        assert ctl(kubectl, namespace, "abort", "order").returncode == 0
-        zero_weight = wait_for("the canary's weight at 0", lambda: weight.first("0"), 30)
-        zero_pods = wait_for("the canary scaled to 0", lambda: pods.first("0"), 30)
-    finally:
-        weight.stop()
-        pods.stop()
-    assert zero_weight[0] < zero_pods[0], (weight.events, pods.events)
+    assert seen["weight"][0] < seen["pods"][0], seen
     c = canary_of(kubectl, namespace, "order")
     assert c["phase"] == "Aborted" and c["canaryReplicas"] == 0, c
     # The scale-down was written no earlier than abortedAt + scaleDownDelay: the API
@@ -98,29 +105,18 @@ def test_a_swap_abort_keeps_the_canarys_weight_until_stable_has_the_pods(
     (issue 15, defect 3). The route's canary weight reaches 0 only after stable's
     Deployment reports 4 available, in etcd's order."""
     steps: list[dict[str, Any]] = [{"setWeight": 75}, {"pause": {}}]
-    rollout = {"trafficRouting": GATEWAY, "steps": steps, "capacity": "swap"}
-    manifest = model_deployment("swapab", replicas=4, model=version("1.0.0"), rollout=rollout)
-    assert kubectl.apply(dump(manifest), namespace).returncode == 0
-    wait_ready(kubectl, namespace, "swapab")
-    set_version(kubectl, namespace, "swapab", "2.0.0")
-    wait_for(
-        "the swap canary paused at 75% (stable 1 pod, canary 3)",
-        lambda: (
-            (c := canary_of(kubectl, namespace, "swapab")).get("actualWeight") == 75
-            and (c["stableReplicas"], c["canaryReplicas"]) == (1, 3)
-        ),
-        timeout=90,
+    canary_at(kubectl, namespace, "swapab", 4, steps, 75, rollout={"capacity": "swap"})
+    c = canary_of(kubectl, namespace, "swapab")
+    assert (c["stableReplicas"], c["canaryReplicas"]) == (1, 3), c
+    seen = abort_watching(
+        kubectl,
+        namespace,
+        "swapab",
+        {
+            "weight": ("httproute/swapab", "{.spec.rules[0].backendRefs[1].weight}", "0"),
+            "stable": ("deployment/swapab-stable", "{.status.availableReplicas}", "4"),
+        },
     )
-    weight = Watch(kubectl, namespace, "httproute/swapab", "{.spec.rules[0].backendRefs[1].weight}")
-    stable = Watch(kubectl, namespace, "deployment/swapab-stable", "{.status.availableReplicas}")
-    try:
-        wait_for("both watches running", lambda: weight.events and stable.events, timeout=30)
-        assert ctl(kubectl, namespace, "abort", "swapab").returncode == 0
-        zero_weight = wait_for("the canary's weight at 0", lambda: weight.first("0"), 60)
-        whole = wait_for("stable with 4 available", lambda: stable.first("4"), 60)
-    finally:
-        weight.stop()
-        stable.stop()
-    assert whole[0] < zero_weight[0], (stable.events, weight.events)
+    assert seen["stable"][0] < seen["weight"][0], seen
     c = canary_of(kubectl, namespace, "swapab")
     assert c["phase"] == "Aborted" and c["weight"] == 0 and c["abortedAt"], c

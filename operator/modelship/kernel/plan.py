@@ -100,27 +100,21 @@ class Target:
 @dataclass(frozen=True)
 class Plan:
     """``actions`` run in order. Children observed of a kind in ``prune`` that no
-    Apply/CreateOnce of this plan names and ``keep`` does not list are deleted: a
-    renderer says what should exist, the executor removes what should not. ``status``
-    (JSON, by alias) is written when it differs from the observed one; None leaves it."""
+    Apply/CreateOnce of this plan names are deleted: a renderer says what should exist,
+    the executor removes what should not. ``status`` (JSON, by alias) is written when it
+    differs from the observed one; None leaves it."""
 
     actions: tuple[Action, ...] = ()
     status: Mapping[str, Any] | None = None
     events: tuple[Event, ...] = ()
     requeue_after: float | None = None
     prune: frozenset[Kind] = frozenset()
-    keep: frozenset[ObjectRef] = frozenset()
-
-    def wanted(self) -> set[ObjectRef]:
-        """Every child this plan holds: applied, created, or kept as it is."""
-        held = {a.ref for a in self.actions if isinstance(a, Apply | CreateOnce)}
-        return held | set(self.keep)
 
     def pruned(self, children: Mapping[ObjectRef, Obj]) -> list[ObjectRef]:
-        """The observed children this plan deletes by pruning, in a stable order."""
-        wanted = self.wanted()
-        deleted = {a.ref for a in self.actions if isinstance(a, Delete)}
+        """The observed children this plan deletes by pruning, in a stable order: those
+        of a pruned kind it neither applies, creates nor deletes itself."""
+        named = {a.ref for a in self.actions}
         return sorted(
-            (r for r in children if r.type in self.prune and r not in wanted | deleted),
+            (r for r in children if r.type in self.prune and r not in named),
             key=lambda r: (r.kind, r.name),
         )

@@ -39,7 +39,3 @@ class RevisionStore:
         """A ControllerRevision this operator just created (it is immutable)."""
         key = (owner.namespace, stored["metadata"]["name"], owner.uid)
         self._kept[key] = stored
-
-    def forget(self, namespace: str, owner_uid: str) -> None:
-        for key in [k for k in self._kept if k[0] == namespace and k[2] == owner_uid]:
-            del self._kept[key]
