@@ -67,6 +67,8 @@ class Reason:
     RETRAINING_SUCCEEDED: Final = "RetrainingSucceeded"
     RETRAINING_FAILED: Final = "RetrainingFailed"
     RETRAINED_MODEL_DEPLOYING: Final = "RetrainedModelDeploying"
+    # Event reasons: autoscaling.
+    AUTOSCALING_LIMITED: Final = "AutoscalingLimited"
 
 
 def parse_time(text: str) -> datetime:

@@ -4,7 +4,7 @@ Watch events only *enqueue* a key; the work queue runs the one reconcile path (t
 ModelDeployment controller on the kernel, modelship.kernel) in a thread pool. Events of
 the ModelDeployment itself enqueue only when something other than status changed, so
 the operator's own status writes do not loop; events of its children (Deployments,
-Services, HTTPRoutes, Pods) refresh the cache and enqueue their owner, which is how
+Services, HTTPRoutes, HPAs, Pods) refresh the cache and enqueue their owner, which is how
 readiness and scheduling failures, and hand edits, reach the reconcile quickly.
 """
 
@@ -127,6 +127,12 @@ async def child_deployment_event(type: str | None, body: kopf.Body, **_: Any) ->
 
 @kopf.on.event("", "v1", "services", labels=_CHILD_LABELS)
 async def child_service_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    _child_changed(type, body)
+
+
+@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=_CHILD_LABELS)
+async def child_hpa_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """An HPA's counts (status.autoscaling) and a scale it made reach the owner."""
     _child_changed(type, body)
 
 

@@ -184,7 +184,7 @@ CASES = [
             "status.revisionCount": (lambda p, s: p.status and p.status["revisionCount"], 1),
             "prune kinds": (
                 lambda p, s: sorted(k for _, k in p.prune),
-                ["Deployment", "HTTPRoute", "Service"],
+                ["Deployment", "HTTPRoute", "HorizontalPodAutoscaler", "Service"],
             ),
         },
     ),

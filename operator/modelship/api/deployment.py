@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from modelship.api.analysis import AnalysisSpec
+from modelship.api.autoscaling import Autoscaling
 from modelship.api.drift import Drift, Retraining
 from modelship.api.status import ModelDeploymentStatus
 from modelship.api.types import (
@@ -272,9 +273,33 @@ class Rollout(ApiModel):
 class ModelDeploymentSpec(ApiModel):
     """Desired state of a served model."""
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "!has(self.autoscaling) || self.autoscaling.metrics.all(m, "
+                "!has(m.queueLength) && !has(m.kvCacheUsage)) "
+                "|| (has(self.analysis) && has(self.analysis.preset) "
+                "&& self.analysis.preset == 'vllm')",
+                "queueLength and kvCacheUsage are vLLM's signals: they need "
+                "spec.analysis.preset: vllm",
+                ".autoscaling.metrics",
+            )
+        )
+    }
+
     model: ModelRef = Field(description="The versioned model asset.")
     runtime: Runtime = Field(description="The inference container.")
-    replicas: int = Field(default=1, ge=0, le=1000, description="Stable replicas.")
+    replicas: int = Field(
+        default=1,
+        ge=0,
+        le=1000,
+        description="Stable replicas; with autoscaling, the count before the first scale.",
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="HorizontalPodAutoscalers per track (autoscaling/v2); the canary "
+        "follows its weight of the stable's count.",
+    )
     rollout: Rollout = Field(default_factory=Rollout, description="Canary rollout plan.")
     analysis: AnalysisSpec | None = Field(default=None, description="Canary analysis.")
     drift: Drift | None = Field(default=None, description="Input drift monitoring.")

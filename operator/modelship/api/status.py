@@ -211,6 +211,27 @@ class RetrainingStatus(ApiModel):
     )
 
 
+class TrackScaling(ApiModel):
+    """One track's HorizontalPodAutoscaler: the bounds we set, the counts it reports."""
+
+    min_replicas: int = Field(ge=0, description="minReplicas we set on the track's HPA.")
+    max_replicas: int = Field(ge=0, description="maxReplicas we set on the track's HPA.")
+    current_replicas: int | None = Field(default=None, description="The HPA's current count.")
+    desired_replicas: int | None = Field(default=None, description="The HPA's recommendation.")
+
+
+class AutoscalingStatus(ApiModel):
+    """spec.autoscaling as applied: per track, and why a bound is below the spec's."""
+
+    stable: TrackScaling | None = Field(default=None, description="The stable track's HPA.")
+    canary: TrackScaling | None = Field(default=None, description="The canary's HPA.")
+    limited: str = Field(
+        default="",
+        max_length=1024,
+        description="Why maxReplicas is below spec.autoscaling.maxReplicas (GPUs that fit).",
+    )
+
+
 class ModelDeploymentStatus(ApiModel):
     """Observed state of a ModelDeployment."""
 
@@ -240,6 +261,9 @@ class ModelDeploymentStatus(ApiModel):
     )
     drift: DriftStatus | None = Field(default=None, description="Per-feature drift scores.")
     retraining: RetrainingStatus | None = Field(default=None, description="Retraining Jobs.")
+    autoscaling: AutoscalingStatus | None = Field(
+        default=None, description="Autoscaling bounds and counts per track."
+    )
     history: list[HistoryEntry] = Field(
         default_factory=list, description="Revisions served, newest first."
     )

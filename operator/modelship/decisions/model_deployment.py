@@ -20,6 +20,15 @@ from modelship.api import ModelDeploymentSpec, ModelDeploymentStatus
 from modelship.api.status import RevisionRef
 from modelship.conditions import Reason
 from modelship.decisions.analysis import AnalysisResult, analyse, begin_window
+from modelship.decisions.autoscaling import (
+    Bounds,
+    GpuRoom,
+    HpaReport,
+    Scaling,
+    base_replicas,
+    scale,
+    scaling_status,
+)
 from modelship.decisions.commands import Requested
 from modelship.decisions.drift import assess_reading, record, window_due, with_drift
 from modelship.decisions.replicas import GpuNeed
@@ -32,6 +41,7 @@ from modelship.drift.live import FeatureResult
 from modelship.kernel.plan import Action, Apply, CreateOnce, Delete, Event, ObjectRef, Plan, Target
 from modelship.observed import DeploymentState, JobState, PodState
 from modelship.render import with_applied_hash
+from modelship.render.autoscaling import horizontal_pod_autoscaler, hpa_name
 from modelship.render.labels import APPLIED_HASH, Owner, Track
 from modelship.render.retraining import retraining_job, trigger_env
 from modelship.render.serving import deployment_name, runtime_deployment, runtime_service
@@ -45,6 +55,7 @@ PRUNED = frozenset(
         ("apps/v1", "Deployment"),
         ("v1", "Service"),
         ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+        ("autoscaling/v2", "HorizontalPodAutoscaler"),
     }
 )
 NO_ROUTES = (
@@ -68,7 +79,8 @@ class Snapshot:
     stored: Stored = field(default_factory=dict)  # ControllerRevisions by revision hash
     pods: tuple[PodState, ...] = ()
     routes_served: bool = True  # the cluster serves HTTPRoute (asked only with gatewayAPI)
-    free_gpus: int | None = None  # free GPUs of the canary's kind, when a canary starts
+    # Free GPUs of the desired revision's kind, when a canary starts or tracks autoscale.
+    free_gpus: int | None = None
     analysis: Observed | None = None  # read for a due round
     canary_features: FeatureResult | None = None  # the canary's inputs (drift checks)
     drift: FeatureResult | None = None  # the stable track's inputs (a due drift window)
@@ -79,11 +91,31 @@ class Snapshot:
         name = deployment_name(self.owner.name, track)
         return self.children.get(ObjectRef("apps/v1", "Deployment", self.owner.namespace, name))
 
+    def live_replicas(self, track: Track) -> int | None:
+        """The track's replicas as the API server has them (its HPA's last count)."""
+        obj = self.track(track)
+        value = (obj.get("spec") or {}).get("replicas") if obj is not None else None
+        return int(value) if value is not None else None
+
+    def hpa_report(self, track: Track) -> HpaReport | None:
+        ref = ObjectRef(
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            self.owner.namespace,
+            hpa_name(self.owner.name, track),
+        )
+        obj = self.children.get(ref)
+        if obj is None:
+            return None
+        status = obj.get("status") or {}
+        return HpaReport(status.get("currentReplicas"), status.get("desiredReplicas"))
+
 
 def decide(s: Snapshot, now: datetime) -> Plan:
     if s.spec is None:
         return invalid(s, s.invalid or "the spec cannot be read", now)
-    spec = s.spec
+    # With autoscaling, the rollout splits the count the stable's HPA set, not spec.replicas.
+    spec = _autoscaled(s, s.spec)
     revisions = choose(s.owner, spec, s.previous, s.asked, s.stored)
     analysis = analyse(
         spec.analysis,
@@ -94,8 +126,15 @@ def decide(s: Snapshot, now: datetime) -> Plan:
         _drift_checks(spec, s.canary_features),
     )
     rollout = _rollout(s, spec, revisions, analysis, now)
+    scaling = _scaling(s, spec, revisions, rollout)
+    if scaling is not None:
+        rollout = replace(
+            rollout,
+            stable_replicas=scaling.stable_replicas,
+            canary_replicas=scaling.canary_replicas,
+        )
     analysis = begin_window(spec.analysis, rollout.canary, analysis, now)
-    objects, tracks = _render(s, spec, revisions, rollout)
+    objects, tracks = _render(s, spec, revisions, rollout, scaling)
     serving = _serving(s, spec, revisions, rollout, tracks, now)
     status = serving.status.model_copy(
         update={
@@ -104,6 +143,11 @@ def decide(s: Snapshot, now: datetime) -> Plan:
             "revision_count": max(s.previous.revision_count, revisions.desired.number or 0),
             "analysis": analysis.status,
             "canary": _with_actual_weight(serving.status, s, tracks),
+            "autoscaling": scaling_status(
+                scaling, s.hpa_report("stable"), s.hpa_report("canary")
+            )
+            if scaling is not None
+            else None,
         }
     )
     status, drift_events, drift_next = _drift(s, spec, status, now)
@@ -121,6 +165,7 @@ def decide(s: Snapshot, now: datetime) -> Plan:
         *revisions.events,
         *analysis.events,
         *serving.events,
+        *_scaling_events(s.previous, scaling),
         *drift_events,
         *retraining.events,
     ]
@@ -208,6 +253,67 @@ def _gpu_need(revisions: Revisions, free: int | None) -> GpuNeed | None:
     )
 
 
+def _autoscaled(s: Snapshot, spec: ModelDeploymentSpec) -> ModelDeploymentSpec:
+    auto = spec.autoscaling
+    if auto is None:
+        return spec
+    canary = s.previous.canary
+    swap = canary is not None and canary.capacity == "swap" and canary.phase != "Aborted"
+    base = base_replicas(
+        auto,
+        spec.replicas,
+        s.live_replicas("stable"),
+        s.live_replicas("canary"),
+        swap,
+        _room(spec, s.free_gpus),
+    )
+    return spec.model_copy(update={"replicas": base})
+
+
+def _room(spec: ModelDeploymentSpec | None, free: int | None) -> GpuRoom | None:
+    """GPUs a track's pods take and the free ones of that kind (same kind as observed)."""
+    gpu = spec.runtime.gpu if spec is not None else None
+    if gpu is None or gpu.count == 0 or free is None:
+        return None
+    return GpuRoom(gpu.resource_name, gpu.count, free)
+
+
+def _scaling(
+    s: Snapshot, spec: ModelDeploymentSpec, revisions: Revisions, rollout: RolloutPlan
+) -> Scaling | None:
+    if spec.autoscaling is None:
+        return None
+    specs = revisions.specs()
+    stable_spec = specs.get(rollout.stable_revision.name)
+    canary_spec = specs.get(rollout.canary_revision.name) if rollout.canary_revision else None
+    desired_gpu = revisions.desired_spec.runtime.gpu
+    kind = desired_gpu.resource_name if desired_gpu is not None else None
+
+    def room(served: ModelDeploymentSpec | None) -> GpuRoom | None:
+        # free_gpus counts the desired revision's kind; a track of another has no room.
+        found = _room(served, s.free_gpus)
+        return found if found is not None and found.resource == kind else None
+
+    return scale(
+        spec.autoscaling,
+        rollout,
+        s.live_replicas("stable"),
+        s.live_replicas("canary"),
+        room(stable_spec),
+        room(canary_spec),
+    )
+
+
+def _scaling_events(previous: ModelDeploymentStatus, scaling: Scaling | None) -> list[Event]:
+    """One Event when a GPU limit starts to hold the HPA below maxReplicas, or changes."""
+    if scaling is None or not scaling.limited:
+        return []
+    before = previous.autoscaling.limited if previous.autoscaling else ""
+    if before == scaling.limited:
+        return []
+    return [Event("Warning", Reason.AUTOSCALING_LIMITED, f"autoscaling: {scaling.limited}")]
+
+
 @dataclass(frozen=True)
 class _Tracks:
     """Each track as it will be once this plan's applies are done."""
@@ -217,7 +323,11 @@ class _Tracks:
 
 
 def _render(
-    s: Snapshot, spec: ModelDeploymentSpec, revisions: Revisions, rollout: RolloutPlan
+    s: Snapshot,
+    spec: ModelDeploymentSpec,
+    revisions: Revisions,
+    rollout: RolloutPlan,
+    scaling: Scaling | None,
 ) -> tuple[list[Obj], _Tracks]:
     """The objects that carry the rollout's result, with their applied hashes."""
     specs = revisions.specs()
@@ -241,6 +351,16 @@ def _render(
     if rollout.canary_revision is not None:
         canary = track("canary", rollout.canary_revision, rollout.canary_replicas)
         objects.append(canary)
+    # Each HPA after its Deployment: it scales what exists.
+    bounds: tuple[tuple[Track, Bounds | None], ...] = (
+        (("stable", scaling.stable), ("canary", scaling.canary)) if scaling else ()
+    )
+    for name, bound in bounds:
+        if bound is not None:
+            hpa = horizontal_pod_autoscaler(
+                s.owner, spec, name, bound.min_replicas, bound.max_replicas
+            )
+            objects.append(with_applied_hash(hpa))
     tracks = _Tracks(
         projected(s.track("stable"), stable),
         projected(s.track("canary"), canary) if canary is not None else None,

@@ -119,7 +119,7 @@ class DeploymentObserver:
             pods=tuple(PodState.from_object(p) for p in pod_objs),
             routes_served=served,
             free_gpus=self._free_gpus(revisions.desired_spec)
-            if revisions.starting(previous.canary)
+            if revisions.starting(previous.canary) or spec.autoscaling is not None
             else None,
             drift=drift,
         )
@@ -154,7 +154,8 @@ class DeploymentObserver:
         return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
     def _free_gpus(self, desired: ModelDeploymentSpec) -> int | None:
-        """Free GPUs of the canary's kind across the cluster (a canary starts now)."""
+        """Free GPUs of the desired revision's kind across the cluster (a canary starts
+        now, or autoscaled tracks must not outgrow them)."""
         gpu = desired.runtime.gpu
         if gpu is None or gpu.count == 0:
             return None

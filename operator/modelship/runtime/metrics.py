@@ -11,7 +11,7 @@ import bisect
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
@@ -102,6 +102,13 @@ class RuntimeMetrics:
             "Predict request duration.",
             LABELS,
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        ).labels(**labels)
+        # What an HPA scales on (spec.autoscaling inFlightRequests): requests being served.
+        self.in_flight = Gauge(
+            "modelship_requests_in_flight",
+            "Predict requests being served.",
+            LABELS,
             registry=self.registry,
         ).labels(**labels)
         self._requests = Counter(

@@ -153,17 +153,18 @@ class Handler(BaseHTTPRequestHandler):
             self._error(404, f"no such endpoint {path} (model is {rt.name!r})")
             return
         started = time.perf_counter()
-        code, body = self._predict(v2)
-        with rt.rng_lock:
-            delay = rt.faults.delay(rt.rng)
-            failed = code == 200 and rt.faults.fails(rt.rng)
-        if delay:
-            time.sleep(delay)
-        if failed:
-            code, body = 500, {"error": "injected failure (MODELSHIP_FAULT_ERROR_RATE)"}
-        rt.metrics.latency.observe(time.perf_counter() - started)
-        rt.metrics.request(code)
-        self._send(code, body)
+        with rt.metrics.in_flight.track_inprogress():
+            code, body = self._predict(v2)
+            with rt.rng_lock:
+                delay = rt.faults.delay(rt.rng)
+                failed = code == 200 and rt.faults.fails(rt.rng)
+            if delay:
+                time.sleep(delay)
+            if failed:
+                code, body = 500, {"error": "injected failure (MODELSHIP_FAULT_ERROR_RATE)"}
+            rt.metrics.latency.observe(time.perf_counter() - started)
+            rt.metrics.request(code)
+            self._send(code, body)
 
     def _predict(self, v2: bool) -> tuple[int, Any]:
         rt = self.runtime
