@@ -317,6 +317,9 @@ class Cluster:
                     # kwok renews node leases from one busy process; during a heavy
                     # benchmark a late renewal must not mark every pod NotReady.
                     "--node-monitor-grace-period=5m",
+                    # HPAs act within seconds, not the default 15 s, so autoscaling tests
+                    # see a scale in a few syncs (a faster clock, the same controller).
+                    "--horizontal-pod-autoscaler-sync-period=2s",
                 ],
             )
             start(

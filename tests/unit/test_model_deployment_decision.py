@@ -17,6 +17,7 @@ from modelship.api import ModelDeploymentSpec, ModelDeploymentStatus
 from modelship.api.status import (
     AnalysisStatus,
     HistoryEntry,
+    RetiringCanary,
     RetrainedModel,
     RetrainingStatus,
     RevisionRef,
@@ -228,7 +229,7 @@ CASES = [
         },
     ),
     Case(
-        "no canary any more: its Deployment is pruned, not kept at zero",
+        "no canary any more: its Deployment keeps its pods for scaleDownDelay",
         snapshot(
             V1,
             STABLE_V1,
@@ -237,7 +238,32 @@ CASES = [
         ),
         {
             "deployments": (deployments, ["fraud-stable"]),
+            "pruned": (pruned, []),
+            "status.retiring": (
+                lambda p, s: p.status and p.status["retiring"],
+                {"revision": revision_ref(V2).name, "since": rfc3339(NOW)},
+            ),
+            "requeue": (lambda p, s: p.requeue_after, 30.0),
+        },
+    ),
+    Case(
+        "no canary any more and its scaleDownDelay is over: its Deployment is pruned",
+        snapshot(
+            V1,
+            STABLE_V1.model_copy(
+                update={
+                    "retiring": RetiringCanary(
+                        revision=revision_ref(V2).name, since=rfc3339(NOW - timedelta(seconds=30))
+                    )
+                }
+            ),
+            children=children(live_deployment(V1, "stable", 2), live_deployment(V2, "canary", 1)),
+            stored=stored((V1, 1)),
+        ),
+        {
+            "deployments": (deployments, ["fraud-stable"]),
             "pruned": (pruned, ["Deployment/fraud-canary"]),
+            "status.retiring": (lambda p, s: p.status and p.status["retiring"], None),
         },
     ),
     Case(

@@ -211,6 +211,17 @@ class RetrainingStatus(ApiModel):
     )
 
 
+class RetiringCanary(ApiModel):
+    """A canary whose traffic went to 0 by promotion or a revert: its pods serve out the
+    requests a gateway had already sent it, for spec.rollout.scaleDownDelay, then go."""
+
+    revision: str = Field(max_length=63, description="Revision the retiring pods run.")
+    since: str = Field(
+        description="When its traffic went to 0 (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+
+
 class TrackScaling(ApiModel):
     """One track's HorizontalPodAutoscaler: the bounds we set, the counts it reports."""
 
@@ -263,6 +274,9 @@ class ModelDeploymentStatus(ApiModel):
     retraining: RetrainingStatus | None = Field(default=None, description="Retraining Jobs.")
     autoscaling: AutoscalingStatus | None = Field(
         default=None, description="Autoscaling bounds and counts per track."
+    )
+    retiring: RetiringCanary | None = Field(
+        default=None, description="The last canary's pods, kept for scaleDownDelay."
     )
     history: list[HistoryEntry] = Field(
         default_factory=list, description="Revisions served, newest first."

@@ -18,6 +18,7 @@ from typing import Any
 from modelship.analysis.checks import Observed
 from modelship.api import ModelDeploymentSpec, ModelDeploymentStatus
 from modelship.api.status import RevisionRef
+from modelship.api.types import parse_duration
 from modelship.conditions import Reason
 from modelship.decisions.analysis import AnalysisResult, analyse, begin_window
 from modelship.decisions.autoscaling import (
@@ -32,13 +33,24 @@ from modelship.decisions.autoscaling import (
 from modelship.decisions.commands import Requested
 from modelship.decisions.drift import assess_reading, record, window_due, with_drift
 from modelship.decisions.replicas import GpuNeed
+from modelship.decisions.retiring import retiring
 from modelship.decisions.retraining import decide_retraining, keep_retraining, watching_jobs
 from modelship.decisions.revisions import Revisions, Stored, choose
 from modelship.decisions.rollout import RolloutInput, RolloutPlan, decide_rollout
 from modelship.decisions.serving import StatusPlan, assess_invalid_spec, assess_serving
 from modelship.drift.assess import DriftAssessment
 from modelship.drift.live import FeatureResult
-from modelship.kernel.plan import Action, Apply, CreateOnce, Delete, Event, ObjectRef, Plan, Target
+from modelship.kernel.plan import (
+    Action,
+    Apply,
+    CreateOnce,
+    Delete,
+    Event,
+    Keep,
+    ObjectRef,
+    Plan,
+    Target,
+)
 from modelship.observed import DeploymentState, JobState, PodState
 from modelship.render import with_applied_hash
 from modelship.render.autoscaling import horizontal_pod_autoscaler, hpa_name
@@ -135,6 +147,14 @@ def decide(s: Snapshot, now: datetime) -> Plan:
         )
     analysis = begin_window(spec.analysis, rollout.canary, analysis, now)
     objects, tracks = _render(s, spec, revisions, rollout, scaling)
+    observed_canary = s.track("canary")
+    retired, retire_in = retiring(
+        s.previous.retiring,
+        rollout.canary_revision,
+        DeploymentState.from_object(observed_canary) if observed_canary else None,
+        parse_duration(spec.rollout.scale_down_delay),
+        now,
+    )
     serving = _serving(s, spec, revisions, rollout, tracks, now)
     status = serving.status.model_copy(
         update={
@@ -143,11 +163,10 @@ def decide(s: Snapshot, now: datetime) -> Plan:
             "revision_count": max(s.previous.revision_count, revisions.desired.number or 0),
             "analysis": analysis.status,
             "canary": _with_actual_weight(serving.status, s, tracks),
-            "autoscaling": scaling_status(
-                scaling, s.hpa_report("stable"), s.hpa_report("canary")
-            )
+            "autoscaling": scaling_status(scaling, s.hpa_report("stable"), s.hpa_report("canary"))
             if scaling is not None
             else None,
+            "retiring": retired,
         }
     )
     status, drift_events, drift_next = _drift(s, spec, status, now)
@@ -157,10 +176,18 @@ def decide(s: Snapshot, now: datetime) -> Plan:
     actions: list[Action] = [
         Apply(obj, drifted(s.children.get(ObjectRef.of(obj)), obj)) for obj in objects
     ]
+    if retired is not None and observed_canary is not None:
+        actions.append(Keep(ObjectRef.of(observed_canary)))
     if revisions.store is not None:
         actions.append(CreateOnce(revisions.store))
     actions += jobs
-    waits = (serving.requeue_after, analysis.next_in, drift_next, retraining.requeue_after)
+    waits = (
+        serving.requeue_after,
+        analysis.next_in,
+        drift_next,
+        retraining.requeue_after,
+        retire_in,
+    )
     events = [
         *revisions.events,
         *analysis.events,

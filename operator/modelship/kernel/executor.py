@@ -76,6 +76,7 @@ class Executor:
                 self._create_once(target, action.obj)
             elif isinstance(action, Delete):
                 self._delete(action.ref)
+            # Keep: nothing to do; it only spares the child from pruning below.
         for ref in plan.pruned(children):
             if owned_by(children[ref], target.uid):
                 log.info("%s: deleting %s, which the plan no longer holds", target.ref, ref)

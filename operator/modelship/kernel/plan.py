@@ -83,7 +83,15 @@ class Delete:
     ref: ObjectRef
 
 
-Action = Apply | CreateOnce | Delete
+@dataclass(frozen=True)
+class Keep:
+    """Leave a child as it is, though the plan renders it no more: not pruned this time
+    (a retired canary serving out its requests for spec.rollout.scaleDownDelay)."""
+
+    ref: ObjectRef
+
+
+Action = Apply | CreateOnce | Delete | Keep
 
 
 @dataclass(frozen=True)
@@ -112,7 +120,7 @@ class Plan:
 
     def pruned(self, children: Mapping[ObjectRef, Obj]) -> list[ObjectRef]:
         """The observed children this plan deletes by pruning, in a stable order: those
-        of a pruned kind it neither applies, creates nor deletes itself."""
+        of a pruned kind it neither applies, creates, keeps nor deletes itself."""
         named = {a.ref for a in self.actions}
         return sorted(
             (r for r in children if r.type in self.prune and r not in named),
