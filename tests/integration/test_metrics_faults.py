@@ -96,8 +96,10 @@ STEPS = [{"setWeight": 50}, {"pause": {"duration": "5s"}}]
 
 
 def start(kubectl: Kubectl, ns: str, name: str, address: str, checks: list[Any]) -> None:
+    # One inconclusive or erring round pauses the canary (the default waits for 3).
     analysis = {
         "interval": "3s",
+        "inconclusiveLimit": 1,
         "provider": {"prometheus": {"address": address}},
         "checks": checks,
     }
@@ -128,7 +130,7 @@ def bucket_answer(samples: bytes) -> Callable[[str], Answer]:
     def answer(promql: str) -> Answer:
         if "_bucket" in promql:
             return 200, samples, 0.0
-        return 200, vector(({}, "100")), 0.0
+        return 200, vector(({}, "0" if "5.." in promql else "100")), 0.0
 
     return answer
 
@@ -194,7 +196,11 @@ def test_a_failing_backend_is_an_error_not_no_data_and_user_queries_are_still_se
         assert checks[name]["verdict"] == "Error", checks  # not Inconclusive "no data"
         assert words in checks[name]["message"] and "no data" not in checks[name]["message"]
     assert any("my_custom_metric" in q for q in fake.queries), fake.queries[-5:]
-    assert canary_of(kubectl, namespace, "down").get("pauseReason") == "Analysis"
+    wait_for(
+        "the canary paused by analysis",
+        lambda: canary_of(kubectl, namespace, "down").get("pauseReason") == "Analysis",
+        30,
+    )
 
 
 def test_a_query_returning_several_series_never_passes(
@@ -213,7 +219,7 @@ def test_a_query_returning_several_series_never_passes(
     assert "2 series" in checks["custom"]["message"]
     st = md(kubectl, namespace, "multi")["status"]
     # The 5 s pause is long over: a silently picked first series (1 < 10) would have promoted.
-    assert st["stableRevision"]["modelVersion"] == "1.0.0" and st["canary"]["phase"] == "Paused"
+    assert st["stableRevision"]["modelVersion"] == "1.0.0" and st["canary"]["phase"] == "Paused", st
 
 
 def test_an_error_rate_message_never_exceeds_100_percent(

@@ -12,7 +12,13 @@ from modelship import telemetry
 from modelship.api.analysis import AnalysisSpec
 from modelship.api.status import AnalysisStatus, CanaryStatus, ModelDeploymentStatus, RevisionRef
 from modelship.decisions.analysis import AnalysisResult, analyse, plan_round
-from modelship.metrics import Labels, MetricsProvider, NoopProvider, ProviderError
+from modelship.metrics import (
+    BackendUnreachable,
+    Labels,
+    MetricsProvider,
+    NoopProvider,
+    ProviderError,
+)
 from modelship.metrics.pool import ProviderPool, Targets
 from modelship.metrics.readings import Readings
 from tests.unit.factories import canary_status
@@ -251,8 +257,13 @@ def test_an_answer_the_provider_did_not_foresee_is_an_error_verdict_not_a_crash(
     out = a.run(
         ("ns", "m"), spec(), canary(), first.status, T0 + timedelta(seconds=31), lambda t: []
     )
-    assert out.status is not None and {c.verdict for c in out.status.checks} == {"Error"}
-    assert "the metrics provider failed: KeyError" in out.status.message
+    assert out.status is not None
+    checks = {c.name: c for c in out.status.checks}
+    # The latency histogram's read failed: its check is an Error; the error-rate check,
+    # read from the counters, is judged on its own (here: no data).
+    assert checks["p99"].verdict == "Error"
+    assert "the metrics provider failed: KeyError" in checks["p99"].message
+    assert checks["errors"].verdict == "Inconclusive" and "no data" in checks["errors"].message
 
 
 def test_the_users_query_is_asked_when_the_operators_own_queries_fail() -> None:
@@ -270,3 +281,39 @@ def test_the_users_query_is_asked_when_the_operators_own_queries_fail() -> None:
     assert asked == ["vector(1)"], "the query was sent"
     assert out.status is not None and out.status.checks[0].verdict == "Error"
     assert "unreachable" in out.status.checks[0].message, "not 'no data'"
+
+
+def test_a_bad_histogram_answer_fails_only_the_checks_that_use_it() -> None:
+    class NoLe(Table):
+        def buckets(self, metric: str, labels: Labels, window: float) -> dict[float, float] | None:
+            raise ProviderError("a histogram sample has no numeric 'le' label: {}")
+
+    answers = {
+        query("modelship_requests_total", 31.0, track="canary"): 600.0,
+        query("modelship_requests_total", 31.0, track="canary", code="~5.."): 0.0,
+    }
+    a = analyst_with(NoLe(answers))
+    first = a.run(("ns", "m"), spec(), canary(), None, T0, lambda track: [])
+    out = a.run(
+        ("ns", "m"), spec(), canary(), first.status, T0 + timedelta(seconds=31), lambda t: []
+    )
+    assert out.status is not None and out.status.rounds == 1
+    assert {c.name: c.verdict for c in out.status.checks} == {"p99": "Error", "errors": "Pass"}
+
+
+def test_an_unreachable_backend_is_asked_once_per_round_for_our_own_series() -> None:
+    calls: list[str] = []
+
+    class Hangs(Table):
+        def _answer(self, metric: str, labels: Labels, window: float) -> Any:
+            calls.append(metric)
+            raise BackendUnreachable("Prometheus at http://p unreachable: timed out")
+
+    a = analyst_with(Hangs())
+    first = a.run(("ns", "m"), spec(), canary(), None, T0, lambda track: [])
+    out = a.run(
+        ("ns", "m"), spec(), canary(), first.status, T0 + timedelta(seconds=31), lambda t: []
+    )
+    assert len(calls) == 1, calls  # each later read would wait out the same timeout
+    assert out.status is not None and {c.verdict for c in out.status.checks} == {"Error"}
+    assert "unreachable" in out.status.message

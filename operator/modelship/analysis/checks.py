@@ -37,7 +37,8 @@ class Observed:
     errors: Mapping[str, float | None] = field(default_factory=dict)
     queries: Mapping[str, float | None] = field(default_factory=dict)
     check_errors: Mapping[str, str] = field(default_factory=dict)  # check name -> why not
-    error: str | None = None
+    error: str | None = None  # the backend could not be asked at all
+    read_error: str | None = None  # the first of the reads that failed, if any
     drift: Mapping[str, DriftAssessment | str] = field(default_factory=dict)  # by check
 
     def has_canary_data(self) -> bool:

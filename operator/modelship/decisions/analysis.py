@@ -216,6 +216,7 @@ def _not_yet(observed: Observed, status: AnalysisStatus, window: float, spec: An
     return (
         status.rounds == 0
         and observed.error is None
+        and observed.read_error is None  # a bad answer is news now, not data to wait for
         and not observed.has_canary_data()
         and window < 2 * parse_duration(spec.interval)
     )

@@ -21,6 +21,11 @@ class ProviderError(Exception):
     """The backend could not be asked (down, refused, malformed answer)."""
 
 
+class BackendUnreachable(ProviderError):
+    """Nothing answered (refused, timed out): the round's other reads of the operator's
+    own series would wait as long for the same answer, so they are not tried."""
+
+
 class MetricsProvider(Protocol):
     name: str
 

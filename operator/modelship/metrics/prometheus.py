@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from modelship.metrics import Labels, ProviderError
+from modelship.metrics import BackendUnreachable, Labels, ProviderError
 
 
 def selector(labels: Labels) -> str:
@@ -39,7 +39,7 @@ class PrometheusProvider:
         try:
             resp = self.client.get(f"{self.address}/api/v1/query", params={"query": promql})
         except httpx.HTTPError as exc:
-            raise ProviderError(f"Prometheus at {self.address} unreachable: {exc}") from exc
+            raise BackendUnreachable(f"Prometheus at {self.address} unreachable: {exc}") from exc
         try:
             body = resp.json()
         except ValueError as exc:

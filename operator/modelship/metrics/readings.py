@@ -9,18 +9,21 @@ pods' metrics URLs come in as ``Targets``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from modelship.analysis.checks import Observed
 from modelship.analysis.presets import PRESETS, Preset, track_labels
-from modelship.api.analysis import AnalysisSpec, ProviderSpec
+from modelship.api.analysis import AnalysisSpec, Check, ProviderSpec
 from modelship.drift.live import FeatureReading, FeatureResult
 from modelship.drift.reference import Reference
-from modelship.metrics import ProviderError
+from modelship.metrics import BackendUnreachable, ProviderError
 from modelship.metrics.pool import ProviderPool, Targets
 
 log = logging.getLogger(__name__)
 TRACKS = ("canary", "stable")
 Key = tuple[str, str]  # namespace, ModelDeployment name
+T = TypeVar("T")
 
 
 def compares_with_stable(spec: AnalysisSpec) -> bool:
@@ -56,6 +59,43 @@ def _why(exc: Exception) -> str:
     return f"the metrics provider failed: {type(exc).__name__}: {exc}"
 
 
+class _Reads:
+    """The round's reads of the operator's own series, each on its own: a bad answer
+    to one is an Error for the checks that use it, not for the round. Once the backend
+    is unreachable the rest are not tried (each would wait out the same timeout)."""
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+        self.failed: dict[tuple[str, str], str] = {}
+        self.down: str | None = None
+
+    def take(self, what: tuple[str, str], read: Callable[..., T | None], *args: Any) -> T | None:
+        if self.down is not None:
+            self.failed[what] = self.down
+            return None
+        try:
+            return read(*args)
+        except Exception as exc:  # any bad answer is an Error verdict, not a failed reconcile
+            why = self.failed[what] = _why(exc)
+            if isinstance(exc, BackendUnreachable):
+                self.down = why
+            log.info("%s/%s: analysis could not read %s %s: %s", *self.key, *what, why)
+            return None
+
+
+def _inputs(check: Check, tracks: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The reads a check's verdict is made of (query checks ask their own PromQL)."""
+    if check.latency is not None:
+        metric = check.latency.metric
+        both = check.latency.max_increase is not None
+        return [("canary", metric), *([("stable", metric)] if both else [])]
+    if check.error_rate is not None:
+        return [("canary", "requests"), ("canary", "errors")]
+    if check.compare is not None:
+        return [(t, what) for t in tracks for what in ("request", "requests", "errors")]
+    return []
+
+
 class Readings:
     """Reads through providers from the pool (kept between reconciles)."""
 
@@ -79,22 +119,27 @@ class Readings:
         queries: dict[str, float | None] = {}
         # Stable's pages cost as much to read as the canary's: only when a check uses them.
         tracks = TRACKS if compares_with_stable(spec) else ("canary",)
-        error = None
-        try:
-            for track in tracks:
-                provider = self.pool.get(key, spec.provider, revision, track, targets)
-                labels = track_labels(preset, key[0], key[1], track, with_namespace=prometheus)
-                for metric, histogram in sorted(histograms.items()):
-                    latency[(track, metric)] = provider.buckets(histogram, labels, window)
-                if preset.requests:
-                    requests[track] = provider.increase(preset.requests, labels, window)
-                if preset.requests and preset.errors:
-                    errors[track] = provider.increase(
-                        preset.requests, {**labels, **preset.errors}, window
-                    )
-        except Exception as exc:  # any bad answer is an Error verdict, not a failed reconcile
-            error = _why(exc)
-            log.info("%s/%s: analysis could not read metrics: %s", *key, error)
+        reads = _Reads(key)
+        for track in tracks:
+            provider = self.pool.get(key, spec.provider, revision, track, targets)
+            labels = track_labels(preset, key[0], key[1], track, with_namespace=prometheus)
+            for metric, histogram in sorted(histograms.items()):
+                latency[(track, metric)] = reads.take(
+                    (track, metric), provider.buckets, histogram, labels, window
+                )
+            if preset.requests:
+                requests[track] = reads.take(
+                    (track, "requests"), provider.increase, preset.requests, labels, window
+                )
+            if preset.requests and preset.errors:
+                failed = {**labels, **preset.errors}
+                errors[track] = reads.take(
+                    (track, "errors"), provider.increase, preset.requests, failed, window
+                )
+        for check in checks:
+            why = next((reads.failed[i] for i in _inputs(check, tracks) if i in reads.failed), None)
+            if why is not None:
+                check_errors.setdefault(check.name, why)
         # The user's PromQL is asked whatever happened to the operator's own queries.
         provider = self.pool.get(key, spec.provider, revision, "canary", targets)
         for check in checks:
@@ -104,9 +149,15 @@ class Readings:
                 queries[check.name] = provider.scalar(check.query.promql)
             except Exception as exc:  # this check is an Error; the others go on
                 check_errors[check.name] = _why(exc)
-        if error is not None:
-            return Observed(queries=queries, check_errors=check_errors, error=error)
-        return Observed(latency, requests, errors, queries, check_errors)
+        return Observed(
+            latency,
+            requests,
+            errors,
+            queries,
+            check_errors,
+            error=reads.down,
+            read_error=next(iter(reads.failed.values()), None),
+        )
 
     def baseline(self, key: Key, spec: AnalysisSpec, revision: str, targets: Targets) -> None:
         """Before a canary's window starts: where increases are computed here, stable's
