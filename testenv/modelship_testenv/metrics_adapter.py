@@ -12,9 +12,11 @@ dev cluster gets this small stand-in for its two read paths, answered from Prome
   rule for a gauge gives it.
 
 The pods a label selector names come from the API server (Prometheus has pod names, not
-pod labels). Served over TLS with the dev cluster's serving certificate, on loopback;
-the APIService trusts it by the cluster CA. Metric names are passed through unchanged,
-so the names an HPA asks for are the runtime's own (vLLM's colons included).
+pod labels). Served over TLS on loopback with a certificate for the Service's name,
+signed by a CA of its own that the APIService trusts (caBundle). It does not
+authenticate its callers: it listens on loopback only, where the API server is. Metric
+names are passed through unchanged, so the names an HPA asks for are the runtime's own
+(vLLM's colons included).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 import yaml
 
 from modelship.kube import Kube
+from modelship_testenv.pki import serving_cert
 
 GROUP = "custom.metrics.k8s.io"
 VERSION = "v1beta2"
@@ -67,14 +70,17 @@ class CustomMetricsAdapter:
             names = [name]
         if not names:
             return []
-        matcher = "|".join(re.escape(n) for n in names)
-        query = f'{{__name__="{metric}",namespace="{namespace}",pod=~"{matcher}"}}'
+        # The namespace's series, then the selected pods' (no regex of names to escape).
+        query = f'{{__name__="{metric}",namespace="{namespace}"}}'
         url = f"{self.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": query})
         with urllib.request.urlopen(url, timeout=5) as resp:
             result = json.loads(resp.read())["data"]["result"]
         items = []
+        wanted = set(names)
         for series in result:
             pod = series["metric"].get("pod")
+            if pod not in wanted:
+                continue
             stamp, value = series["value"]
             items.append(
                 {
@@ -117,7 +123,10 @@ class CustomMetricsAdapter:
                 if parsed.path.rstrip("/") == f"/apis/{GROUP}/{VERSION}":
                     self._json(200, _discovery())
                     return
-                found = _POD_METRIC.match(parsed.path)
+                if parsed.path in ("/openapi/v2", "/openapi/v3"):  # the aggregator merges these
+                    self._json(200, _openapi(parsed.path))
+                    return
+                found = _POD_METRIC.match(urllib.parse.unquote(parsed.path))  # %2A is *
                 if found is None:
                     self._json(404, _status(404, f"{parsed.path} is not served here"))
                     return
@@ -145,7 +154,9 @@ class CustomMetricsAdapter:
 
         server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.pki / "apiserver.crt", self.pki / "apiserver.key")
+        # The aggregator checks the name of the Service it was told, whatever it resolves to.
+        crt, key = serving_cert(self.pki, "custom-metrics", [f"{SERVICE}.{SERVICE_NAMESPACE}.svc"])
+        context.load_cert_chain(crt, key)
         server.socket = context.wrap_socket(server.socket, server_side=True)
         self.server = server
         threading.Thread(target=server.serve_forever, name="custom-metrics", daemon=True).start()
@@ -199,6 +210,13 @@ def _discovery() -> dict[str, Any]:
         "groupVersion": f"{GROUP}/{VERSION}",
         "resources": [],
     }
+
+
+def _openapi(path: str) -> dict[str, Any]:
+    info = {"title": "custom metrics (modelship dev cluster)", "version": VERSION}
+    if path.endswith("v2"):
+        return {"swagger": "2.0", "info": info, "paths": {}}
+    return {"paths": {}}
 
 
 def _status(code: int, message: str) -> dict[str, Any]:

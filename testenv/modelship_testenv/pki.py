@@ -94,3 +94,19 @@ def ensure_pki(directory: Path) -> Path:
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=directory)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=directory)
     return directory
+
+
+def serving_cert(directory: Path, name: str, dns_names: list[str]) -> tuple[Path, Path]:
+    """A serving certificate for ``dns_names`` (and 127.0.0.1) signed by the CA of
+    ``ensure_pki(directory)``; (certificate, key), made once."""
+    ensure_pki(directory)
+    crt, key = directory / f"{name}.crt", directory / f"{name}.key"
+    if not crt.exists():
+        sans = ",".join([*(f"DNS:{d}" for d in dns_names), "IP:127.0.0.1"])
+        _signed(
+            directory,
+            name,
+            f"/CN={dns_names[0]}",
+            f"subjectAltName={sans}\nextendedKeyUsage=serverAuth\n",
+        )
+    return crt, key

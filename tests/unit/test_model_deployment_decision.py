@@ -24,7 +24,13 @@ from modelship.api.status import (
 )
 from modelship.conditions import rfc3339
 from modelship.decisions.commands import requested
-from modelship.decisions.model_deployment import Snapshot, decide, projected, route_weight
+from modelship.decisions.model_deployment import (
+    PRUNED,
+    Snapshot,
+    decide,
+    projected,
+    route_weight,
+)
 from modelship.kernel.plan import Apply, CreateOnce, ObjectRef, Plan, Target
 from modelship.observed import DeploymentState
 from modelship.render import with_applied_hash
@@ -527,3 +533,9 @@ def test_the_route_is_written_before_the_canary_deployment() -> None:
         a.obj for a in plan.actions if isinstance(a, Apply) and a.obj["kind"] == "HTTPRoute"
     )
     assert [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]] == [100, 0]
+
+
+def test_every_kind_a_plan_writes_or_prunes_is_one_the_client_can_address() -> None:
+    from modelship.kube.client import _KINDS
+
+    assert set(_KINDS) >= PRUNED, PRUNED - set(_KINDS)

@@ -35,6 +35,7 @@ _KINDS: dict[tuple[str, str], str] = {
     ("apps/v1", "ControllerRevision"): "controllerrevisions",
     ("batch/v1", "Job"): "jobs",
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproutes",
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
     ("modelship.io/v1alpha1", "ModelDeployment"): "modeldeployments",
 }
 
