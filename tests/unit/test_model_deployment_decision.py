@@ -23,14 +23,9 @@ from modelship.api.status import (
     RevisionRef,
 )
 from modelship.conditions import rfc3339
+from modelship.decisions.children import projected, route_weight
 from modelship.decisions.commands import requested
-from modelship.decisions.model_deployment import (
-    PRUNED,
-    Snapshot,
-    decide,
-    projected,
-    route_weight,
-)
+from modelship.decisions.model_deployment import PRUNED, Snapshot, decide
 from modelship.kernel.plan import Apply, CreateOnce, ObjectRef, Plan, Target
 from modelship.observed import DeploymentState
 from modelship.render import with_applied_hash
@@ -398,8 +393,8 @@ def test_route_weight_read_back() -> None:
             ]
         },
     )
-    assert route_weight(snapshot(children=children(route))) == 25
-    assert route_weight(snapshot()) is None
+    assert route_weight(children(route), OWNER) == 25
+    assert route_weight({}, OWNER) is None
 
 
 def test_analysis_without_canary_data_early_looks_again_in_a_second() -> None:

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modelship.api import ModelDeploymentSpec
 from modelship.api.autoscaling import Autoscaling
 from modelship.api.status import AutoscalingStatus, TrackScaling
+from modelship.conditions import Reason
 from modelship.decisions.rollout_types import RolloutPlan
+from modelship.kernel.plan import Event
 
 
 @dataclass(frozen=True)
@@ -161,3 +164,21 @@ def scaling_status(
         canary=track(scaling.canary, canary),
         limited=scaling.limited,
     )
+
+
+def room_for(spec: ModelDeploymentSpec | None, free: int | None) -> GpuRoom | None:
+    """GPUs a track's pods take and the free ones of that kind (same kind as observed)."""
+    gpu = spec.runtime.gpu if spec is not None else None
+    if gpu is None or gpu.count == 0 or free is None:
+        return None
+    return GpuRoom(gpu.resource_name, gpu.count, free)
+
+
+def limited_events(previous: AutoscalingStatus | None, scaling: Scaling | None) -> list[Event]:
+    """One Event when a GPU limit starts to hold the HPA below maxReplicas, or changes."""
+    if scaling is None or not scaling.limited:
+        return []
+    before = previous.limited if previous else ""
+    if before == scaling.limited:
+        return []
+    return [Event("Warning", Reason.AUTOSCALING_LIMITED, f"autoscaling: {scaling.limited}")]

@@ -27,9 +27,12 @@ from modelship.decisions.autoscaling import (
     HpaReport,
     Scaling,
     base_replicas,
+    limited_events,
+    room_for,
     scale,
     scaling_status,
 )
+from modelship.decisions.children import drifted, projected, route_weight
 from modelship.decisions.commands import Requested
 from modelship.decisions.drift import assess_reading, record, window_due, with_drift
 from modelship.decisions.replicas import GpuNeed
@@ -54,7 +57,7 @@ from modelship.kernel.plan import (
 from modelship.observed import DeploymentState, JobState, PodState
 from modelship.render import with_applied_hash
 from modelship.render.autoscaling import horizontal_pod_autoscaler, hpa_name
-from modelship.render.labels import APPLIED_HASH, Owner, Track
+from modelship.render.labels import Owner, Track
 from modelship.render.retraining import retraining_job, trigger_env
 from modelship.render.serving import deployment_name, runtime_deployment, runtime_service
 from modelship.revision_hash import revision_ref
@@ -192,7 +195,7 @@ def decide(s: Snapshot, now: datetime) -> Plan:
         *revisions.events,
         *analysis.events,
         *serving.events,
-        *_scaling_events(s.previous, scaling),
+        *limited_events(s.previous.autoscaling, scaling),
         *drift_events,
         *retraining.events,
     ]
@@ -292,17 +295,9 @@ def _autoscaled(s: Snapshot, spec: ModelDeploymentSpec) -> ModelDeploymentSpec:
         s.live_replicas("stable"),
         s.live_replicas("canary"),
         swap,
-        _room(spec, s.free_gpus),
+        room_for(spec, s.free_gpus),
     )
     return spec.model_copy(update={"replicas": base})
-
-
-def _room(spec: ModelDeploymentSpec | None, free: int | None) -> GpuRoom | None:
-    """GPUs a track's pods take and the free ones of that kind (same kind as observed)."""
-    gpu = spec.runtime.gpu if spec is not None else None
-    if gpu is None or gpu.count == 0 or free is None:
-        return None
-    return GpuRoom(gpu.resource_name, gpu.count, free)
 
 
 def _scaling(
@@ -318,7 +313,7 @@ def _scaling(
 
     def room(served: ModelDeploymentSpec | None) -> GpuRoom | None:
         # free_gpus counts the desired revision's kind; a track of another has no room.
-        found = _room(served, s.free_gpus)
+        found = room_for(served, s.free_gpus)
         return found if found is not None and found.resource == kind else None
 
     return scale(
@@ -329,16 +324,6 @@ def _scaling(
         room(stable_spec),
         room(canary_spec),
     )
-
-
-def _scaling_events(previous: ModelDeploymentStatus, scaling: Scaling | None) -> list[Event]:
-    """One Event when a GPU limit starts to hold the HPA below maxReplicas, or changes."""
-    if scaling is None or not scaling.limited:
-        return []
-    before = previous.autoscaling.limited if previous.autoscaling else ""
-    if before == scaling.limited:
-        return []
-    return [Event("Warning", Reason.AUTOSCALING_LIMITED, f"autoscaling: {scaling.limited}")]
 
 
 @dataclass(frozen=True)
@@ -395,47 +380,6 @@ def _render(
     return objects, tracks
 
 
-def projected(observed: Obj | None, rendered: Obj) -> DeploymentState:
-    """A track as the API server will answer this plan's apply: unchanged, as observed;
-    changed (or new), at a generation its controller has not seen yet."""
-    if observed is not None and _hash(observed) == _hash(rendered):
-        return DeploymentState.from_object(observed)
-    state = DeploymentState.from_object(observed or {"metadata": {"generation": 0}})
-    after = DeploymentState.from_object(rendered)
-    return replace(
-        state,
-        generation=state.generation + 1,
-        desired_replicas=after.desired_replicas,
-        revision=after.revision,
-    )
-
-
-def drifted(observed: Obj | None, rendered: Obj) -> bool:
-    """The live object differs from what we rendered in a field we can see (the watch
-    cache keeps a Deployment's replicas and an HTTPRoute's backend weights): edited by
-    hand, so it must be applied again although it carries our applied hash."""
-    if observed is None or _hash(observed) != _hash(rendered):
-        return False  # absent or not ours as rendered: applied anyway
-    if rendered["kind"] == "Deployment":
-        live = (observed.get("spec") or {}).get("replicas")
-        return live is not None and live != rendered["spec"]["replicas"]
-    if rendered["kind"] == "HTTPRoute":
-        return _backend_weights(observed) != _backend_weights(rendered)
-    return False
-
-
-def _backend_weights(route: Obj) -> list[list[tuple[str, int]]]:
-    return [
-        [(str(b.get("name")), int(b.get("weight", 1))) for b in rule.get("backendRefs") or []]
-        for rule in (route.get("spec") or {}).get("rules") or []
-    ]
-
-
-def _hash(obj: Obj) -> str | None:
-    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(APPLIED_HASH)
-    return str(value) if value is not None else None
-
-
 def _serving(
     s: Snapshot,
     spec: ModelDeploymentSpec,
@@ -465,28 +409,12 @@ def _with_actual_weight(status: ModelDeploymentStatus, s: Snapshot, tracks: _Tra
     canary = status.canary
     if canary is None:
         return None
-    actual = route_weight(s)
+    actual = route_weight(s.children, s.owner)
     if actual is None and canary.weight_approximate:
         ready_canary = tracks.canary.available_replicas if tracks.canary else 0
         total = tracks.stable.available_replicas + ready_canary
         actual = round(100 * ready_canary / total) if total else 0
     return canary.model_copy(update={"actual_weight": actual})
-
-
-def route_weight(s: Snapshot) -> int | None:
-    """The canary's percent of the observed HTTPRoute's backend weights, if there is one."""
-    ref = ObjectRef("gateway.networking.k8s.io/v1", "HTTPRoute", s.owner.namespace, s.owner.name)
-    route = s.children.get(ref)
-    if route is None:
-        return None
-    weights = {"stable": 0, "canary": 0}
-    for rule in (route.get("spec") or {}).get("rules") or []:
-        for backend in rule.get("backendRefs") or []:
-            track = str(backend.get("name", "")).removeprefix(f"{s.owner.name}-")
-            if track in weights:
-                weights[track] += int(backend.get("weight", 1))
-    total = weights["stable"] + weights["canary"]
-    return round(100 * weights["canary"] / total) if total else None
 
 
 def _drift(
