@@ -67,6 +67,7 @@ class Reason:
     RETRAINING_SUCCEEDED: Final = "RetrainingSucceeded"
     RETRAINING_FAILED: Final = "RetrainingFailed"
     RETRAINED_MODEL_DEPLOYING: Final = "RetrainedModelDeploying"
+    STATUS_REPAIRED: Final = "StatusRepaired"
     # Event reasons: autoscaling.
     AUTOSCALING_LIMITED: Final = "AutoscalingLimited"
 
@@ -78,6 +79,19 @@ def parse_time(text: str) -> datetime:
 
 def rfc3339(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# metav1.Condition's limit on message, which the CRD enforces: a longer one would make
+# every status write fail validation.
+MAX_MESSAGE = 32768
+
+
+def bounded(message: str, limit: int = MAX_MESSAGE) -> str:
+    """``message`` cut to ``limit`` characters, saying so, when it is longer."""
+    if len(message) <= limit:
+        return message
+    marker = f" ... [truncated: {len(message)} characters]"
+    return message[: limit - len(marker)] + marker
 
 
 def set_condition(
@@ -100,7 +114,7 @@ def set_condition(
         type=type_,
         status=status,
         reason=reason,
-        message=message,
+        message=bounded(message),
         observed_generation=generation,
         last_transition_time=transition,
     )

@@ -268,3 +268,27 @@ def test_an_empty_env_list_is_the_same_revision_as_none(
     )
     st = md(kubectl, namespace, "env")["status"]
     assert st["stableRevision"]["name"] == before and st.get("canary") is None, st
+
+
+def test_a_40_kb_error_body_still_lets_status_be_written(
+    kubectl: Kubectl,
+    running_operator: Any,
+    namespace: str,
+    fake_prometheus: Callable[[Callable[[str], Answer]], FakePrometheus],
+) -> None:
+    """A backend's huge error text once went whole into a condition message, over the
+    CRD's 32,768 limit, so no status write succeeded and the canary never paused
+    (issue 16, item 4)."""
+    body = json.dumps({"status": "error", "error": "E" * 40_000}).encode()
+    fake = fake_prometheus(lambda q: (500, body, 0.0))
+    start(kubectl, namespace, "loud", fake.url, [LATENCY])
+    wait_for(
+        "the canary paused by analysis",
+        lambda: canary_of(kubectl, namespace, "loud").get("pauseReason") == "Analysis",
+        90,
+    )
+    st = md(kubectl, namespace, "loud")["status"]
+    assert all(len(c["message"]) <= 32768 for c in st["conditions"])
+    check = st["analysis"]["checks"][0]
+    assert check["verdict"] == "Error" and "[truncated: " in check["message"], check
+    assert len(check["message"]) <= 1024

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -223,3 +224,51 @@ def test_valid_examples_are_accepted(kubectl: Kubectl, namespace: str) -> None:
             "apply", "--dry-run=server", "-n", namespace, "-f", str(path), check=False
         )
         assert done.returncode == 0, f"{path.name}: {done.stderr}"
+
+
+def test_other_modelship_variables_are_the_users(kubectl: Kubectl, namespace: str) -> None:
+    """Only the variables the operator sets are refused (docs/api.md says the same): the
+    runtime's fault knobs and any other MODELSHIP_* name are the user's to set."""
+    runtime = {
+        "image": "registry.example.com/modelship-runtime:0.1",
+        "env": [
+            {"name": "MODELSHIP_X", "value": "1"},
+            {"name": "MODELSHIP_FAULT_LATENCY", "value": "5ms"},
+        ],
+    }
+    obj = model_deployment("env-ok", runtime=runtime)
+    done = kubectl.run(
+        "apply", "--dry-run=server", "-n", namespace, "-f", "-", input=dump(obj), check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("field", ["stepStartedAt", "lastProgressAt", "abortedAt"])
+def test_a_status_time_that_is_not_a_date_time_is_refused(
+    kubectl: Kubectl, namespace: str, field: str
+) -> None:
+    """A garbage time in status once wedged every reconcile (issue 16, item 2): the API
+    server now refuses it, naming the field (the operator repairs one stored earlier)."""
+    assert kubectl.apply(dump(model_deployment("times")), namespace).returncode == 0
+    canary = {
+        "revision": {"name": "abc", "modelVersion": "2.0.0"},
+        "phase": "Progressing",
+        "startedAt": "2026-01-01T11:00:00Z",
+        "stepStartedAt": "2026-01-01T11:00:00Z",
+        "lastProgressAt": "2026-01-01T11:00:00Z",
+        field: "garbage",
+    }
+    done = kubectl.run(
+        "patch",
+        "md",
+        "times",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"canary": canary}}),
+        check=False,
+    )
+    assert done.returncode != 0, done.stdout
+    assert f"status.canary.{field}" in done.stderr and "date-time" in done.stderr, done.stderr

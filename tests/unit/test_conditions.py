@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelship.conditions import READY, Reason, find, flipped, set_condition
+from modelship.conditions import MAX_MESSAGE, READY, Reason, find, flipped, set_condition
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
@@ -46,3 +46,12 @@ def test_flipped_reports_status_and_reason_changes_only() -> None:
     assert flipped(before, same) == []
     reason = set_condition(before, READY, "False", "Y", "m", 1, T1)
     assert [c.reason for c in flipped(before, reason)] == ["Y"]
+
+
+def test_a_message_over_the_conditions_limit_is_cut_and_says_so() -> None:
+    long = "x" * 40_000
+    [cond] = set_condition([], "Progressing", "True", "R", long, 1, T0)
+    assert len(cond.message) == MAX_MESSAGE
+    assert cond.message.endswith("[truncated: 40000 characters]")
+    [short] = set_condition([], "Progressing", "True", "R", "fine", 1, T0)
+    assert short.message == "fine"

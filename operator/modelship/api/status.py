@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from modelship.api.types import ApiModel
+from modelship.api.types import ApiModel, OptionalTimestamp, Timestamp
 
 Phase = Literal["Healthy", "Progressing", "Paused", "Degraded"]
 
@@ -19,7 +19,7 @@ class Condition(ApiModel):
     reason: str = Field(max_length=1024, description="CamelCase reason.")
     message: str = Field(default="", max_length=32768, description="What was observed.")
     observed_generation: int = Field(default=0, ge=0, description="Generation this is about.")
-    last_transition_time: str = Field(description="When status last flipped (RFC 3339).")
+    last_transition_time: Timestamp = Field(description="When status last flipped (RFC 3339).")
 
 
 class RevisionRef(ApiModel):
@@ -63,12 +63,14 @@ class CanaryStatus(ApiModel):
     )
     stable_replicas: int = Field(default=0, ge=0, description="Replicas of the stable track.")
     canary_replicas: int = Field(default=0, ge=0, description="Replicas of the canary track.")
-    started_at: str = Field(description="When this canary started.")
-    step_started_at: str = Field(description="When the current step started.")
-    last_progress_at: str = Field(description="Last step or weight change (progress deadline).")
+    started_at: Timestamp = Field(description="When this canary started.")
+    step_started_at: Timestamp = Field(description="When the current step started.")
+    last_progress_at: Timestamp = Field(
+        description="Last step or weight change (progress deadline)."
+    )
     message: str = Field(default="", description="What the canary waits for.")
     abort_reason: str | None = Field(default=None, description="Why it was aborted.")
-    aborted_at: str | None = Field(
+    aborted_at: OptionalTimestamp = Field(
         default=None, description="When it was aborted: its weight went to 0 then."
     )
     pause_reason: Literal["Manual", "Step", "Analysis"] | None = Field(
@@ -105,7 +107,7 @@ class HistoryEntry(ApiModel):
     model_version: str = Field(description="Model version.")
     digest: str | None = Field(default=None, description="Model digest.")
     image: str | None = Field(default=None, description="Runtime image.")
-    deployed_at: str | None = Field(default=None, description="When it became stable.")
+    deployed_at: OptionalTimestamp = Field(default=None, description="When it became stable.")
     outcome: str | None = Field(
         default=None, description="RolledOut, Promoted, Aborted, Superseded or RolledBack."
     )
@@ -128,14 +130,14 @@ class AnalysisStatus(ApiModel):
     """Measurements of the current (or last) canary, one round every spec.analysis.interval."""
 
     revision: str = Field(description="Canary revision these measurements are of.")
-    since: str = Field(description="When the canary first took traffic: the window's start.")
+    since: Timestamp = Field(description="When the canary first took traffic: the window's start.")
     rounds: int = Field(default=0, ge=0, description="Analysis rounds taken.")
     failures: int = Field(default=0, ge=0, description="Rounds with a failed check.")
     inconclusive: int = Field(default=0, ge=0, description="Consecutive inconclusive rounds.")
     verdict: AnalysisVerdict | None = Field(default=None, description="The last round's verdict.")
     message: str = Field(default="", description="The last round in one line.")
-    last_round_at: str | None = Field(default=None, description="When the last round ran.")
-    last_pass_at: str | None = Field(default=None, description="When a round last passed.")
+    last_round_at: OptionalTimestamp = Field(default=None, description="When the last round ran.")
+    last_pass_at: OptionalTimestamp = Field(default=None, description="When a round last passed.")
     checks: list[CheckResult] = Field(
         default_factory=list,
         max_length=32,
@@ -162,7 +164,7 @@ class DriftStatus(ApiModel):
     method: str = Field(description="spec.drift.method used.")
     threshold: float = Field(description="Score threshold used.")
     window: str = Field(description="spec.drift.window used.")
-    evaluated_at: str = Field(description="When the last window was evaluated.")
+    evaluated_at: Timestamp = Field(description="When the last window was evaluated.")
     message: str = Field(default="", description="The verdict in one line.")
     drifted_features: int = Field(default=0, ge=0, description="Features that drifted.")
     consecutive_drifted: int = Field(
@@ -179,8 +181,8 @@ class RetrainingRun(ApiModel):
     """One retraining Job."""
 
     name: str = Field(description="Job name: NAME-retrain-<number>.")
-    started_at: str = Field(description="When the operator created it.")
-    finished_at: str | None = Field(default=None, description="When it succeeded or failed.")
+    started_at: Timestamp = Field(description="When the operator created it.")
+    finished_at: OptionalTimestamp = Field(default=None, description="When it succeeded or failed.")
     outcome: Literal["Running", "Succeeded", "Failed"] = Field(description="Where it stands.")
     reason: str = Field(default="", description="Why it started, or why it failed.")
     model_version: str | None = Field(
@@ -216,10 +218,7 @@ class RetiringCanary(ApiModel):
     requests a gateway had already sent it, for spec.rollout.scaleDownDelay, then go."""
 
     revision: str = Field(max_length=63, description="Revision the retiring pods run.")
-    since: str = Field(
-        description="When its traffic went to 0 (RFC 3339).",
-        json_schema_extra={"format": "date-time"},
-    )
+    since: Timestamp = Field(description="When its traffic went to 0 (RFC 3339).")
 
 
 class TrackScaling(ApiModel):

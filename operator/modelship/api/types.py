@@ -8,10 +8,11 @@ operator parses them with durationpy, the parser the kubernetes client ships.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Any
 
 import durationpy
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 from pydantic.alias_generators import to_camel
 
 # Go's time.ParseDuration grammar without the sign: one or more <number><unit>.
@@ -89,3 +90,50 @@ Ratio = Annotated[float, Field(ge=0, le=1)]
 # server when the operator creates the child object, not re-described here.
 PRESERVE = {"x-kubernetes-preserve-unknown-fields": True}
 EmbeddedObject = Annotated[dict[str, Any], Field(json_schema_extra=PRESERVE)]
+
+
+# ----- timestamps in status ---------------------------------------------------------------
+#
+# The CRD declares them date-time, so the API server refuses a garbage write; one stored
+# before that (or by another writer) is repaired when read, never trusted. A required
+# time that cannot be read becomes the reconcile's ``now`` (clocks restart: a pause or a
+# deadline takes longer, never shorter); an optional one becomes absent (no pass, no
+# abort is assumed). The repaired fields are listed in the context's "repaired".
+DATE_TIME = {"format": "date-time"}
+
+
+def readable_time(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _repaired(info: ValidationInfo) -> dict[str, Any]:
+    context = info.context if isinstance(info.context, dict) else {}
+    if isinstance(context.get("repaired"), list):
+        context["repaired"].append(info.field_name)
+    return context
+
+
+def _required_time(value: Any, info: ValidationInfo) -> Any:
+    if readable_time(value):
+        return value
+    now = _repaired(info).get("now")
+    return now if now is not None else value  # without a clock: let the type check refuse
+
+
+def _optional_time(value: Any, info: ValidationInfo) -> Any:
+    if value is None or readable_time(value):
+        return value
+    _repaired(info)
+    return None
+
+
+Timestamp = Annotated[str, BeforeValidator(_required_time), Field(json_schema_extra=DATE_TIME)]
+OptionalTimestamp = Annotated[
+    str | None, BeforeValidator(_optional_time), Field(json_schema_extra=DATE_TIME)
+]

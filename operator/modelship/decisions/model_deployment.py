@@ -101,6 +101,8 @@ class Snapshot:
     drift: FeatureResult | None = None  # the stable track's inputs (a due drift window)
     jobs: tuple[JobState, ...] | None = None  # retraining Jobs, when they can matter
     job_results: Mapping[str, str] = field(default_factory=dict)  # termination messages
+    # Status fields that could not be read (a garbage time) and were repaired on reading.
+    status_repaired: tuple[str, ...] = ()
 
     def track(self, track: Track) -> Obj | None:
         name = deployment_name(self.owner.name, track)
@@ -192,6 +194,7 @@ def decide(s: Snapshot, now: datetime) -> Plan:
         retire_in,
     )
     events = [
+        *_repair_events(s),
         *revisions.events,
         *analysis.events,
         *serving.events,
@@ -211,7 +214,23 @@ def decide(s: Snapshot, now: datetime) -> Plan:
 def invalid(s: Snapshot, message: str, now: datetime) -> Plan:
     """A spec the operator cannot act on: Degraded, children left as they are."""
     plan = assess_invalid_spec(s.target.generation, message, s.previous, now)
-    return _status_only(plan)
+    out = _status_only(plan)
+    return replace(out, events=(*_repair_events(s), *out.events))
+
+
+def _repair_events(s: Snapshot) -> list[Event]:
+    """Status is our cache, not the truth: say which fields could not be read."""
+    if not s.status_repaired:
+        return []
+    fields = ", ".join(sorted(set(s.status_repaired)))
+    return [
+        Event(
+            "Warning",
+            Reason.STATUS_REPAIRED,
+            f"status fields that were not readable times were reset: {fields} "
+            "(an unreadable start or progress time counts from now; an optional one as absent)",
+        )
+    ]
 
 
 def _status_only(plan: StatusPlan) -> Plan:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from modelship.analysis.checks import Observed
 from modelship.analysis.presets import PRESETS, Preset, track_labels
 from modelship.api.analysis import AnalysisSpec, Check, ProviderSpec
+from modelship.conditions import bounded
 from modelship.drift.live import FeatureReading, FeatureResult
 from modelship.drift.reference import Reference
 from modelship.metrics import BackendUnreachable, ProviderError
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 TRACKS = ("canary", "stable")
 Key = tuple[str, str]  # namespace, ModelDeployment name
 T = TypeVar("T")
+WHY_LIMIT = 1024  # characters of a provider's failure kept in a verdict's message
 
 
 def compares_with_stable(spec: AnalysisSpec) -> bool:
@@ -54,9 +56,10 @@ def _why(exc: Exception) -> str:
     """A provider's failure as a verdict's message. ProviderError is the contract; any
     other exception is a provider bug or an answer it did not foresee, and must not stop
     the reconcile (manual commands never wait on analysis)."""
+    # A backend's error body can be kilobytes: enough of it to tell what went wrong.
     if isinstance(exc, ProviderError):
-        return str(exc)
-    return f"the metrics provider failed: {type(exc).__name__}: {exc}"
+        return bounded(str(exc), WHY_LIMIT)
+    return bounded(f"the metrics provider failed: {type(exc).__name__}: {exc}", WHY_LIMIT)
 
 
 class _Reads:

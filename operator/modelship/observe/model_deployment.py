@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from modelship.api import GROUP, KIND, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
 from modelship.cache import ChildCache
+from modelship.conditions import rfc3339
 from modelship.decisions.analysis import active, plan_round, window_pending
 from modelship.decisions.commands import requested
 from modelship.decisions.drift import window_due
@@ -94,13 +95,18 @@ class DeploymentObserver:
         obj = dict(target.obj)
         meta = obj["metadata"]
         owner = Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
-        previous = ModelDeploymentStatus.model_validate(target.status)
+        repaired: list[str] = []
+        previous = ModelDeploymentStatus.model_validate(
+            target.status, context={"now": rfc3339(now), "repaired": repaired}
+        )
         asked = requested(meta.get("annotations") or {}, previous.commands)
         try:
             spec = ModelDeploymentSpec.model_validate(obj.get("spec") or {})
         except ValidationError as exc:
             message = describe_validation_error(exc)
-            return Snapshot(target, owner, None, message, previous, asked)
+            return Snapshot(
+                target, owner, None, message, previous, asked, status_repaired=tuple(repaired)
+            )
         stored = self.revisions.read(owner, needed(spec, previous, asked))
         revisions = choose(owner, spec, previous, asked, stored)
         router = router_for(spec)
@@ -108,6 +114,7 @@ class DeploymentObserver:
         pod_objs = self._pods(owner)
         drift = self._drift_window(owner, spec, previous, now, pod_objs)
         snapshot = Snapshot(
+            status_repaired=tuple(repaired),
             target=target,
             owner=owner,
             spec=spec,
