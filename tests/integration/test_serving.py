@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -280,3 +281,25 @@ def test_child_rejected_by_the_api_server_becomes_degraded(
 def test_kubectl_explain_shows_field_docs(kubectl: Kubectl) -> None:
     out = kubectl.run("explain", "md.spec.runtime.gpu").stdout
     assert "resourceName" in out and "MIG" in out
+
+
+def test_non_ascii_versions_and_env_values_deploy(
+    kubectl: Kubectl, running_operator: Any, namespace: str
+) -> None:
+    """A CJK version once made an invalid label and an emoji an apply the API server could
+    not parse (issue 16, item 5): both deploy, the label is ASCII, the version is kept."""
+    model = {"name": "fraud-scorer", "version": "版本-1 🚀", "uri": "s3://models/fraud/1/"}
+    runtime = {
+        "image": "registry.example.com/modelship-runtime:0.1",
+        "env": [{"name": "GREETING", "value": "こんにちは 🚀"}],
+    }
+    kubectl.apply(dump(model_deployment("intl", model=model, runtime=runtime)), namespace)
+    wait_ready(kubectl, namespace, "intl")
+    dep = kubectl.json("get", "deployment", "intl-stable", "-n", namespace)
+    template = dep["spec"]["template"]
+    label = template["metadata"]["labels"]["modelship.io/model-version"]
+    assert re.fullmatch(r"[A-Za-z0-9][-A-Za-z0-9_.]*-[0-9a-f]{8}", label), label
+    assert template["metadata"]["annotations"]["modelship.io/model-version"] == "版本-1 🚀"
+    env = {e["name"]: e.get("value") for e in template["spec"]["containers"][0]["env"]}
+    assert env["GREETING"] == "こんにちは 🚀" and env["MODELSHIP_MODEL_VERSION"] == "版本-1 🚀"
+    assert md(kubectl, namespace, "intl")["status"]["stableRevision"]["modelVersion"] == "版本-1 🚀"

@@ -1,6 +1,9 @@
+import re
 from typing import Any
 
-from modelship.render.labels import Owner, label_value
+import pytest
+
+from modelship.render.labels import Owner, label_value, lossless
 from modelship.render.serving import runtime_deployment, runtime_service
 from modelship.revision_hash import revision_name
 from tests.unit.factories import gpu_spec, spec
@@ -112,9 +115,32 @@ def test_revision_ignores_replicas_and_changes_with_the_model() -> None:
     assert revision_name(other) != revision_name(spec())
 
 
-def test_label_value_sanitises_free_text() -> None:
-    assert label_value("1.4.0+build 7") == "1.4.0_build_7"
-    assert len(label_value("v" * 100)) == 63
+LABEL = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")  # the API server's rule
+
+
+@pytest.mark.parametrize(
+    "text", ["1.4.0+build 7", "v" * 100, "版本-1", "1.0 🚀", "🚀", "-x-", "Ω", "a" * 63 + "é"]
+)
+def test_label_values_of_free_text_are_valid_ascii_and_distinct(text: str) -> None:
+    value = label_value(text)
+    assert LABEL.match(value) and len(value) <= 63 and value.isascii(), value
+    assert not lossless(text)
+    assert label_value(text + "x") != value  # another version, another label
+
+
+def test_a_label_safe_version_is_its_own_label() -> None:
+    assert label_value("1.4.0") == "1.4.0" and lossless("2.0.0-rc.1")
+
+
+def test_the_original_version_is_kept_in_an_annotation_only_when_the_label_lost_it() -> None:
+    plain = runtime_deployment(OWNER, spec(), "r", "stable", 1)
+    assert "modelship.io/model-version" not in plain["spec"]["template"]["metadata"]["annotations"]
+    cjk = spec(model={"name": "fraud-scorer", "version": "版本-1", "uri": "s3://x/"})
+    rendered = runtime_deployment(OWNER, cjk, "r", "stable", 1)
+    assert (
+        rendered["spec"]["template"]["metadata"]["annotations"]["modelship.io/model-version"]
+        == "版本-1"
+    )
 
 
 def test_reserved_env_names_are_exactly_what_the_operator_sets() -> None:

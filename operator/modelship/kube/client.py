@@ -215,10 +215,13 @@ class Kube:
         """Server-side apply under the operator's field manager; returns the live object."""
         meta = obj["metadata"]
         path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        # Apply bodies are parsed as YAML: JSON is YAML, but not JSON's \ud83d\ude80
+        # surrogate escapes for characters outside the BMP (an emoji in a version), so
+        # the body goes as UTF-8 JSON, serialized here.
         return self._call(
             "PATCH",
             path,
-            body=obj,
+            body=json.dumps(obj, ensure_ascii=False).encode(),
             query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
             content_type="application/apply-patch+yaml",
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import string
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -38,10 +40,24 @@ class Owner:
         }
 
 
+_LABEL_CHARS = frozenset(string.ascii_letters + string.digits + "-_.")
+
+
 def label_value(text: str) -> str:
-    """Make free text (a model version) a valid label value: <=63 chars, alnum ends."""
-    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:63]
-    return cleaned.strip("-_.")
+    """Free text (a model version) as a valid label value: ASCII letters, digits and
+    ``-_.``, at most 63 characters, alphanumeric at both ends. Text that does not survive
+    that unchanged ("版本-1", "1.0 🚀") gets 8 hex digits of its SHA-256 appended, so two
+    versions never share a label; ``lossless`` says whether it did."""
+    cleaned = "".join(c if c in _LABEL_CHARS else "_" for c in text)[:63].strip("-_.")
+    if cleaned == text:
+        return cleaned
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{cleaned[:54].strip('-_.')}-{digest}".lstrip("-")
+
+
+def lossless(text: str) -> bool:
+    """``text`` is its own label value (no annotation needed to keep the original)."""
+    return label_value(text) == text
 
 
 def selector(owner_name: str) -> dict[str, str]:

@@ -7,8 +7,10 @@ from typing import Any
 from modelship.api import ModelDeploymentSpec
 from modelship.api.types import parse_duration
 from modelship.render.labels import (
+    MODEL_VERSION,
     Owner,
     Track,
+    lossless,
     revision_labels,
     selector,
     track_labels,
@@ -92,6 +94,16 @@ def scrape_annotations(spec: ModelDeploymentSpec) -> dict[str, str]:
     }
 
 
+def pod_annotations(spec: ModelDeploymentSpec) -> dict[str, str]:
+    """The scrape annotations, and the model version as written when its label had to
+    be made ASCII (only then: a new annotation on every pod template would restart
+    every runtime pod on an operator upgrade)."""
+    out = scrape_annotations(spec)
+    if not lossless(spec.model.version):
+        out[MODEL_VERSION] = spec.model.version
+    return out
+
+
 def container_ports(spec: ModelDeploymentSpec) -> list[Obj]:
     ports = [{"name": "http", "containerPort": spec.runtime.port, "protocol": "TCP"}]
     if spec.runtime.metrics_port != spec.runtime.port:
@@ -171,7 +183,7 @@ def runtime_deployment(
             },
             "selector": {"matchLabels": track_labels(owner.name, track)},
             "template": {
-                "metadata": {"labels": pod_labels, "annotations": scrape_annotations(spec)},
+                "metadata": {"labels": pod_labels, "annotations": pod_annotations(spec)},
                 "spec": {"containers": [container], **scheduling(spec), **reference_volume(spec)},
             },
         },
