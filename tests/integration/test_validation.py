@@ -73,6 +73,43 @@ CASES = [
     Case("replicas", setp("spec.replicas", -1), "spec.replicas"),
     Case("port", setp("spec.runtime.port", 70000), "spec.runtime.port"),
     Case(
+        "env valueFrom unknown field",
+        setp(
+            "spec.runtime.env",
+            [
+                {
+                    "name": "A",
+                    "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k", "bogus": 1}},
+                }
+            ],
+        ),
+        "spec.runtime.env[0].valueFrom.configMapKeyRef.bogus",
+        "unknown field",
+    ),
+    Case(
+        "env valueFrom wrong type",
+        setp("spec.runtime.env", [{"name": "A", "valueFrom": {"secretKeyRef": "s"}}]),
+        "spec.runtime.env[0].valueFrom.secretKeyRef",
+        "must be of type object",
+    ),
+    Case(
+        "env valueFrom two sources",
+        setp(
+            "spec.runtime.env",
+            [
+                {
+                    "name": "A",
+                    "valueFrom": {
+                        "fieldRef": {"fieldPath": "metadata.name"},
+                        "secretKeyRef": {"name": "s", "key": "k"},
+                    },
+                }
+            ],
+        ),
+        "spec.runtime.env[0].valueFrom",
+        "exactly one of configMapKeyRef",
+    ),
+    Case(
         "reserved env",
         setp("spec.runtime.env", [{"name": "MODELSHIP_MODEL_URI", "value": "x"}]),
         "spec.runtime.env[0].name",
@@ -272,3 +309,27 @@ def test_a_status_time_that_is_not_a_date_time_is_refused(
     )
     assert done.returncode != 0, done.stdout
     assert f"status.canary.{field}" in done.stderr and "date-time" in done.stderr, done.stderr
+
+
+def test_an_apply_of_undeclared_fields_is_an_invalid_object_not_a_retry(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    """The API server answers a server-side apply with fields its schema does not declare
+    with a 500 "failed to create typed patch object"; retried as transient it kept a
+    ModelDeployment without status for minutes (issue 16, item 3)."""
+    from modelship.errors import InvalidObjectError
+    from modelship.kube import connect
+
+    kube = connect(pool_size=1, kubeconfig=str(kubectl.kubeconfig))
+    container = {"name": "c", "image": "x", "env": [{"name": "A", "valueFrom": {"bogus": 1}}]}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "typed", "namespace": namespace},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [container]}},
+        },
+    }
+    with pytest.raises(InvalidObjectError, match="typed patch"):
+        kube.apply(deployment)

@@ -15,7 +15,6 @@ from modelship.api.types import (
     DNS1123_LABEL,
     ApiModel,
     Duration,
-    EmbeddedObject,
     Percent,
     cel,
     exactly_one,
@@ -148,8 +147,52 @@ OPERATOR_ENV = (
 )
 
 
+class KeyRef(ApiModel):
+    """A key of a ConfigMap or Secret in the ModelDeployment's namespace."""
+
+    name: str = Field(min_length=1, max_length=253, description="Object name.")
+    key: str = Field(min_length=1, max_length=253, description="Key in its data.")
+    optional: bool | None = Field(default=None, description="Start without it if absent.")
+
+
+class FieldRef(ApiModel):
+    """A field of the pod (metadata.name, status.podIP, ...)."""
+
+    field_path: str = Field(min_length=1, max_length=256, description="Path of the field.")
+    api_version: str | None = Field(default=None, max_length=64, description="Its version.")
+
+
+class ResourceFieldRef(ApiModel):
+    """A resource request or limit of the container (limits.cpu, requests.memory, ...)."""
+
+    resource: str = Field(min_length=1, max_length=253, description="Which resource.")
+    container_name: str | None = Field(default=None, max_length=63, description="Container.")
+    divisor: Quantity | None = Field(default=None, description="Unit of the value.")
+
+
+class EnvVarSource(ApiModel):
+    """core/v1 EnvVarSource, typed so that a wrong field is refused when applied rather
+    than by the Deployment's server-side apply later."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            exactly_one(
+                ["configMapKeyRef", "secretKeyRef", "fieldRef", "resourceFieldRef"],
+                "in valueFrom",
+            )
+        )
+    }
+
+    config_map_key_ref: KeyRef | None = Field(default=None, description="A ConfigMap key.")
+    secret_key_ref: KeyRef | None = Field(default=None, description="A Secret key.")
+    field_ref: FieldRef | None = Field(default=None, description="A field of the pod.")
+    resource_field_ref: ResourceFieldRef | None = Field(
+        default=None, description="A resource of the container."
+    )
+
+
 class EnvVar(ApiModel):
-    """A core/v1 EnvVar; valueFrom is passed through to the container as written."""
+    """A core/v1 EnvVar, passed to the container as written."""
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
@@ -163,7 +206,7 @@ class EnvVar(ApiModel):
 
     name: str = Field(min_length=1, max_length=256, description="Variable name.")
     value: str | None = Field(default=None, max_length=32768, description="Literal value.")
-    value_from: EmbeddedObject | None = Field(default=None, description="core/v1 EnvVarSource.")
+    value_from: EnvVarSource | None = Field(default=None, description="core/v1 EnvVarSource.")
 
 
 class Runtime(ApiModel):

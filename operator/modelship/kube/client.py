@@ -25,6 +25,9 @@ FIELD_MANAGER = "modelship"
 
 Obj = dict[str, Any]
 
+# How the API server words a server-side apply of fields its schema does not declare.
+TYPED_PATCH = "failed to create typed patch object"
+
 # apiVersion/kind -> (URL prefix, plural) for the kinds the operator touches.
 _KINDS: dict[tuple[str, str], str] = {
     ("v1", "Service"): "services",
@@ -161,7 +164,9 @@ class Kube:
         message = str(data.get("message") if isinstance(data, dict) else raw)
         if status == 404 or (status == 403 and "being terminated" in message):
             raise NotFoundError(message)  # gone, or its namespace is going
-        if status in (400, 422):
+        if status in (400, 422) or (status == 500 and TYPED_PATCH in message):
+            # A server-side apply whose fields the schema does not declare comes back as
+            # a 500, but no retry can make it valid: the object is wrong.
             raise InvalidObjectError(message)
         if status == 409 and method == "POST":
             raise AlreadyExistsError(message)
