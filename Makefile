@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= $(HOME)/.local/state/modelship/demo
 
-.PHONY: deps system-deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers clean
+.PHONY: deps system-deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers bench-idle clean
 
 $(STAMP): pyproject.toml testenv/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,9 @@ bench-drift: $(STAMP) ## drift decisions: false alarms, detection, CPU per cycle
 
 bench-providers: $(STAMP) ## metrics providers' CPU (and scrape memory) per drift window
 	$(PY) bench/provider_bench.py
+
+bench-idle: $(STAMP) ## reconciles/min and CPU of 300 canaries paused for a person
+	$(PY) bench/idle_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache

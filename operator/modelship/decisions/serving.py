@@ -315,11 +315,11 @@ def _history_after(
 
 
 def _requeue(deployment: DeploymentState, rollout: RolloutPlan | None) -> float | None:
-    """Soon while pods are coming or a canary runs; at the rollout's time if that is
-    sooner, or if nothing else would bring us back."""
-    canary = rollout.canary if rollout else None
-    waiting = not deployment.rolled_out or (canary is not None and canary.phase != "Aborted")
-    requeue = NOT_READY_REQUEUE_SECONDS if waiting else None
+    """Soon while stable's pods are coming; at the rollout's time (a timed pause, pods it
+    waits for, the progress deadline) if that is sooner. A canary waiting for a person
+    (paused, at a pause step without a duration) is not polled: watch events and the
+    slow resync bring it back."""
+    requeue = NOT_READY_REQUEUE_SECONDS if not deployment.rolled_out else None
     if rollout is not None and rollout.requeue_after is not None:
         requeue = min(requeue or rollout.requeue_after, rollout.requeue_after)
     return requeue

@@ -7,6 +7,7 @@ analysis, pass the steps that are done, wait on the first that is not, promote.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -175,6 +176,20 @@ class CanaryPass:
     # -- the machine ---------------------------------------------------------------------
 
     def run(self) -> RolloutPlan:
+        """The plan of one pass (``_pass``), and when the progress deadline would run out
+        if nothing else brings the canary back before (no polling while it waits)."""
+        plan = self._pass()
+        c = plan.canary
+        in_pause = c is not None and c.step < len(self.steps) and self.steps[c.step].pause
+        if c is None or c.phase != "Progressing" or in_pause:
+            return plan
+        ends = parse_time(c.last_progress_at) + timedelta(
+            seconds=parse_duration(self.inp.spec.rollout.progress_deadline)
+        )
+        left = max(1.0, (ends - self.inp.now).total_seconds() + 1)
+        return replace(plan, requeue_after=min(plan.requeue_after or left, left))
+
+    def _pass(self) -> RolloutPlan:
         """Abort, pause or hold if due, else walk the steps and promote.
 
         Each gate may change the canary before the next one looks (a resume restarts
