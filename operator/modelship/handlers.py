@@ -27,6 +27,7 @@ from modelship.workqueue import WorkQueue
 log = logging.getLogger("modelship")
 
 Key = tuple[str, str]
+WATCH_RETRY_BACKOFFS = (0.5, 1.0, 1.0, 2.0, 2.0, *([3.0] * 15))
 
 
 class _Runtime:
@@ -60,6 +61,10 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
+    # A restarting API server answers 429 for a while: kopf's default retries wait up
+    # to 13-21 s each, so watches (and manual commands) lagged ~30 s behind /readyz.
+    # Retry at most 3 s apart, for about as long in total (~50 s) before giving up.
+    settings.networking.error_backoffs = WATCH_RETRY_BACKOFFS
     _state = _Runtime()
     _state.queue.start()
     log.info("modelship operator started")

@@ -480,6 +480,41 @@ class Cluster:
         if self._pids_file.exists():
             self._pids_file.unlink()
 
+    def restart(self, name: str, timeout: float = 60.0) -> float:
+        """Stop one component (SIGTERM, by pid) and start it again with the same command
+        line, as a control-plane upgrade or crash would; returns the seconds until the
+        API server answered /readyz again (for tests that time recovery)."""
+        procs = self.processes()
+        proc = next(p for p in procs if p.name == name and self.alive(p))
+        argv = [
+            a.decode() for a in Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0") if a
+        ]
+        os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while self.alive(proc) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.alive(proc):
+            os.kill(proc.pid, signal.SIGKILL)
+        stopped = time.monotonic()
+        with open(self.logs / f"{name}.log", "ab") as log:
+            child = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._children[child.pid] = child
+        procs = [Process(p.name, child.pid, p.argv0) if p is proc else p for p in procs]
+        self._pids_file.write_text(json.dumps([asdict(p) for p in procs]))
+        while not self._apiserver_ready():
+            if time.monotonic() - stopped > timeout:
+                raise RuntimeError(
+                    f"the API server not ready {timeout:.0f}s after {name} restarted"
+                )
+            time.sleep(0.05)
+        return time.monotonic() - stopped
+
     def destroy(self) -> None:
         """down, then delete etcd data and logs (the next up starts empty)."""
         import shutil

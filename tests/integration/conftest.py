@@ -32,6 +32,7 @@ T = TypeVar("T")
 class Kubectl:
     argv: list[str]
     kubeconfig: Path
+    cluster: Cluster | None = None  # the local control plane, None for an external one
 
     def run(
         self, *args: str, input: str | None = None, check: bool = True
@@ -88,10 +89,7 @@ def cluster_kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubect
     cluster = Cluster(tmp_path_factory.mktemp("cluster"))
     cluster.up()
     try:
-        yield Kubectl(
-            cluster.kubectl_argv(),
-            cluster.kubeconfig,
-        )
+        yield Kubectl(cluster.kubectl_argv(), cluster.kubeconfig, cluster)
     finally:
         cluster.down()
 

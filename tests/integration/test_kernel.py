@@ -270,3 +270,25 @@ def test_an_error_mid_way_reaches_status_then_clears(
     cond = {c["type"]: c for c in status["conditions"]}[RECONCILED]
     assert cond["status"] == "True" and cond["reason"] == "ReconcileSucceeded", cond
     assert "exceeded quota" in cond["message"], "says what it recovered from"
+
+
+@pytest.mark.parametrize("stop_at", ["event ", "status of"])
+def test_an_event_is_neither_lost_nor_doubled_by_a_stop(
+    kube: Kube, kubectl: Kubectl, namespace: str, probe: str, stop_at: str
+) -> None:
+    """Events were written after status, so a stop between the two lost the Event for
+    good (issue 16, item 8). Now they come first, named after what was observed: a stop
+    at the Event leaves nothing written, a stop at the status write leaves an Event the
+    rerun's same-named one does not double."""
+
+    def crash(what: str) -> None:
+        if what.startswith(stop_at):
+            raise Crash(what)
+
+    with pytest.raises(Crash):
+        Reconcile(ProbeController(kube), Executor(kube, before_write=crash))(namespace, probe)
+    assert "children" not in probe_status(kubectl, namespace), "status was not written"
+    Reconcile(ProbeController(kube), Executor(kube))(namespace, probe)
+    assert probe_status(kubectl, namespace)["children"] == 3
+    probed = kubectl.json("get", "events", "-n", namespace, "--field-selector", "reason=Probed")
+    assert len(probed["items"]) == 1, [e["metadata"]["name"] for e in probed["items"]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from modelship_testenv.harness import OperatorProcess
@@ -62,3 +64,29 @@ def test_killed_mid_way_converges_without_duplicates(
         "service/a",
         "service/b",
     ]
+
+
+def test_a_command_is_acted_on_soon_after_the_api_server_restarts(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    """While a restarting API server answers 429, kopf's default retries waited 13-21 s
+    each, so `modelship abort` was acted on ~30 s after /readyz (issue 16, item 6); the
+    retries are now at most 3 s apart (target: within 5 s, measured and printed)."""
+    if kubectl.cluster is None:
+        pytest.skip("restarting the API server needs the local control plane")
+    from tests.integration.test_canary import canary_at, canary_of, ctl
+
+    steps: list[dict[str, object]] = [{"setWeight": 50}, {"pause": {}}]
+    canary_at(kubectl, namespace, "bounce", 1, steps, 50)
+    down = kubectl.cluster.restart("kube-apiserver")
+    asked = time.monotonic()
+    assert ctl(kubectl, namespace, "abort", "bounce").returncode == 0
+    wait_for(
+        "the abort acted on after the API server came back",
+        lambda: canary_of(kubectl, namespace, "bounce").get("phase") == "Aborted",
+        timeout=15,  # well under the ~30 s of before; the number itself is printed
+        interval=0.1,
+    )
+    print(
+        f"API server down {down:.1f}s; abort acted on {time.monotonic() - asked:.1f}s after /readyz"
+    )

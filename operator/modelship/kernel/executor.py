@@ -1,8 +1,8 @@
 """The one executor: carries out any controller's Plan against the API server.
 
 Order: the plan's actions as listed (apply, create-once, delete), then pruning (the
-observed children of the plan's prune kinds that it no longer holds), then the status,
-then Events. Status is written in a deferred step: when anything before it fails,
+observed children of the plan's prune kinds that it no longer holds), then Events
+(named after what was observed, so a repeat is a no-op), then the status. Status is written in a deferred step: when anything before it fails,
 the object's status as observed is written back with a ``Reconciled=False`` condition
 saying what failed and when (cluster-api patches status in a deferred function for the
 same reason), and the error goes on to the work queue's backoff. Decided state is
@@ -12,6 +12,7 @@ done one; the next reconcile re-derives it from the cluster.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -21,7 +22,7 @@ from modelship.api.status import Condition
 from modelship.cache import ChildCache
 from modelship.conditions import rfc3339, set_condition
 from modelship.errors import AlreadyExistsError, TransientError
-from modelship.kernel.plan import Apply, CreateOnce, Delete, Obj, ObjectRef, Plan, Target
+from modelship.kernel.plan import Apply, CreateOnce, Delete, Event, Obj, ObjectRef, Plan, Target
 from modelship.kube import Kube
 from modelship.render.labels import APPLIED_HASH
 
@@ -114,16 +115,28 @@ class Executor:
     # ----- status and Events --------------------------------------------------------------
 
     def finish(self, target: Target, plan: Plan, now: datetime) -> bool:
-        """Write the plan's status (when it changed) and its Events; True if written."""
+        """Write the plan's Events, then its status (when it changed); True if written.
+
+        Events first: a run stopped between the two writes leaves the status as observed,
+        so the next run decides the same transition and tells it again, under the same
+        Event name (derived from what was observed), which is then a no-op. Written in the
+        other order a stop lost the Event for good: the next run saw no transition."""
+        for event in plan.events:
+            self._write(f"event {event.reason} on {target.ref}")
+            self.kube.record_event(
+                dict(target.obj),
+                event.type,
+                event.reason,
+                event.message,
+                now,
+                name=event_name(target, event),
+            )
         written = False
         if plan.status is not None:
             status = _recovered(target, plan.status, now)
             if status != dict(target.status):
                 self._patch_status(target, status, f"status of {target.ref}")
                 written = True
-        for event in plan.events:
-            self._write(f"event {event.reason} on {target.ref}")
-            self.kube.record_event(dict(target.obj), event.type, event.reason, event.message, now)
         return written
 
     def _patch_status(self, target: Target, status: Mapping[str, Any], what: str) -> None:
@@ -145,6 +158,14 @@ class Executor:
             self._patch_status(target, status, f"error status of {target.ref}")
         except Exception as exc:  # the API server may be what failed
             log.warning("%s: could not record the error in status: %s", target.ref, exc)
+
+
+def event_name(target: Target, event: Event) -> str:
+    """The same for the same Event decided from the same observed object (its uid and
+    resourceVersion): a repeat after a stop is the same Event, a later one another."""
+    version = (target.obj.get("metadata") or {}).get("resourceVersion", "")
+    key = "\0".join((target.uid, str(version), event.type, event.reason, event.message))
+    return f"{target.ref.name}.{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def _conditions(status: Mapping[str, Any]) -> list[Condition]:

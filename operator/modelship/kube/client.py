@@ -248,15 +248,23 @@ class Kube:
         )
 
     def record_event(
-        self, involved: Obj, type_: str, reason: str, message: str, now: datetime | None = None
+        self,
+        involved: Obj,
+        type_: str,
+        reason: str,
+        message: str,
+        now: datetime | None = None,
+        name: str | None = None,
     ) -> None:
-        """A core/v1 Event, as `kubectl describe` shows it."""
+        """A core/v1 Event, as `kubectl describe` shows it. With ``name`` an Event of
+        that name already there is this one, written by a run that stopped after it."""
         meta = involved["metadata"]
         stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        naming = {"name": name} if name else {"generateName": f"{meta['name']}."}
         event = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "metadata": {**naming, "namespace": meta["namespace"]},
             "involvedObject": {
                 "apiVersion": involved["apiVersion"],
                 "kind": involved["kind"],
@@ -275,4 +283,5 @@ class Kube:
             "lastTimestamp": stamp,
             "count": 1,
         }
-        self._call("POST", collection_path("v1", "Event", meta["namespace"]), body=event)
+        with contextlib.suppress(AlreadyExistsError):
+            self._call("POST", collection_path("v1", "Event", meta["namespace"]), body=event)
