@@ -56,5 +56,104 @@ def test_a_repair_is_told_in_a_warning_event() -> None:
 
     snap = replace(snapshot(), status_repaired=("step_started_at",))
     plan = decide(snap, datetime(2026, 1, 1, 12, tzinfo=UTC))
-    [event] = [e for e in plan.events if e.reason == "StatusRepaired"]
+    [event] = [e for e in plan.events if e.reason == "StatusRepaired"]  # Degraded's flip
     assert event.type == "Warning" and "step_started_at" in event.message
+    assert plan.status is not None and "step_started_at" in plan.status["repaired"]
+
+
+# ----- the stable revision is re-derived from the live stable Deployment (item 1) -------
+
+
+def _lost(status: Any, steps: list[dict[str, Any]] | None = None) -> Any:
+    """Stable 1.4.0 runs (its Deployment labelled with its revision), the spec asks for
+    2.0.0, and status is ``status``: the decision's plan."""
+    from datetime import UTC, datetime
+
+    from modelship.decisions.model_deployment import decide
+    from tests.unit.test_model_deployment_decision import (
+        V1,
+        V2,
+        children,
+        live_deployment,
+        snapshot,
+        stored,
+    )
+
+    kids = children(live_deployment(V1, "stable", 2))
+    from modelship.revision_hash import revision_ref
+
+    snap = snapshot(
+        V2,
+        status,
+        children=kids,
+        stored=stored((V1, 1), (V2, 2)),
+        live_stable=revision_ref(V1).name,
+    )
+    return decide(snap, datetime(2026, 1, 1, 12, tzinfo=UTC))
+
+
+def _stable_label(plan: Any) -> str:
+    from modelship.kernel.plan import Apply
+
+    [stable] = [
+        a.obj
+        for a in plan.actions
+        if isinstance(a, Apply) and a.obj["metadata"]["name"] == "fraud-stable"
+    ]
+    return str(stable["metadata"]["labels"]["modelship.io/revision"])
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        ModelDeploymentStatus(),
+        ModelDeploymentStatus.model_validate(
+            {"stableRevision": {"name": "0000000000", "modelVersion": "9.9.9"}}
+        ),
+    ],
+    ids=["status-emptied", "unknown-stable-revision"],
+)
+def test_lost_status_never_turns_the_new_revision_into_stable_untested(status: Any) -> None:
+    from modelship.revision_hash import revision_ref
+    from tests.unit.test_model_deployment_decision import V1, V2
+
+    plan = _lost(status)
+    assert _stable_label(plan) == revision_ref(V1).name  # stable keeps serving 1.4.0
+    st = plan.status
+    assert st["stableRevision"]["name"] == revision_ref(V1).name
+    assert st["stableRevision"]["number"] == 1
+    assert st["canary"]["revision"]["name"] == revision_ref(V2).name  # 2.0.0 is a canary
+    assert st["canary"]["step"] == 0
+    degraded = {c["type"]: c for c in st["conditions"]}["Degraded"]
+    assert (degraded["status"], degraded["reason"]) == ("True", "StatusRepaired"), degraded
+    assert "the stable Deployment runs revision 1" in st["repaired"]
+
+
+def test_a_step_past_the_plan_starts_the_canary_again() -> None:
+    from modelship.revision_hash import revision_ref
+    from tests.unit.test_model_deployment_decision import STABLE_V1, V2
+
+    c = canary_status_for(revision_ref(V2).model_copy(update={"number": 2}), step=7)
+    plan = _lost(STABLE_V1.model_copy(update={"canary": c}))
+    st = plan.status
+    assert st["canary"]["step"] == 0 and st["stableRevision"]["modelVersion"] == "1.4.0"
+    assert "past the plan's 0 steps" in st["repaired"]
+
+
+def canary_status_for(rev: Any, step: int) -> Any:
+    from datetime import UTC, datetime
+
+    from tests.unit.factories import canary_status
+
+    return canary_status(rev, datetime(2026, 1, 1, 11, tzinfo=UTC), step=step)
+
+
+def test_an_unreadable_status_field_is_dropped_and_said() -> None:
+    from datetime import UTC, datetime
+
+    from modelship.observe.model_deployment import read_status
+
+    raw = {"phase": "Exploded", "revisionCount": 3, "canary": {"step": "many"}}
+    status, repaired = read_status(raw, datetime(2026, 1, 1, tzinfo=UTC))
+    assert status.revision_count == 3 and status.phase is None and status.canary is None
+    assert sorted(repaired) == ["canary", "phase"]

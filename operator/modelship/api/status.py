@@ -41,7 +41,7 @@ class CanaryStatus(ApiModel):
     revision: RevisionRef = Field(description="Revision under test.")
     phase: CanaryPhase = Field(description="Progressing, Paused, Promoting or Aborted.")
     step: int = Field(
-        default=0, ge=0, description="Index of the current step in spec.rollout.steps."
+        default=0, ge=0, le=64, description="Index of the current step in spec.rollout.steps."
     )
     weight: int = Field(
         default=0, ge=0, le=100, description="Percent of traffic sent to the canary."
@@ -276,6 +276,12 @@ class ModelDeploymentStatus(ApiModel):
     )
     retiring: RetiringCanary | None = Field(
         default=None, description="The last canary's pods, kept for scaleDownDelay."
+    )
+    repaired: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="What status said that was not so, and what the operator went by "
+        "instead (Degraded=True, StatusRepaired, until the rollout settles).",
     )
     history: list[HistoryEntry] = Field(
         default_factory=list, description="Revisions served, newest first."

@@ -103,6 +103,7 @@ class Snapshot:
     job_results: Mapping[str, str] = field(default_factory=dict)  # termination messages
     # Status fields that could not be read (a garbage time) and were repaired on reading.
     status_repaired: tuple[str, ...] = ()
+    live_stable: str | None = None  # the revision the stable Deployment runs (its label)
 
     def track(self, track: Track) -> Obj | None:
         name = deployment_name(self.owner.name, track)
@@ -133,7 +134,7 @@ def decide(s: Snapshot, now: datetime) -> Plan:
         return invalid(s, s.invalid or "the spec cannot be read", now)
     # With autoscaling, the rollout splits the count the stable's HPA set, not spec.replicas.
     spec = _autoscaled(s, s.spec)
-    revisions = choose(s.owner, spec, s.previous, s.asked, s.stored)
+    revisions = choose(s.owner, spec, s.previous, s.asked, s.stored, s.live_stable)
     analysis = analyse(
         spec.analysis,
         s.previous.canary,
@@ -160,7 +161,8 @@ def decide(s: Snapshot, now: datetime) -> Plan:
         parse_duration(spec.rollout.scale_down_delay),
         now,
     )
-    serving = _serving(s, spec, revisions, rollout, tracks, now)
+    repaired = _repaired(s, revisions, rollout, tracks)
+    serving = _serving(s, spec, revisions, rollout, tracks, now, repaired)
     status = serving.status.model_copy(
         update={
             "commands": s.asked.handled,
@@ -172,6 +174,7 @@ def decide(s: Snapshot, now: datetime) -> Plan:
             if scaling is not None
             else None,
             "retiring": retired,
+            "repaired": repaired,
         }
     )
     status, drift_events, drift_next = _drift(s, spec, status, now)
@@ -194,7 +197,6 @@ def decide(s: Snapshot, now: datetime) -> Plan:
         retire_in,
     )
     events = [
-        *_repair_events(s),
         *revisions.events,
         *analysis.events,
         *serving.events,
@@ -214,23 +216,7 @@ def decide(s: Snapshot, now: datetime) -> Plan:
 def invalid(s: Snapshot, message: str, now: datetime) -> Plan:
     """A spec the operator cannot act on: Degraded, children left as they are."""
     plan = assess_invalid_spec(s.target.generation, message, s.previous, now)
-    out = _status_only(plan)
-    return replace(out, events=(*_repair_events(s), *out.events))
-
-
-def _repair_events(s: Snapshot) -> list[Event]:
-    """Status is our cache, not the truth: say which fields could not be read."""
-    if not s.status_repaired:
-        return []
-    fields = ", ".join(sorted(set(s.status_repaired)))
-    return [
-        Event(
-            "Warning",
-            Reason.STATUS_REPAIRED,
-            f"status fields that were not readable times were reset: {fields} "
-            "(an unreadable start or progress time counts from now; an optional one as absent)",
-        )
-    ]
+    return _status_only(plan)
 
 
 def _status_only(plan: StatusPlan) -> Plan:
@@ -399,6 +385,23 @@ def _render(
     return objects, tracks
 
 
+def _repaired(
+    s: Snapshot, revisions: Revisions, rollout: RolloutPlan, tracks: _Tracks
+) -> str | None:
+    """A repair of status made now, or one made earlier until the rollout it caused has
+    settled (no canary, stable rolled out): Degraded says so meanwhile."""
+    unreadable = sorted(set(s.status_repaired))
+    now_repaired = [
+        f"status {', '.join(unreadable)} could not be read" if unreadable else "",
+        revisions.repaired or "",
+        rollout.repaired or "",
+    ]
+    if any(now_repaired):
+        return "; ".join(r for r in now_repaired if r)
+    settled = rollout.canary is None and tracks.stable.rolled_out
+    return None if settled else s.previous.repaired
+
+
 def _serving(
     s: Snapshot,
     spec: ModelDeploymentSpec,
@@ -406,19 +409,27 @@ def _serving(
     rollout: RolloutPlan,
     tracks: _Tracks,
     now: datetime,
+    repaired: str | None,
 ) -> StatusPlan:
     stable_served = revisions.specs()[rollout.stable_revision.name]
     settled = tracks.stable.rolled_out and (tracks.canary is None or tracks.canary.rolled_out)
+    # A repaired stable revision is the one status goes on from (not status's own).
+    previous = (
+        s.previous.model_copy(update={"stable_revision": revisions.stable})
+        if revisions.repaired
+        else s.previous
+    )
     return assess_serving(
         s.target.generation,
         stable_served,
         rollout.stable_revision,
         tracks.stable,
         () if settled else s.pods,
-        s.previous,
+        previous,
         now,
         rollout,
         tracks.canary,
+        repaired,
     )
 
 

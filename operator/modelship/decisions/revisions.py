@@ -37,6 +37,7 @@ class Revisions:
     stable: RevisionRef | None  # None: nothing rolled out yet (or its revision was lost)
     store: Obj | None = None  # a ControllerRevision to create now
     events: list[Event] = field(default_factory=list)
+    repaired: str | None = None  # what status said that was not true, and what is used
 
     def starting(self, canary: CanaryStatus | None) -> bool:
         """A canary starts now: desired differs from stable and no canary of it runs."""
@@ -119,7 +120,10 @@ def choose(
     previous: ModelDeploymentStatus,
     asked: Requested,
     stored: Stored,
+    live_stable: str | None = None,
 ) -> Revisions:
+    """``live_stable``: the revision the stable Deployment runs (its label), the truth
+    when status has no readable stable revision (status is a cache of what we saw)."""
     events: list[Event] = []
     spec_ref = revision_ref(spec)
     undo = _undo(spec, previous, asked, stored, spec_ref, events)
@@ -139,8 +143,10 @@ def choose(
     else:
         number = int(kept.get("revision", 0))
     desired = desired.model_copy(update={"number": number})
-    stable_spec, stable = _stable(spec, previous, stored, desired, desired_spec, events)
-    return Revisions(desired_spec, desired, undo, stable_spec, stable, store, events)
+    stable_spec, stable, repaired = _stable(
+        spec, previous, stored, desired, desired_spec, live_stable, events
+    )
+    return Revisions(desired_spec, desired, undo, stable_spec, stable, store, events, repaired)
 
 
 def _stable(
@@ -149,19 +155,36 @@ def _stable(
     stored: Stored,
     desired: RevisionRef,
     desired_spec: ModelDeploymentSpec,
+    live_stable: str | None,
     events: list[Event],
-) -> tuple[ModelDeploymentSpec | None, RevisionRef | None]:
+) -> tuple[ModelDeploymentSpec | None, RevisionRef | None, str | None]:
+    """The stable revision: status's, when it names one we know; else what the stable
+    Deployment runs (status lost, or naming a revision never stored): a status that lost
+    its canary must not turn the canary's revision into the stable one untested."""
     stable = previous.stable_revision
-    if stable is None:
-        return None, None
-    if stable.name == desired.name:
-        return desired_spec, stable
-    kept = stored.get(stable.name)
-    if kept is None:  # written by an older operator, or deleted: start over from spec
-        text = (
-            f"no stored spec for stable revision {stable.name}; "
-            "deploying the spec's revision directly"
+    if stable is not None and stable.name == desired.name:
+        return desired_spec, stable, None
+    if stable is not None and stable.name in stored:
+        return served_spec(spec, stored[stable.name]), stable, None
+    said = f"status.stableRevision {stable.name}" if stable else "status without a stable revision"
+    if live_stable is not None and live_stable in stored:
+        kept = stored[live_stable]
+        found = served_spec(spec, kept)
+        ref = revision_ref(found).model_copy(update={"number": int(kept.get("revision", 0))})
+        why = (
+            f"{said}, but the stable Deployment runs revision {ref.number} "
+            f"({ref.model_version}, {ref.name}): that is the stable revision"
         )
-        events.append(Event("Warning", Reason.STABLE_REVISION_MISSING, text))
-        return None, None
-    return served_spec(spec, kept), stable
+        if live_stable != desired.name:
+            why += f"; {desired.model_version} goes through a canary from its first step"
+        return found, ref, why
+    if live_stable is not None and live_stable == desired.name:
+        return desired_spec, desired, f"{said}; the stable Deployment runs the spec's revision"
+    if stable is None:
+        return None, None, None  # nothing rolled out yet: the first deployment
+    # written by an older operator, or deleted: start over from spec
+    text = (
+        f"no stored spec for stable revision {stable.name}; deploying the spec's revision directly"
+    )
+    events.append(Event("Warning", Reason.STABLE_REVISION_MISSING, text))
+    return None, None, None

@@ -17,6 +17,8 @@ them all from here.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from modelship.api.status import CanaryStatus
 from modelship.conditions import Reason, rfc3339
 from modelship.decisions.replicas import choose_capacity, split
@@ -87,13 +89,23 @@ def decide_rollout(inp: RolloutInput) -> RolloutPlan:
             Event("Normal", Reason.CANARY_RETRIED, f"retrying canary {describe(inp.desired)}")
         )
         canary = None
+    repaired = None
+    steps = len(inp.spec.rollout.steps or [])
+    if canary is not None and canary.step > steps:
+        # Past the plan's last step would promote a canary no step has walked.
+        repaired = (
+            f"status.canary.step {canary.step} is past the plan's {steps} steps: canary "
+            f"{describe(canary.revision)} starts again from its first step"
+        )
+        canary = None
     if canary is None:
         canary = _start(inp, events)
     elif canary.weight_approximate == inp.exact_weights:
         # The router changed under a running canary (gatewayAPI added or removed): its
         # weight is now honoured exactly, or only by pod counts.
         canary = canary.model_copy(update={"weight_approximate": not inp.exact_weights})
-    return CanaryPass(inp, canary, events).run()
+    plan = CanaryPass(inp, canary, events).run()
+    return replace(plan, repaired=repaired) if repaired else plan
 
 
 def _start(inp: RolloutInput, events: list[Event]) -> CanaryStatus:

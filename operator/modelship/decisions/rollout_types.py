@@ -71,3 +71,4 @@ class RolloutPlan:
     capacity_problem: str | None = None
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
+    repaired: str | None = None  # canary status that was not usable, and what was done

@@ -350,11 +350,13 @@ def assess_serving(
     now: datetime,
     rollout: RolloutPlan | None = None,
     canary_track: DeploymentState | None = None,
+    repaired: str | None = None,
 ) -> StatusPlan:
     """Conditions, phase, stable revision and history from the tracks and the rollout plan.
 
     ``revision`` is what the stable track runs; ``pods`` are the runtime pods of both
-    tracks (only needed while something is not ready).
+    tracks (only needed while something is not ready). ``repaired``: what status said
+    that was not so, told as Degraded (after any real problem) but not as lost readiness.
     """
     canary = rollout.canary if rollout else None
     serving = f"model {spec.model.name} {spec.model.version} (revision {revision.name})"
@@ -367,7 +369,8 @@ def assess_serving(
     conds = list(previous.conditions)
     progressing = _progressing_condition(spec, deployment, canary, serving, settled, stalled)
     conds = set_condition(conds, PROGRESSING, *progressing, generation, now)
-    conds = set_condition(conds, DEGRADED, *_degraded_condition(problem), generation, now)
+    shown = problem or ((Reason.STATUS_REPAIRED, repaired) if repaired else None)
+    conds = set_condition(conds, DEGRADED, *_degraded_condition(shown), generation, now)
     ready = _ready_condition(
         spec, deployment, previous, problem, available, planned, serving, settled
     )

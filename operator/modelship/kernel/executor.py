@@ -2,10 +2,11 @@
 
 Order: the plan's actions as listed (apply, create-once, delete), then pruning (the
 observed children of the plan's prune kinds that it no longer holds), then Events
-(named after what was observed, so a repeat is a no-op), then the status. Status is written in a deferred step: when anything before it fails,
-the object's status as observed is written back with a ``Reconciled=False`` condition
-saying what failed and when (cluster-api patches status in a deferred function for the
-same reason), and the error goes on to the work queue's backoff. Decided state is
+(named after what was observed, so a repeat is a no-op), then the status. Status is
+written in a deferred step: when anything before it fails, the object's status as
+observed is written back with a ``Reconciled=False`` condition saying what failed and
+when (cluster-api patches status in a deferred function for the same reason), and the
+error goes on to the work queue's backoff. Decided state is
 recorded only once its actions are done, so a half-executed plan is never taken for a
 done one; the next reconcile re-derives it from the cluster.
 """

@@ -10,9 +10,10 @@ when the same pure functions the decision uses say they can change the outcome.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -34,7 +35,15 @@ from modelship.metrics.readings import Readings
 from modelship.observe.references import References
 from modelship.observe.revisions import RevisionStore
 from modelship.observed import JobState, PodState
-from modelship.render.labels import MANAGED_BY, MANAGER, MODEL_DEPLOYMENT, TRACK, Owner, selector
+from modelship.render.labels import (
+    MANAGED_BY,
+    MANAGER,
+    MODEL_DEPLOYMENT,
+    REVISION,
+    TRACK,
+    Owner,
+    selector,
+)
 from modelship.render.retraining import RETRAINING
 from modelship.routing import router_for
 
@@ -50,6 +59,33 @@ def describe_validation_error(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in ("spec", *err["loc"]))
         parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
+
+
+def read_status(raw: Mapping[str, Any], now: datetime) -> tuple[ModelDeploymentStatus, list[str]]:
+    """Status as read, and what in it had to be repaired to be read at all: unreadable
+    times (api/types.py) and, failing that, each top-level field that does not validate,
+    dropped (status is a cache of what was observed; the reconcile re-derives it)."""
+    repaired: list[str] = []
+    data = dict(raw)
+    for _ in range(len(data) + 1):
+        try:
+            context = {"now": rfc3339(now), "repaired": repaired}
+            return ModelDeploymentStatus.model_validate(data, context=context), repaired
+        except ValidationError as exc:
+            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]} & set(data)
+            if not bad:
+                break
+            repaired.extend(sorted(bad))
+            data = {k: v for k, v in data.items() if k not in bad}
+    return ModelDeploymentStatus(), [*repaired, "status"]
+
+
+def live_revision(children: Mapping[ObjectRef, Obj], owner: Owner) -> str | None:
+    """The revision the stable Deployment runs, from its label."""
+    ref = ObjectRef("apps/v1", "Deployment", owner.namespace, f"{owner.name}-stable")
+    found = children.get(ref)
+    labels = (found or {}).get("metadata", {}).get("labels") or {}
+    return labels.get(REVISION)
 
 
 def previous_status(obj: Obj) -> ModelDeploymentStatus:
@@ -95,10 +131,7 @@ class DeploymentObserver:
         obj = dict(target.obj)
         meta = obj["metadata"]
         owner = Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
-        repaired: list[str] = []
-        previous = ModelDeploymentStatus.model_validate(
-            target.status, context={"now": rfc3339(now), "repaired": repaired}
-        )
+        previous, repaired = read_status(target.status, now)
         asked = requested(meta.get("annotations") or {}, previous.commands)
         try:
             spec = ModelDeploymentSpec.model_validate(obj.get("spec") or {})
@@ -107,8 +140,11 @@ class DeploymentObserver:
             return Snapshot(
                 target, owner, None, message, previous, asked, status_repaired=tuple(repaired)
             )
-        stored = self.revisions.read(owner, needed(spec, previous, asked))
-        revisions = choose(owner, spec, previous, asked, stored)
+        children = self._children(owner)
+        live = live_revision(children, owner)
+        names = needed(spec, previous, asked) | ({live} if live is not None else set())
+        stored = self.revisions.read(owner, names)
+        revisions = choose(owner, spec, previous, asked, stored, live)
         router = router_for(spec)
         served = all(self.kube.serves(*kind) for kind in router.kinds)
         pod_objs = self._pods(owner)
@@ -121,8 +157,9 @@ class DeploymentObserver:
             invalid=None,
             previous=previous,
             asked=asked,
-            children=self._children(owner),
+            children=children,
             stored=stored,
+            live_stable=live,
             pods=tuple(PodState.from_object(p) for p in pod_objs),
             routes_served=served,
             free_gpus=self._free_gpus(revisions.desired_spec)
