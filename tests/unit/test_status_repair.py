@@ -157,3 +157,39 @@ def test_an_unreadable_status_field_is_dropped_and_said() -> None:
     status, repaired = read_status(raw, datetime(2026, 1, 1, tzinfo=UTC))
     assert status.revision_count == 3 and status.phase is None and status.canary is None
     assert sorted(repaired) == ["canary", "phase"]
+
+
+def test_a_stable_revision_whose_spec_is_gone_is_kept_as_it_runs() -> None:
+    """Its ControllerRevision deleted (and the operator restarted): the stable
+    Deployment is left as it runs and the spec's revision goes through a canary."""
+    from datetime import UTC, datetime
+
+    from modelship.decisions.model_deployment import decide
+    from modelship.kernel.plan import Apply, Keep
+    from modelship.revision_hash import revision_ref
+    from tests.unit.test_model_deployment_decision import (
+        STABLE_V1,
+        V1,
+        V2,
+        children,
+        live_deployment,
+        snapshot,
+        stored,
+    )
+
+    snap = snapshot(
+        V2,
+        STABLE_V1,
+        children=children(live_deployment(V1, "stable", 2)),
+        stored=stored((V2, 2)),  # revision 1's ControllerRevision is gone
+        live_stable=revision_ref(V1).name,
+    )
+    plan = decide(snap, datetime(2026, 1, 1, 12, tzinfo=UTC))
+    applied = [a.obj["metadata"]["name"] for a in plan.actions if isinstance(a, Apply)]
+    kept = [a.ref.name for a in plan.actions if isinstance(a, Keep)]
+    assert "fraud-stable" not in applied and kept == ["fraud-stable"]
+    assert "fraud-canary" in applied
+    assert plan.status["canary"]["revision"]["name"] == revision_ref(V2).name
+    assert plan.status["stableRevision"]["name"] == revision_ref(V1).name
+    assert "kept as it runs" in plan.status["repaired"]
+    assert "StableRevisionMissing" in [e.reason for e in plan.events]

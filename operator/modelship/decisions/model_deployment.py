@@ -186,6 +186,12 @@ def decide(s: Snapshot, now: datetime) -> Plan:
     ]
     if retired is not None and observed_canary is not None:
         actions.append(Keep(ObjectRef.of(observed_canary)))
+    if (
+        (live := s.track("stable")) is not None
+        and revisions.stable_spec is None
+        and revisions.stable
+    ):
+        actions.append(Keep(ObjectRef.of(live)))
     if revisions.store is not None:
         actions.append(CreateOnce(revisions.store))
     actions += jobs
@@ -356,11 +362,13 @@ def _render(
             runtime_deployment(s.owner, served, revision.name, name, replicas, surge=surge)
         )
 
-    stable = track("stable", rollout.stable_revision, rollout.stable_replicas)
+    # A stable revision without a stored spec is left running as it is (Keep, in decide).
+    known = rollout.stable_revision.name in specs
+    stable = track("stable", rollout.stable_revision, rollout.stable_replicas) if known else None
     # Written in this order: the weights before the canary's pods. Taking traffic away
     # must reach the route before the pods that serve it go (an abort); giving traffic
     # needs no such care, as a weight is only raised once the canary's pods are ready.
-    objects = [stable, with_applied_hash(runtime_service(s.owner, spec))]
+    objects = [*([stable] if stable else []), with_applied_hash(runtime_service(s.owner, spec))]
     if s.routes_served:
         routed = router_for(spec).objects(s.owner, spec, rollout.weight)
         objects += [with_applied_hash(o) for o in routed]
@@ -378,11 +386,20 @@ def _render(
                 s.owner, spec, name, bound.min_replicas, bound.max_replicas
             )
             objects.append(with_applied_hash(hpa))
+    observed_stable = s.track("stable")
     tracks = _Tracks(
-        projected(s.track("stable"), stable),
+        projected(observed_stable, stable)
+        if stable is not None
+        else DeploymentState.from_object(observed_stable or {"metadata": {}}),
         projected(s.track("canary"), canary) if canary is not None else None,
     )
     return objects, tracks
+
+
+def _named(spec: ModelDeploymentSpec, revision: RevisionRef) -> ModelDeploymentSpec:
+    """``spec`` naming ``revision``'s version: for a stable revision whose spec is gone."""
+    model = spec.model.model_copy(update={"version": revision.model_version})
+    return spec.model_copy(update={"model": model})
 
 
 def _repaired(
@@ -411,7 +428,9 @@ def _serving(
     now: datetime,
     repaired: str | None,
 ) -> StatusPlan:
-    stable_served = revisions.specs()[rollout.stable_revision.name]
+    stable_served = revisions.specs().get(rollout.stable_revision.name) or _named(
+        spec, rollout.stable_revision
+    )
     settled = tracks.stable.rolled_out and (tracks.canary is None or tracks.canary.rolled_out)
     # A repaired stable revision is the one status goes on from (not status's own).
     previous = (

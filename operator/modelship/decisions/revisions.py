@@ -180,9 +180,24 @@ def _stable(
         return found, ref, why
     if live_stable is not None and live_stable == desired.name:
         return desired_spec, desired, f"{said}; the stable Deployment runs the spec's revision"
+    if live_stable is not None:
+        # The stable Deployment runs a revision whose stored spec is gone (deleted, or
+        # never stored): it is kept as it runs, untouched, and the spec's revision goes
+        # through a canary next to it.
+        version = stable.model_version if stable and stable.name == live_stable else "?"
+        ref = RevisionRef(name=live_stable, model_version=version, number=None)
+        if stable is not None and stable.name == live_stable:
+            ref = stable
+        why = (
+            f"{said}; no stored spec for revision {live_stable}, which the stable "
+            f"Deployment runs: it is kept as it runs, and {desired.model_version} goes "
+            "through a canary"
+        )
+        events.append(Event("Warning", Reason.STABLE_REVISION_MISSING, why))
+        return None, ref, why
     if stable is None:
         return None, None, None  # nothing rolled out yet: the first deployment
-    # written by an older operator, or deleted: start over from spec
+    # written by an older operator, or deleted, and nothing runs: start over from spec
     text = (
         f"no stored spec for stable revision {stable.name}; deploying the spec's revision directly"
     )
