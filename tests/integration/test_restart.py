@@ -90,3 +90,61 @@ def test_a_command_is_acted_on_soon_after_the_api_server_restarts(
     print(
         f"API server down {down:.1f}s; abort acted on {time.monotonic() - asked:.1f}s after /readyz"
     )
+
+
+def _stable_revision_label(kubectl: Kubectl, ns: str, name: str) -> str:
+    dep = kubectl.json("get", "deployment", f"{name}-stable", "-n", ns)
+    return str(dep["spec"]["template"]["metadata"]["labels"]["modelship.io/revision"])
+
+
+@pytest.mark.parametrize(
+    "corruption",
+    [
+        [{"op": "replace", "path": "/status", "value": {}}],
+        [{"op": "replace", "path": "/status/stableRevision/name", "value": "0000000000"}],
+    ],
+    ids=["status-emptied", "unknown-stable-revision"],
+)
+def test_corrupted_status_never_promotes_the_canary_untested(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str, corruption: object
+) -> None:
+    """With stable 1.0.0 and canary 2.0.0 at 25 %, emptying status (or pointing it at an
+    unknown revision) made the stable run 2.0.0 at 100 % (issue 16, item 1). Now the
+    stable revision comes from the stable Deployment and 2.0.0 starts its canary again."""
+    import json
+
+    from tests.integration.test_canary import canary_at, canary_of
+
+    steps: list[dict[str, object]] = [{"setWeight": 25}, {"pause": {}}]
+    canary_at(kubectl, namespace, "cache", 2, steps, 25)
+    stable_before = _stable_revision_label(kubectl, namespace, "cache")
+    kubectl.run(
+        "patch",
+        "md",
+        "cache",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=json",
+        "-p",
+        json.dumps(corruption),
+    )
+    repaired = wait_for(
+        "status repaired (Degraded/StatusRepaired)",
+        lambda: (
+            (c := condition(md(kubectl, namespace, "cache"), "Degraded"))
+            and c["reason"] == "StatusRepaired"
+            and c
+        ),
+        timeout=30,
+    )
+    assert "the stable Deployment runs revision" in repaired["message"], repaired
+    wait_for(
+        "the canary back at 25 %",
+        lambda: canary_of(kubectl, namespace, "cache").get("actualWeight") == 25,
+        timeout=60,
+    )
+    st = md(kubectl, namespace, "cache")["status"]
+    assert _stable_revision_label(kubectl, namespace, "cache") == stable_before
+    assert st["stableRevision"]["modelVersion"] == "1.0.0", st["stableRevision"]
+    assert st["canary"]["revision"]["modelVersion"] == "2.0.0" and st["canary"]["step"] <= 1

@@ -189,6 +189,7 @@ def test_a_stable_revision_whose_spec_is_gone_is_kept_as_it_runs() -> None:
     kept = [a.ref.name for a in plan.actions if isinstance(a, Keep)]
     assert "fraud-stable" not in applied and kept == ["fraud-stable"]
     assert "fraud-canary" in applied
+    assert plan.status is not None
     assert plan.status["canary"]["revision"]["name"] == revision_ref(V2).name
     assert plan.status["stableRevision"]["name"] == revision_ref(V1).name
     assert "kept as it runs" in plan.status["repaired"]
