@@ -53,9 +53,11 @@ def test_killed_mid_way_converges_without_duplicates(
             and ready["status"] == "True"
             and ready["observedGeneration"] == obj["metadata"]["generation"]
             and obj["status"].get("stableRevision", {}).get("modelVersion") == "2.0.0"
+            # the promoted canary's pods serve out their requests for scaleDownDelay
+            and obj["status"].get("retiring") is None
         )
 
-    wait_for("a converged on 2.0.0 x3", converged)
+    wait_for("a converged on 2.0.0 x3", converged, timeout=90)
     assert md(kubectl, namespace, "a")["status"]["readyReplicas"] == 3
     names = kubectl.run("get", "deployments,services", "-n", namespace, "-o", "name").stdout.split()
     assert sorted(names) == [

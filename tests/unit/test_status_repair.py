@@ -194,3 +194,23 @@ def test_a_stable_revision_whose_spec_is_gone_is_kept_as_it_runs() -> None:
     assert plan.status["stableRevision"]["name"] == revision_ref(V1).name
     assert "kept as it runs" in plan.status["repaired"]
     assert "StableRevisionMissing" in [e.reason for e in plan.events]
+
+
+def test_a_first_rollout_under_way_is_not_a_repair() -> None:
+    """Before the first rollout completes status has no stable revision while the stable
+    Deployment already runs the spec's: that is news to nobody."""
+    from datetime import UTC, datetime
+
+    from modelship.decisions.model_deployment import decide
+    from modelship.revision_hash import revision_ref
+    from tests.unit.test_model_deployment_decision import V1, children, live_deployment, snapshot
+
+    snap = snapshot(
+        V1,
+        ModelDeploymentStatus(),
+        children=children(live_deployment(V1, "stable", 2)),
+        live_stable=revision_ref(V1).name,
+    )
+    plan = decide(snap, datetime(2026, 1, 1, 12, tzinfo=UTC))
+    assert plan.status is not None and plan.status.get("repaired") is None
+    assert [h["outcome"] for h in plan.status["history"]] == ["RolledOut"]

@@ -179,6 +179,8 @@ def _stable(
             why += f"; {desired.model_version} goes through a canary from its first step"
         return found, ref, why
     if live_stable is not None and live_stable == desired.name:
+        if stable is None:
+            return None, None, None  # the first rollout, under way: nothing to repair
         return desired_spec, desired, f"{said}; the stable Deployment runs the spec's revision"
     if live_stable is not None:
         # The stable Deployment runs a revision whose stored spec is gone (deleted, or
