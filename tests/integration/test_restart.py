@@ -150,3 +150,33 @@ def test_corrupted_status_never_promotes_the_canary_untested(
     assert _stable_revision_label(kubectl, namespace, "cache") == stable_before
     assert st["stableRevision"]["modelVersion"] == "1.0.0", st["stableRevision"]
     assert st["canary"]["revision"]["modelVersion"] == "2.0.0" and st["canary"]["step"] <= 1
+
+
+def test_a_stable_revision_whose_stored_spec_is_gone_keeps_running(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str
+) -> None:
+    """The stable ControllerRevision deleted and the operator restarted, then a new
+    version: the new version used to replace the stable track directly
+    (StableRevisionMissing). Now the stable Deployment keeps running 1.0.0 as it is
+    and 2.0.0 goes through a canary (issue 16, item 1)."""
+    from tests.integration.test_canary import GATEWAY, canary_of, set_version, version
+
+    rollout = {"trafficRouting": GATEWAY, "steps": [{"setWeight": 50}, {"pause": {}}]}
+    kubectl.apply(
+        dump(model_deployment("gone", model=version("1.0.0"), rollout=rollout)), namespace
+    )
+    wait_ready(kubectl, namespace, "gone")
+    stable_before = _stable_revision_label(kubectl, namespace, "gone")
+    running_operator.kill()  # its cache of stored revisions goes with it
+    kubectl.run("delete", "controllerrevision", f"gone-{stable_before}", "-n", namespace)
+    set_version(kubectl, namespace, "gone", "2.0.0")
+    running_operator.start()
+    wait_for(
+        "2.0.0 as a canary at 50 %",
+        lambda: canary_of(kubectl, namespace, "gone").get("actualWeight") == 50,
+        timeout=90,
+    )
+    assert _stable_revision_label(kubectl, namespace, "gone") == stable_before
+    degraded = condition(md(kubectl, namespace, "gone"), "Degraded")
+    assert degraded is not None and degraded["reason"] == "StatusRepaired", degraded
+    assert "kept as it runs" in degraded["message"]

@@ -214,3 +214,18 @@ def test_a_first_rollout_under_way_is_not_a_repair() -> None:
     plan = decide(snap, datetime(2026, 1, 1, 12, tzinfo=UTC))
     assert plan.status is not None and plan.status.get("repaired") is None
     assert [h["outcome"] for h in plan.status["history"]] == ["RolledOut"]
+
+
+def test_a_spec_change_before_the_first_rollout_was_recorded_canaries_quietly() -> None:
+    """The first rollout serves 1.4.0 but status has not recorded it yet when the spec
+    moves to 2.0.0: 1.4.0 is the stable revision (in history too), 2.0.0 a canary, and
+    nothing was lost, so nothing is flagged."""
+    from modelship.revision_hash import revision_ref
+    from tests.unit.test_model_deployment_decision import V1, V2
+
+    plan = _lost(ModelDeploymentStatus(observed_generation=1, revision_count=1))
+    st = plan.status
+    assert st.get("repaired") is None
+    assert st["stableRevision"]["name"] == revision_ref(V1).name
+    assert st["canary"]["revision"]["name"] == revision_ref(V2).name
+    assert [(h["modelVersion"], h["outcome"]) for h in st["history"]][-1] == ("1.4.0", "RolledOut")

@@ -35,6 +35,7 @@ from modelship.decisions.autoscaling import (
 from modelship.decisions.children import drifted, projected, route_weight
 from modelship.decisions.commands import Requested
 from modelship.decisions.drift import assess_reading, record, window_due, with_drift
+from modelship.decisions.history import record as record_history
 from modelship.decisions.replicas import GpuNeed
 from modelship.decisions.retiring import retiring
 from modelship.decisions.retraining import decide_retraining, keep_retraining, watching_jobs
@@ -432,12 +433,16 @@ def _serving(
         spec, rollout.stable_revision
     )
     settled = tracks.stable.rolled_out and (tracks.canary is None or tracks.canary.rolled_out)
-    # A repaired stable revision is the one status goes on from (not status's own).
-    previous = (
-        s.previous.model_copy(update={"stable_revision": revisions.stable})
-        if revisions.repaired
-        else s.previous
-    )
+    # A re-derived stable revision is the one status goes on from, in history too.
+    previous = s.previous
+    if revisions.derived and revisions.stable is not None:
+        history = previous.history
+        if not any(h.revision == revisions.stable.name for h in history):
+            limit = spec.revision_history_limit
+            history = record_history(history, revisions.stable, "RolledOut", now, limit)
+        previous = previous.model_copy(
+            update={"stable_revision": revisions.stable, "history": history}
+        )
     return assess_serving(
         s.target.generation,
         stable_served,

@@ -38,6 +38,7 @@ class Revisions:
     store: Obj | None = None  # a ControllerRevision to create now
     events: list[Event] = field(default_factory=list)
     repaired: str | None = None  # what status said that was not true, and what is used
+    derived: bool = False  # the stable revision came from the live stable Deployment
 
     def starting(self, canary: CanaryStatus | None) -> bool:
         """A canary starts now: desired differs from stable and no canary of it runs."""
@@ -146,7 +147,19 @@ def choose(
     stable_spec, stable, repaired = _stable(
         spec, previous, stored, desired, desired_spec, live_stable, events
     )
-    return Revisions(desired_spec, desired, undo, stable_spec, stable, store, events, repaired)
+    derived = stable is not None and stable is not previous.stable_revision
+    if repaired and previous.stable_revision is None and not _lost(previous):
+        # The spec changed before the first rollout was recorded: the revision already
+        # serving is the stable one (the new one goes through a canary), nothing was lost.
+        repaired = None
+    return Revisions(
+        desired_spec, desired, undo, stable_spec, stable, store, events, repaired, derived
+    )
+
+
+def _lost(status: ModelDeploymentStatus) -> bool:
+    """Status that has lost what every reconcile writes (emptied, or never written)."""
+    return status.observed_generation is None and status.revision_count == 0
 
 
 def _stable(
