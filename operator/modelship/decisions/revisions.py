@@ -199,10 +199,8 @@ def _stable(
         # The stable Deployment runs a revision whose stored spec is gone (deleted, or
         # never stored): it is kept as it runs, untouched, and the spec's revision goes
         # through a canary next to it.
-        version = stable.model_version if stable and stable.name == live_stable else "?"
-        ref = RevisionRef(name=live_stable, model_version=version, number=None)
-        if stable is not None and stable.name == live_stable:
-            ref = stable
+        ours = stable is not None and stable.name == live_stable
+        ref = stable if stable and ours else RevisionRef(name=live_stable, model_version="?")
         why = (
             f"{said}; no stored spec for revision {live_stable}, which the stable "
             f"Deployment runs: it is kept as it runs, and {desired.model_version} goes "
