@@ -29,6 +29,8 @@ lint: $(STAMP) ## ruff, mypy and the import layers (lint-imports)
 	$(VENV)/bin/ruff format --check operator testenv tests bench hack
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-logo
+	test -z "$$(gofmt -l hack/argocd-lua)"
+	$(PY) hack/argocd_cm.py --check
 
 test: $(STAMP) system-deps ## every test: lint, unit, and the real control plane (built on first use)
 	$(MAKE) lint
