@@ -142,6 +142,11 @@ class DeploymentObserver:
             )
         children = self._children(owner)
         live = live_revision(children, owner)
+        stable = previous.stable_revision
+        if live is None and (stable is None or not self.revisions.read(owner, {stable.name})):
+            # The stable revision is to be derived from what runs, and the watch-fed cache
+            # may not have seen the stable Deployment yet (an operator just started): ask.
+            live = self._live_stable(owner)
         names = needed(spec, previous, asked) | ({live} if live is not None else set())
         stored = self.revisions.read(owner, names)
         revisions = choose(owner, spec, previous, asked, stored, live)
@@ -189,6 +194,12 @@ class DeploymentObserver:
                 ):
                     found.append({"apiVersion": api_version, "kind": kind, **item})
         return {ObjectRef.of(o): o for o in found if o.get("apiVersion") and owned_by(o, owner.uid)}
+
+    def _live_stable(self, owner: Owner) -> str | None:
+        found = self.kube.get("apps/v1", "Deployment", owner.namespace, f"{owner.name}-stable")
+        if found is None or not owned_by(found, owner.uid):
+            return None
+        return str((found["metadata"].get("labels") or {}).get(REVISION) or "") or None
 
     def _pods(self, owner: Owner) -> list[Obj]:
         if self.cache is not None:
