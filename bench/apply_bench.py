@@ -109,19 +109,23 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def fresh_namespace(core: client.CoreV1Api, ns: str) -> str:
+    """Create ``ns`` and wait for its default ServiceAccount (pods need it)."""
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    while True:
+        try:
+            core.read_namespaced_service_account("default", ns)
+            return ns
+        except client.ApiException:
+            time.sleep(0.1)
+
+
 def run_size(
     api: client.ApiClient, n: int, op_pid: int, total: int, timeout: float
 ) -> list[dict[str, Any]]:
     core = client.CoreV1Api(api)
     custom = client.CustomObjectsApi(api)
-    ns = f"bench-{n}-{uuid.uuid4().hex[:6]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-    while True:  # pods need the namespace's default ServiceAccount
-        try:
-            core.read_namespaced_service_account("default", ns)
-            break
-        except client.ApiException:
-            time.sleep(0.1)
+    ns = fresh_namespace(core, f"bench-{n}-{uuid.uuid4().hex[:6]}")
     tl, stop = Timeline(), threading.Event()
     threads = [
         threading.Thread(target=f, args=(api, ns, tl, stop), daemon=True)

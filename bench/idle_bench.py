@@ -29,6 +29,7 @@ from typing import Any
 from kubernetes import client, config
 from prometheus_client.parser import text_string_to_metric_families
 
+from apply_bench import fresh_namespace
 from modelship_testenv import Cluster
 from modelship_testenv.cluster import free_port
 from modelship_testenv.harness import OperatorProcess, install_crds
@@ -96,14 +97,7 @@ def measure(
     api: client.ApiClient, n: int, op: OperatorProcess, seconds: float, timeout: float
 ) -> dict[str, Any]:
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-    ns = f"idle-{n}-{uuid.uuid4().hex[:6]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-    while True:  # pods need the namespace's default ServiceAccount
-        try:
-            core.read_namespaced_service_account("default", ns)
-            break
-        except client.ApiException:
-            time.sleep(0.1)
+    ns = fresh_namespace(core, f"idle-{n}-{uuid.uuid4().hex[:6]}")
     names = [f"md-{i:04d}" for i in range(n)]
     for name in names:
         custom.create_namespaced_custom_object(

@@ -3,12 +3,29 @@ reading, never a reconcile that fails forever (issue 16, item 2)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from modelship.api import ModelDeploymentStatus
+from modelship.crd import model_deployment_crd
+from modelship.decisions.model_deployment import decide
+from modelship.kernel.plan import Apply, Keep
+from modelship.observe.model_deployment import read_status
+from modelship.revision_hash import revision_ref
+from tests.unit.factories import canary_status
+from tests.unit.test_model_deployment_decision import (
+    STABLE_V1,
+    V1,
+    V2,
+    children,
+    live_deployment,
+    snapshot,
+    stored,
+)
 
 NOW = "2026-01-01T12:00:00Z"
 CANARY: dict[str, Any] = {
@@ -39,8 +56,6 @@ def test_without_a_clock_a_garbage_required_time_is_refused_not_guessed() -> Non
 
 
 def test_the_crd_declares_every_status_time_a_date_time() -> None:
-    from modelship.crd import model_deployment_crd
-
     schema = model_deployment_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     canary = schema["properties"]["status"]["properties"]["canary"]["properties"]
     for name in ("startedAt", "stepStartedAt", "lastProgressAt", "abortedAt"):
@@ -48,12 +63,6 @@ def test_the_crd_declares_every_status_time_a_date_time() -> None:
 
 
 def test_a_repair_is_told_in_a_warning_event() -> None:
-    from dataclasses import replace
-    from datetime import UTC, datetime
-
-    from modelship.decisions.model_deployment import decide
-    from tests.unit.test_model_deployment_decision import snapshot
-
     snap = replace(snapshot(), status_repaired=("step_started_at",))
     plan = decide(snap, datetime(2026, 1, 1, 12, tzinfo=UTC))
     [event] = [e for e in plan.events if e.reason == "StatusRepaired"]  # Degraded's flip
@@ -64,23 +73,10 @@ def test_a_repair_is_told_in_a_warning_event() -> None:
 # ----- the stable revision is re-derived from the live stable Deployment (item 1) -------
 
 
-def _lost(status: Any, steps: list[dict[str, Any]] | None = None) -> Any:
+def _lost(status: Any) -> Any:
     """Stable 1.4.0 runs (its Deployment labelled with its revision), the spec asks for
     2.0.0, and status is ``status``: the decision's plan."""
-    from datetime import UTC, datetime
-
-    from modelship.decisions.model_deployment import decide
-    from tests.unit.test_model_deployment_decision import (
-        V1,
-        V2,
-        children,
-        live_deployment,
-        snapshot,
-        stored,
-    )
-
     kids = children(live_deployment(V1, "stable", 2))
-    from modelship.revision_hash import revision_ref
 
     snap = snapshot(
         V2,
@@ -93,8 +89,6 @@ def _lost(status: Any, steps: list[dict[str, Any]] | None = None) -> Any:
 
 
 def _stable_label(plan: Any) -> str:
-    from modelship.kernel.plan import Apply
-
     [stable] = [
         a.obj
         for a in plan.actions
@@ -114,9 +108,6 @@ def _stable_label(plan: Any) -> str:
     ids=["status-emptied", "unknown-stable-revision"],
 )
 def test_lost_status_never_turns_the_new_revision_into_stable_untested(status: Any) -> None:
-    from modelship.revision_hash import revision_ref
-    from tests.unit.test_model_deployment_decision import V1, V2
-
     plan = _lost(status)
     assert _stable_label(plan) == revision_ref(V1).name  # stable keeps serving 1.4.0
     st = plan.status
@@ -130,9 +121,6 @@ def test_lost_status_never_turns_the_new_revision_into_stable_untested(status: A
 
 
 def test_a_step_past_the_plan_starts_the_canary_again() -> None:
-    from modelship.revision_hash import revision_ref
-    from tests.unit.test_model_deployment_decision import STABLE_V1, V2
-
     c = canary_status_for(revision_ref(V2).model_copy(update={"number": 2}), step=7)
     plan = _lost(STABLE_V1.model_copy(update={"canary": c}))
     st = plan.status
@@ -141,18 +129,10 @@ def test_a_step_past_the_plan_starts_the_canary_again() -> None:
 
 
 def canary_status_for(rev: Any, step: int) -> Any:
-    from datetime import UTC, datetime
-
-    from tests.unit.factories import canary_status
-
     return canary_status(rev, datetime(2026, 1, 1, 11, tzinfo=UTC), step=step)
 
 
 def test_an_unreadable_status_field_is_dropped_and_said() -> None:
-    from datetime import UTC, datetime
-
-    from modelship.observe.model_deployment import read_status
-
     raw = {"phase": "Exploded", "revisionCount": 3, "canary": {"step": "many"}}
     status, repaired = read_status(raw, datetime(2026, 1, 1, tzinfo=UTC))
     assert status.revision_count == 3 and status.phase is None and status.canary is None
@@ -162,21 +142,6 @@ def test_an_unreadable_status_field_is_dropped_and_said() -> None:
 def test_a_stable_revision_whose_spec_is_gone_is_kept_as_it_runs() -> None:
     """Its ControllerRevision deleted (and the operator restarted): the stable
     Deployment is left as it runs and the spec's revision goes through a canary."""
-    from datetime import UTC, datetime
-
-    from modelship.decisions.model_deployment import decide
-    from modelship.kernel.plan import Apply, Keep
-    from modelship.revision_hash import revision_ref
-    from tests.unit.test_model_deployment_decision import (
-        STABLE_V1,
-        V1,
-        V2,
-        children,
-        live_deployment,
-        snapshot,
-        stored,
-    )
-
     snap = snapshot(
         V2,
         STABLE_V1,
@@ -199,12 +164,6 @@ def test_a_stable_revision_whose_spec_is_gone_is_kept_as_it_runs() -> None:
 def test_a_first_rollout_under_way_is_not_a_repair() -> None:
     """Before the first rollout completes status has no stable revision while the stable
     Deployment already runs the spec's: that is news to nobody."""
-    from datetime import UTC, datetime
-
-    from modelship.decisions.model_deployment import decide
-    from modelship.revision_hash import revision_ref
-    from tests.unit.test_model_deployment_decision import V1, children, live_deployment, snapshot
-
     snap = snapshot(
         V1,
         ModelDeploymentStatus(),
@@ -220,9 +179,6 @@ def test_a_spec_change_before_the_first_rollout_was_recorded_canaries_quietly() 
     """The first rollout serves 1.4.0 but status has not recorded it yet when the spec
     moves to 2.0.0: 1.4.0 is the stable revision (in history too), 2.0.0 a canary, and
     nothing was lost, so nothing is flagged."""
-    from modelship.revision_hash import revision_ref
-    from tests.unit.test_model_deployment_decision import V1, V2
-
     plan = _lost(ModelDeploymentStatus(observed_generation=1, revision_count=1))
     st = plan.status
     assert st.get("repaired") is None

@@ -142,13 +142,15 @@ class DeploymentObserver:
             )
         children = self._children(owner)
         live = live_revision(children, owner)
+        names = needed(spec, previous, asked) | ({live} if live is not None else set())
+        stored = self.revisions.read(owner, names)
         stable = previous.stable_revision
-        if live is None and (stable is None or not self.revisions.read(owner, {stable.name})):
+        if live is None and (stable is None or stable.name not in stored):
             # The stable revision is to be derived from what runs, and the watch-fed cache
             # may not have seen the stable Deployment yet (an operator just started): ask.
             live = self._live_stable(owner)
-        names = needed(spec, previous, asked) | ({live} if live is not None else set())
-        stored = self.revisions.read(owner, names)
+            if live is not None and live not in stored:
+                stored = self.revisions.read(owner, names | {live})
         revisions = choose(owner, spec, previous, asked, stored, live)
         router = router_for(spec)
         served = all(self.kube.serves(*kind) for kind in router.kinds)
