@@ -18,6 +18,10 @@ READY: Final = "Ready"
 PROGRESSING: Final = "Progressing"
 DEGRADED: Final = "Degraded"
 DRIFTED: Final = "Drifted"
+# ModelPromotion's.
+GATES_PASSED: Final = "GatesPassed"
+APPROVED: Final = "Approved"
+SUCCEEDED: Final = "Succeeded"
 
 Status = Literal["True", "False", "Unknown"]
 
@@ -70,6 +74,29 @@ class Reason:
     STATUS_REPAIRED: Final = "StatusRepaired"
     # Event reasons: autoscaling.
     AUTOSCALING_LIMITED: Final = "AutoscalingLimited"
+    # ModelPromotion: conditions, run outcomes and Events.
+    WAITING_FOR_SOURCE: Final = "WaitingForSource"
+    GATES_PENDING: Final = "GatesPending"
+    ALL_GATES_PASSED: Final = "AllGatesPassed"
+    AWAITING_APPROVAL: Final = "AwaitingApproval"
+    APPROVAL_NOT_REQUIRED: Final = "ApprovalNotRequired"
+    APPROVAL_GRANTED: Final = "Approved"
+    REJECTED: Final = "Rejected"
+    IN_PROGRESS: Final = "InProgress"
+    TARGET_ROLLED_OUT: Final = "TargetRolledOut"
+    TARGET_ABORTED: Final = "TargetAborted"
+    TARGET_OVERWRITTEN: Final = "TargetOverwritten"
+    TARGET_DELETED: Final = "TargetDeleted"
+    TARGET_MANAGED_BY_ARGOCD: Final = "TargetManagedByArgoCD"
+    SOURCE_DELETED: Final = "SourceDeleted"
+    SOURCE_MOVED_ON: Final = "SourceMovedOn"
+    SOURCE_VERSION_NOT_SERVED: Final = "SourceVersionNotServed"
+    EVALUATION_FAILED: Final = "EvaluationFailed"
+    GATE_TIMEOUT: Final = "GateTimeout"
+    RUN_STARTED: Final = "RunStarted"
+    PROMOTION_SUCCEEDED: Final = "PromotionSucceeded"
+    PROMOTION_FAILED: Final = "PromotionFailed"
+    TARGET_CHANGED: Final = "TargetChanged"
 
 
 def parse_time(text: str) -> datetime:

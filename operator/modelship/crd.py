@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from modelship.api import GROUP, KIND, PLURAL, VERSION, ModelDeployment
+from modelship.api.promotion import PROMOTION_KIND, PROMOTION_PLURAL, ModelPromotion
 from modelship.api.types import cel
 
 _DROP = {"title", "$defs"}
@@ -114,18 +116,17 @@ def _printer_columns() -> list[Schema]:
     ]
 
 
-def model_deployment_crd() -> Schema:
-    raw = ModelDeployment.model_json_schema(by_alias=True, mode="validation")
+def _crd(
+    model: type[BaseModel],
+    kind: str,
+    plural: str,
+    short_names: list[str],
+    columns: list[Schema],
+    root_rules: list[Schema],
+) -> Schema:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
     defs = raw.get("$defs", {})
     props = {k: to_structural(v, defs) for k, v in raw["properties"].items()}
-    # The Service is named after the object, so the name must be a DNS-1035 label;
-    # 52 characters leave room for the -canary / -stable suffixes of child objects.
-    name_rule = cel(
-        "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') "
-        "&& size(self.metadata.name) <= 52",
-        "metadata.name must be a DNS-1035 label (lowercase letters, digits, '-', starting "
-        "with a letter) of at most 52 characters",
-    )
     schema: Schema = {
         "type": "object",
         "description": to_structural(raw, defs).get("description", ""),
@@ -137,21 +138,22 @@ def model_deployment_crd() -> Schema:
             "spec": props["spec"],
             "status": props["status"],
         },
-        "x-kubernetes-validations": [name_rule],
     }
+    if root_rules:
+        schema["x-kubernetes-validations"] = root_rules
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "metadata": {"name": f"{plural}.{GROUP}"},
         "spec": {
             "group": GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": KIND.lower(),
-                "shortNames": ["md", "mdep"],
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": short_names,
                 "categories": ["modelship"],
             },
             "versions": [
@@ -161,18 +163,188 @@ def model_deployment_crd() -> Schema:
                     "storage": True,
                     "schema": {"openAPIV3Schema": schema},
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": _printer_columns(),
+                    "additionalPrinterColumns": columns,
                 }
             ],
         },
     }
 
 
+def model_deployment_crd() -> Schema:
+    # The Service is named after the object, so the name must be a DNS-1035 label;
+    # 52 characters leave room for the -canary / -stable suffixes of child objects.
+    name_rule = cel(
+        "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') "
+        "&& size(self.metadata.name) <= 52",
+        "metadata.name must be a DNS-1035 label (lowercase letters, digits, '-', starting "
+        "with a letter) of at most 52 characters",
+    )
+    return _crd(ModelDeployment, KIND, PLURAL, ["md", "mdep"], _printer_columns(), [name_rule])
+
+
+def _promotion_columns() -> list[Schema]:
+    return [
+        {
+            "name": "From",
+            "type": "string",
+            "jsonPath": ".status.fromSummary",
+            "description": "namespace/name of the source ModelDeployment.",
+        },
+        {
+            "name": "To",
+            "type": "string",
+            "jsonPath": ".status.toSummary",
+            "description": "namespace/name of the target ModelDeployment.",
+        },
+        {
+            "name": "Version",
+            "type": "string",
+            "jsonPath": ".status.version",
+            "description": "Model version of the current or last run.",
+        },
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {
+            "name": "Gates",
+            "type": "string",
+            "jsonPath": ".status.gatesSummary",
+            "description": "Gates passing / gates.",
+        },
+        {
+            "name": "Soak",
+            "type": "string",
+            "jsonPath": ".status.soakRemaining",
+            "description": "Soak time remaining.",
+        },
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {
+            "name": "Mode",
+            "type": "string",
+            "jsonPath": ".spec.mode",
+            "description": "Once or Continuous.",
+            "priority": 1,
+        },
+        {
+            "name": "Runs",
+            "type": "integer",
+            "jsonPath": ".status.runs",
+            "description": "Runs started.",
+            "priority": 1,
+        },
+    ]
+
+
+def model_promotion_crd() -> Schema:
+    # The evaluation Job is named NAME-eval-<run>: 52 characters leave room for it.
+    name_rule = cel(
+        "self.metadata.name.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$') "
+        "&& size(self.metadata.name) <= 52",
+        "metadata.name must be lowercase letters, digits, '-' or '.', of at most 52 "
+        "characters (its evaluation Jobs are named after it)",
+    )
+    return _crd(
+        ModelPromotion,
+        PROMOTION_KIND,
+        PROMOTION_PLURAL,
+        ["mpromo"],
+        _promotion_columns(),
+        [name_rule],
+    )
+
+
+APPROVAL_POLICY = "modelpromotion-approval.modelship.io"
+
+
+def approval_policy() -> list[Schema]:
+    """The ValidatingAdmissionPolicy (and its binding) that makes an approval a verified
+    identity (api/approvals.py): an added approve/reject annotation must carry the
+    requesting user's own name, its author must hold the ``approve`` verb on
+    modelpromotions, and an approval cannot be edited into someone else's."""
+    from modelship.api.approvals import APPROVE_PREFIX, REJECT_PREFIX
+
+    voting = f"(k.startsWith('{APPROVE_PREFIX}') || k.startsWith('{REJECT_PREFIX}'))"
+    user = "request.userInfo.username"
+    policy: Schema = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": APPROVAL_POLICY},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [GROUP],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": [PROMOTION_PLURAL],
+                    }
+                ]
+            },
+            "variables": [
+                {
+                    "name": "old",
+                    "expression": "oldObject != null && has(oldObject.metadata.annotations) "
+                    "? oldObject.metadata.annotations : {}",
+                },
+                {
+                    "name": "new",
+                    "expression": "has(object.metadata.annotations) "
+                    "? object.metadata.annotations : {}",
+                },
+                {
+                    "name": "added",
+                    "expression": f"variables.new.filter(k, {voting} && "
+                    "(!(k in variables.old) || variables.old[k] != variables.new[k]))",
+                },
+                {
+                    "name": "removed",
+                    "expression": f"variables.old.filter(k, {voting} && !(k in variables.new))",
+                },
+            ],
+            "validations": [
+                {
+                    "expression": "variables.added.all(k, variables.new[k] == "
+                    f"{user} || variables.new[k].startsWith({user} + '\n'))",
+                    "messageExpression": "'an approve.modelship.io/ or reject.modelship.io/ "
+                    "annotation must carry your own username (' + "
+                    f"{user} + '), as its value or its first line'",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": "variables.added.all(k, !(k in variables.old))",
+                    "message": "an approval or rejection cannot be edited; remove it and add "
+                    "your own",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": "(variables.added.size() == 0 && variables.removed.size() "
+                    "== 0) || authorizer.group('modelship.io').resource('modelpromotions')"
+                    ".namespace(object.metadata.namespace).name(object.metadata.name)"
+                    ".check('approve').allowed()",
+                    "messageExpression": "'approving or rejecting a ModelPromotion needs the "
+                    "approve verb on modelpromotions.modelship.io; ' + "
+                    f"{user} + ' does not have it'",
+                    "reason": "Forbidden",
+                },
+            ],
+        },
+    }
+    binding: Schema = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": APPROVAL_POLICY},
+        "spec": {"policyName": APPROVAL_POLICY, "validationActions": ["Deny"]},
+    }
+    return [policy, binding]
+
+
 def render_all() -> dict[str, str]:
     """File name in crds/ -> YAML text."""
     header = "# Generated by `make crds` from operator/modelship/api; do not edit.\n"
-    crd = model_deployment_crd()
     return {
-        f"{PLURAL}.{GROUP}.yaml": header
-        + yaml.safe_dump(crd, sort_keys=False, width=100, allow_unicode=True),
+        f"{crd['metadata']['name']}.yaml": header
+        + yaml.safe_dump(crd, sort_keys=False, width=100, allow_unicode=True)
+        for crd in (model_deployment_crd(), model_promotion_crd())
+    } | {
+        "modelpromotion-approval-policy.yaml": header
+        + yaml.safe_dump_all(approval_policy(), sort_keys=False, width=100, allow_unicode=True)
     }

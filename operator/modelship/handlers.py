@@ -18,10 +18,13 @@ from typing import Any
 import kopf
 
 from modelship.api import GROUP, PLURAL, VERSION
+from modelship.api.promotion import PROMOTION_PLURAL
 from modelship.cache import ChildCache
 from modelship.controllers.model_deployment import model_deployment_reconcile
+from modelship.controllers.model_promotion import model_promotion_reconcile
 from modelship.kube import connect
 from modelship.render.labels import MANAGED_BY, MANAGER, MODEL_DEPLOYMENT
+from modelship.render.promotion import PROMOTION
 from modelship.workqueue import WorkQueue
 
 log = logging.getLogger("modelship")
@@ -36,14 +39,36 @@ class _Runtime:
     def __init__(self, workers: int = 8) -> None:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
         self.cache = ChildCache()
-        self.reconcile = model_deployment_reconcile(connect(pool_size=workers * 2), self.cache)
+        kube = connect(pool_size=workers * 2)
+        self.reconcile = model_deployment_reconcile(kube, self.cache)
         self.queue: WorkQueue[Key] = WorkQueue(self._reconcile, workers=workers)
         self.seen: dict[Key, tuple[Any, ...]] = {}
+        # ModelPromotions: their own queue (a key is a promotion's), and which promotions
+        # read or write each ModelDeployment, so its changes reach them at once.
+        self.promote = model_promotion_reconcile(kube)
+        self.promotions: WorkQueue[Key] = WorkQueue(self._promote, workers=2)
+        self.promotions_seen: dict[Key, tuple[Any, ...]] = {}
+        self.watchers: dict[Key, set[Key]] = {}  # ModelDeployment -> promotions
 
     async def _reconcile(self, key: Key) -> float | None:
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(self.executor, self.reconcile, *key)
         return result.requeue_after
+
+    async def _promote(self, key: Key) -> float | None:
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self.executor, self.promote, *key)
+        return result.requeue_after
+
+    def watch(self, promotion: Key, deployments: set[Key]) -> None:
+        for watched in self.watchers.values():
+            watched.discard(promotion)
+        for md in deployments:
+            self.watchers.setdefault(md, set()).add(promotion)
+
+    def deployment_changed(self, md: Key) -> None:
+        for promotion in self.watchers.get(md, ()):
+            self.promotions.add(promotion)
 
 
 _state: _Runtime | None = None
@@ -67,6 +92,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.error_backoffs = WATCH_RETRY_BACKOFFS
     _state = _Runtime()
     _state.queue.start()
+    _state.promotions.start()
     log.info("modelship operator started")
 
 
@@ -74,6 +100,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 async def cleanup(**_: Any) -> None:
     if _state is not None:
         await _state.queue.stop()
+        await _state.promotions.stop()
         _state.executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -96,6 +123,8 @@ def _essence(body: kopf.Body) -> tuple[Any, ...]:
 async def model_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     state = _runtime()
     key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    # Promotions read its status (stable revision, conditions, drift) and its spec.
+    state.deployment_changed(key)
     if type == "DELETED":
         state.seen.pop(key, None)
         state.queue.forget(key)
@@ -104,6 +133,30 @@ async def model_deployment_event(type: str | None, body: kopf.Body, **_: Any) ->
     if state.seen.get(key) != essence:
         state.seen[key] = essence
         state.queue.add(key, urgent=True)
+
+
+@kopf.on.event(GROUP, VERSION, PROMOTION_PLURAL)
+async def model_promotion_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """Spec and annotations (approvals) changed: reconcile it; remember which
+    ModelDeployments it reads and writes."""
+    state = _runtime()
+    meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
+    if type == "DELETED":
+        state.promotions_seen.pop(key, None)
+        state.watch(key, set())
+        state.promotions.add(key)  # one last reconcile drops its metrics and histories
+        return
+    spec = body.get("spec") or {}
+    refs = {
+        (str(ref.get("namespace") or key[0]), str(ref.get("name")))
+        for ref in (spec.get("from") or {}, spec.get("to") or {})
+    }
+    state.watch(key, refs)
+    essence = _essence(body)
+    if state.promotions_seen.get(key) != essence:
+        state.promotions_seen[key] = essence
+        state.promotions.add(key, urgent=True)
 
 
 _CHILD_LABELS: dict[str, Any] = {
@@ -148,6 +201,15 @@ async def retraining_job_event(type: str | None, body: kopf.Body, **_: Any) -> N
     owner = (meta.get("labels") or {}).get(MODEL_DEPLOYMENT)
     if owner:
         _runtime().queue.add((meta["namespace"], owner))
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={MANAGED_BY: MANAGER, PROMOTION: kopf.PRESENT})
+async def evaluation_job_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """A promotion's evaluation Job started, finished or went."""
+    meta = body["metadata"]
+    owner = (meta.get("labels") or {}).get(PROMOTION)
+    if owner:
+        _runtime().promotions.add((meta["namespace"], owner))
 
 
 @kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes", labels=_CHILD_LABELS)

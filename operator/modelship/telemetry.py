@@ -57,15 +57,31 @@ DRIFTED = Gauge(
     ["namespace", "name"],
     registry=REGISTRY,
 )
+PROMOTION_RUNS = Counter(
+    "modelship_promotion_runs_total",
+    "ModelPromotion runs by outcome: started, succeeded, failed (with the reason).",
+    ["namespace", "name", "outcome", "reason"],
+    registry=REGISTRY,
+)
+PROMOTION_GATE = Gauge(
+    "modelship_promotion_gate_verdict",
+    "1 for the verdict of a ModelPromotion gate's last evaluation, 0 for the others.",
+    ["namespace", "name", "gate", "verdict"],
+    registry=REGISTRY,
+)
 VERDICTS = ("Pass", "Fail", "Inconclusive", "Error")
+GATE_VERDICTS = (*VERDICTS, "Waiting")
 # Label values set per ModelDeployment (namespace and name first), to remove them later.
 _series: dict[tuple[str, str], set[tuple[Any, tuple[str, ...]]]] = {}
 
 
-def _labels(metric: Any, namespace: str, name: str, *rest: str) -> Any:
+def _labels(metric: Any, namespace: str, name: str, *rest: str, kind: str = "") -> Any:
     values = (namespace, name, *rest)
-    _series.setdefault((namespace, name), set()).add((metric, values))
+    _series.setdefault((namespace, kind + name), set()).add((metric, values))
     return metric.labels(*values)
+
+
+PROMOTION = "promotion/"  # series of a ModelPromotion are kept apart from a same-named md's
 
 
 def serve(address: str) -> None:
@@ -111,8 +127,25 @@ def drift_window(namespace: str, name: str, status: DriftStatus) -> None:
         _labels(DRIFTED, namespace, name).set(1.0 if status.verdict == "Drifted" else 0.0)
 
 
-def forget(namespace: str, name: str) -> None:
-    """The ModelDeployment is gone: drop its series, so dashboards do not show it forever."""
-    for metric, values in _series.pop((namespace, name), set()):
+def promotion(namespace: str, name: str, before: Any, after: Any) -> None:
+    """A ModelPromotion's status changed (``before``/``after``: its Evidence or None)."""
+    if after is None:
+        return
+    if before is None or before.run != after.run:
+        _labels(PROMOTION_RUNS, namespace, name, "started", "", kind=PROMOTION).inc()
+    if after.outcome != "Running" and (before is None or before.outcome == "Running"):
+        outcome = "succeeded" if after.outcome == "Succeeded" else "failed"
+        _labels(PROMOTION_RUNS, namespace, name, outcome, after.reason, kind=PROMOTION).inc()
+    for gate in after.gates:
+        for verdict in GATE_VERDICTS:
+            _labels(PROMOTION_GATE, namespace, name, gate.name, verdict, kind=PROMOTION).set(
+                1.0 if verdict == gate.verdict else 0.0
+            )
+
+
+def forget(namespace: str, name: str, kind: str = "") -> None:
+    """The ModelDeployment (kind PROMOTION: the ModelPromotion) is gone: drop its series,
+    so dashboards do not show it forever."""
+    for metric, values in _series.pop((namespace, kind + name), set()):
         with contextlib.suppress(KeyError):
             metric.remove(*values)

@@ -75,7 +75,8 @@ def install_crds(kubectl: list[str]) -> None:
         [*kubectl, "apply", "--server-side", "-f", str(crds)], check=True, capture_output=True
     )
     deadline = time.monotonic() + 60
-    for path in sorted(crds.glob("*.yaml")):
+    # CRDs are named <plural>.modelship.io.yaml; beside them, the approval policy.
+    for path in sorted(crds.glob("*.modelship.io.yaml")):
         name = path.name.removesuffix(".yaml")
         while True:
             done = subprocess.run(

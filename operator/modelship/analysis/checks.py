@@ -40,6 +40,9 @@ class Observed:
     error: str | None = None  # the backend could not be asked at all
     read_error: str | None = None  # the first of the reads that failed, if any
     drift: Mapping[str, DriftAssessment | str] = field(default_factory=dict)  # by check
+    # The track under judgement: the canary in a rollout; a promotion's checks judge the
+    # source's stable track alone (no compare checks there).
+    subject: str = "canary"
 
     def has_canary_data(self) -> bool:
         return self.requests.get("canary") is not None or any(
@@ -115,9 +118,10 @@ def _ms(seconds: float) -> str:
 
 
 def _latency(name: str, check: LatencyCheck, observed: Observed) -> Measurement:
-    buckets = observed.latency.get(("canary", check.metric))
+    track = observed.subject
+    buckets = observed.latency.get((track, check.metric))
     if not buckets:
-        return _no_data(name, "canary")
+        return _no_data(name, track)
     q, label = check.quantile, f"p{check.quantile * 100:g}"
     need = min_requests(q)
     canary = Histogram.from_buckets(buckets)
@@ -128,7 +132,7 @@ def _latency(name: str, check: LatencyCheck, observed: Observed) -> Measurement:
             "Inconclusive",
             value,
             None,
-            f"{canary.count:.0f} canary requests, {label} needs {need}",
+            f"{canary.count:.0f} {track} requests, {label} needs {need}",
         )
     if check.max is not None:
         bound = parse_duration(check.max)
@@ -165,9 +169,10 @@ def _latency(name: str, check: LatencyCheck, observed: Observed) -> Measurement:
 
 
 def _error_rate(name: str, check: ErrorRateCheck, observed: Observed) -> Measurement:
-    requests, errors = observed.requests.get("canary"), observed.errors.get("canary") or 0.0
+    track = observed.subject
+    requests, errors = observed.requests.get(track), observed.errors.get(track) or 0.0
     if not requests:
-        return _no_data(name, "canary")
+        return _no_data(name, track)
     # The two counters are read by separate queries a moment apart: errors counted after
     # the requests were read can exceed them. No more requests failed than were made.
     errors = min(errors, requests)

@@ -73,9 +73,9 @@ class Executor:
                 observed = None if action.drifted else children.get(action.ref)
                 if action.drifted:
                     log.info("%s: %s was changed by hand; restoring it", target.ref, action.ref)
-                self._apply(action.obj, observed)
+                self._apply(action.obj, observed, action.field_manager)
             elif isinstance(action, CreateOnce):
-                self._create_once(target, action.obj)
+                self._create_once(action.owner_uid or target.uid, action.obj)
             elif isinstance(action, Delete):
                 self._delete(action.ref)
             # Keep: nothing to do; it only spares the child from pruning below.
@@ -84,22 +84,24 @@ class Executor:
                 log.info("%s: deleting %s, which the plan no longer holds", target.ref, ref)
                 self._delete(ref)
 
-    def _apply(self, obj: Obj, observed: Obj | None) -> None:
+    def _apply(self, obj: Obj, observed: Obj | None, manager: str | None) -> None:
         if observed is not None and _hash(observed) is not None and _hash(observed) == _hash(obj):
             return  # the live object is what we rendered: the apply could change nothing
         self._write(f"apply {ObjectRef.of(obj)}")
-        live = self.kube.apply(obj)
+        live = self.kube.apply(obj, manager) if manager else self.kube.apply(obj)
+        if manager:
+            return  # not a child: nothing of it is cached
         if self.cache is not None:
             self.cache.put(live)
 
-    def _create_once(self, target: Target, obj: Obj) -> None:
+    def _create_once(self, owner_uid: str, obj: Obj) -> None:
         ref = ObjectRef.of(obj)
         self._write(f"create {ref}")
         try:
             live = self.kube.create(obj)
         except AlreadyExistsError:
             found = self.kube.get(ref.api_version, ref.kind, ref.namespace, ref.name)
-            if found is not None and owned_by(found, target.uid):
+            if found is not None and owned_by(found, owner_uid):
                 return  # created by a run that stopped before recording it: the same one
             raise TransientError(f"{ref} exists and belongs to another object") from None
         if self.cache is not None:

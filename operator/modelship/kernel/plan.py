@@ -53,10 +53,13 @@ class Apply:
     """Server-side apply ``obj`` under the operator's field manager. Skipped when the
     observed object already carries the same applied hash (render.with_applied_hash),
     unless ``drifted``: the decision saw the live object differ from what was rendered
-    (someone edited it by hand), so the hash on it no longer tells the truth."""
+    (someone edited it by hand), so the hash on it no longer tells the truth.
+    ``field_manager`` applies under another manager: a promotion writes only the fields
+    it owns on an object it does not own (the target's spec.model)."""
 
     obj: Obj
     drifted: bool = False
+    field_manager: str | None = None
 
     @property
     def ref(self) -> ObjectRef:
@@ -67,9 +70,12 @@ class Apply:
 class CreateOnce:
     """Create ``obj`` unless it exists. An existing object owned by the same owner is
     the same one (a run that stopped between the create and the status write); one
-    owned by another object is an error that is retried (it is being garbage collected)."""
+    owned by another object is an error that is retried (it is being garbage collected).
+    ``owner_uid``: the owner that makes an existing object the same one, when it is not
+    the reconciled object (a promotion's evidence belongs to the target ModelDeployment)."""
 
     obj: Obj
+    owner_uid: str | None = None
 
     @property
     def ref(self) -> ObjectRef:

@@ -40,6 +40,7 @@ _KINDS: dict[tuple[str, str], str] = {
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproutes",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
     ("modelship.io/v1alpha1", "ModelDeployment"): "modeldeployments",
+    ("modelship.io/v1alpha1", "ModelPromotion"): "modelpromotions",
 }
 
 
@@ -216,8 +217,9 @@ class Kube:
             content_type="application/merge-patch+json",
         )
 
-    def apply(self, obj: Obj) -> Obj:
-        """Server-side apply under the operator's field manager; returns the live object."""
+    def apply(self, obj: Obj, field_manager: str = FIELD_MANAGER) -> Obj:
+        """Server-side apply under ``field_manager`` (the operator's); returns the live
+        object."""
         meta = obj["metadata"]
         path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
         # Apply bodies are parsed as YAML: JSON is YAML, but not JSON's \ud83d\ude80
@@ -227,7 +229,7 @@ class Kube:
             "PATCH",
             path,
             body=json.dumps(obj, ensure_ascii=False).encode(),
-            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            query=[("fieldManager", field_manager), ("force", "true")],
             content_type="application/apply-patch+yaml",
         )
 

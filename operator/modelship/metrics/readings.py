@@ -86,14 +86,14 @@ class _Reads:
             return None
 
 
-def _inputs(check: Check, tracks: tuple[str, ...]) -> list[tuple[str, str]]:
+def _inputs(check: Check, tracks: tuple[str, ...], subject: str) -> list[tuple[str, str]]:
     """The reads a check's verdict is made of (query checks ask their own PromQL)."""
     if check.latency is not None:
         metric = check.latency.metric
         both = check.latency.max_increase is not None
-        return [("canary", metric), *([("stable", metric)] if both else [])]
+        return [(subject, metric), *([("stable", metric)] if both else [])]
     if check.error_rate is not None:
-        return [("canary", "requests"), ("canary", "errors")]
+        return [(subject, "requests"), (subject, "errors")]
     if check.compare is not None:
         return [(t, what) for t in tracks for what in ("request", "requests", "errors")]
     return []
@@ -106,10 +106,18 @@ class Readings:
         self.pool = pool or ProviderPool()
 
     def analysis(
-        self, key: Key, spec: AnalysisSpec, revision: str, window: float, targets: Targets
+        self,
+        key: Key,
+        spec: AnalysisSpec,
+        revision: str,
+        window: float,
+        targets: Targets,
+        subject: str = "canary",
     ) -> Observed:
         """Every number the checks need over ``window`` seconds (drift checks aside:
-        ``canary_features`` reads those)."""
+        ``canary_features`` reads those). ``subject`` is the track judged: the canary, or
+        (a promotion's checks) the stable track alone; ``revision`` scopes scrape
+        histories."""
         preset = PRESETS[spec.preset]
         checks = spec.checks or []
         prometheus = spec.provider is not None and spec.provider.prometheus is not None
@@ -121,7 +129,7 @@ class Readings:
         errors: dict[str, float | None] = {}
         queries: dict[str, float | None] = {}
         # Stable's pages cost as much to read as the canary's: only when a check uses them.
-        tracks = TRACKS if compares_with_stable(spec) else ("canary",)
+        tracks = TRACKS if compares_with_stable(spec) else (subject,)
         reads = _Reads(key)
         for track in tracks:
             provider = self.pool.get(key, spec.provider, revision, track, targets)
@@ -140,11 +148,12 @@ class Readings:
                     (track, "errors"), provider.increase, preset.requests, failed, window
                 )
         for check in checks:
-            why = next((reads.failed[i] for i in _inputs(check, tracks) if i in reads.failed), None)
+            inputs = _inputs(check, tracks, subject)
+            why = next((reads.failed[i] for i in inputs if i in reads.failed), None)
             if why is not None:
                 check_errors.setdefault(check.name, why)
         # The user's PromQL is asked whatever happened to the operator's own queries.
-        provider = self.pool.get(key, spec.provider, revision, "canary", targets)
+        provider = self.pool.get(key, spec.provider, revision, subject, targets)
         for check in checks:
             if check.query is None:
                 continue
@@ -160,6 +169,7 @@ class Readings:
             check_errors,
             error=reads.down,
             read_error=next(iter(reads.failed.values()), None),
+            subject=subject,
         )
 
     def baseline(self, key: Key, spec: AnalysisSpec, revision: str, targets: Targets) -> None:
