@@ -156,8 +156,9 @@ def _dev_cluster(args: argparse.Namespace) -> int:
 def _ctl(args: argparse.Namespace) -> int:
     """get / status / promote / abort / retry / undo / pause / resume."""
 
-    from modelship.ctl import Ctl, CtlError
+    from modelship.ctl import Ctl
     from modelship.decisions.rollout import Command
+    from modelship.errors import CtlError
     from modelship.kube import connect, current_namespace
 
     try:
@@ -186,6 +187,93 @@ def _ctl(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _promotion_ctl(args: argparse.Namespace) -> int:
+    """promotions / promotion status|evidence / approve / reject."""
+    from modelship.errors import CtlError
+    from modelship.kube import connect, current_namespace
+    from modelship.promotion_ctl import PromotionCtl, dump
+
+    try:
+        ctl = PromotionCtl(
+            connect(pool_size=2, kubeconfig=args.kubeconfig),
+            args.namespace or current_namespace(args.kubeconfig),
+        )
+        if args.command == "promotions":
+            print(ctl.listing(args.all_namespaces))
+        elif args.command == "approve":
+            print(ctl.approve(args.name, args.message or ""))
+        elif args.command == "reject":
+            print(ctl.reject(args.name, args.message))
+        elif args.action == "status" and args.watch:
+            ctl.watch(args.name, args.interval)
+        elif args.action == "status":
+            print(ctl.status(args.name))
+        elif args.action == "evidence":
+            records = ctl.evidence(args.name, args.run, args.target_namespace)
+            print(dump(records, args.output))
+    except CtlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # connection trouble, missing kubeconfig: one line, not a trace
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _common(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("-n", "--namespace", help="default: the kubeconfig context's namespace")
+    cmd.add_argument("--kubeconfig", help="default: $KUBECONFIG or ~/.kube/config")
+
+
+def _add_promotion_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    text = "list ModelPromotions: source, target, version, phase, gates passing, soak left"
+    cmd = sub.add_parser("promotions", help=text, description=text[0].upper() + text[1:] + ".")
+    _common(cmd)
+    cmd.add_argument("-A", "--all-namespaces", action="store_true")
+    cmd.set_defaults(func=_promotion_ctl)
+    text = "a ModelPromotion's gates, soak, approvals, evaluation and evidence"
+    promo = sub.add_parser("promotion", help=text, description=text[0].upper() + text[1:] + ".")
+    actions = promo.add_subparsers(dest="action", required=True)
+    text = "each gate with value, threshold and verdict; soak remaining; approvals; target"
+    status = actions.add_parser("status", help=text, description=text[0].upper() + text[1:] + ".")
+    _common(status)
+    status.add_argument("name", help="the ModelPromotion")
+    status.add_argument("-w", "--watch", action="store_true", help="redraw until Ctrl-C")
+    status.add_argument("--interval", type=float, default=2.0, help="seconds between redraws")
+    status.set_defaults(func=_promotion_ctl)
+    text = (
+        "print a run's whole record (gates, approvers, Job results, source and target); "
+        "kept on the target, so it works after the ModelPromotion is deleted"
+    )
+    evidence = actions.add_parser(
+        "evidence", help=text, description=text[0].upper() + text[1:] + "."
+    )
+    _common(evidence)
+    evidence.add_argument("name", help="the ModelPromotion (it may be deleted)")
+    evidence.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml")
+    evidence.add_argument(
+        "--run", type=int, metavar="N", help="run number (default: the last; 0: every run)"
+    )
+    evidence.add_argument(
+        "--target-namespace",
+        metavar="NS",
+        help="where the target lives, for a deleted promotion (default: search every "
+        "namespace you can list)",
+    )
+    evidence.set_defaults(func=_promotion_ctl)
+    for name, text in (
+        ("approve", "approve the promotion's waiting run as yourself (needs the approve verb)"),
+        ("reject", "reject the promotion's waiting run as yourself: the run fails"),
+    ):
+        cmd = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        _common(cmd)
+        cmd.add_argument("name", help="the ModelPromotion")
+        cmd.add_argument(
+            "-m", "--message", required=name == "reject", help="why (recorded as evidence)"
+        )
+        cmd.set_defaults(func=_promotion_ctl)
 
 
 _CTL_HELP = {
@@ -316,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.set_defaults(func=_reference_build)
     _add_ctl_commands(sub)
+    _add_promotion_commands(sub)
     return parser
 
 

@@ -104,6 +104,17 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def age(stamp: str | None, now: datetime) -> str:
+    """How long ago, as kubectl's AGE column shows it (5d, 3h, 12m, 40s)."""
+    if not stamp:
+        return "?"
+    seconds = int((now - parse_time(stamp)).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
 def rfc3339(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -15,8 +15,10 @@ from typing import Any
 
 from modelship.api import GROUP, KIND, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
 from modelship.api.status import CanaryStatus
+from modelship.conditions import age
 from modelship.decisions.commands import ANNOTATIONS, PAUSED, UNDO
 from modelship.decisions.rollout import Command, step_text
+from modelship.errors import CtlError
 from modelship.kube import Kube
 from modelship.render.labels import TRACK, selector
 
@@ -24,22 +26,8 @@ API_VERSION = f"{GROUP}/{VERSION}"
 Obj = dict[str, Any]
 
 
-class CtlError(Exception):
-    """A command that cannot apply now; the message says why."""
-
-
 def _status(obj: Obj) -> ModelDeploymentStatus:
     return ModelDeploymentStatus.model_validate(obj.get("status") or {})
-
-
-def _age(stamp: str | None, now: datetime) -> str:
-    if not stamp:
-        return "?"
-    seconds = int((now - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
 
 
 def table(objs: list[Obj], now: datetime) -> str:
@@ -55,7 +43,7 @@ def table(objs: list[Obj], now: datetime) -> str:
                 st.canary_summary or "",
                 st.ready_summary or "",
                 st.phase or "",
-                _age(obj["metadata"].get("creationTimestamp"), now),
+                age(obj["metadata"].get("creationTimestamp"), now),
             ]
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -21,3 +21,7 @@ class NotFoundError(ModelshipError):
 
 class AlreadyExistsError(ModelshipError):
     """A create found the object there already (409)."""
+
+
+class CtlError(ModelshipError):
+    """A command-line action that cannot apply now; the message says why (exit 1)."""

@@ -7,7 +7,8 @@ from typing import Any, cast
 import pytest
 
 from modelship.api.status import ModelDeploymentStatus, RevisionRef
-from modelship.ctl import Ctl, CtlError
+from modelship.ctl import Ctl
+from modelship.errors import CtlError
 from modelship.kube import Kube
 
 

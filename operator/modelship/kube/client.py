@@ -249,6 +249,16 @@ class Kube:
             "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
         )
 
+    def whoami(self) -> str:
+        """The username the API server authenticates these credentials as
+        (SelfSubjectReview, as `kubectl auth whoami`)."""
+        review = self._call(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+        )
+        return str(((review.get("status") or {}).get("userInfo") or {}).get("username") or "")
+
     def record_event(
         self,
         involved: Obj,
