@@ -303,7 +303,7 @@ def approval_policy() -> list[Schema]:
             "validations": [
                 {
                     "expression": "variables.added.all(k, variables.new[k] == "
-                    f"{user} || variables.new[k].startsWith({user} + '\n'))",
+                    f"{user} || variables.new[k].startsWith({user} + '\\n'))",
                     "messageExpression": "'an approve.modelship.io/ or reject.modelship.io/ "
                     "annotation must carry your own username (' + "
                     f"{user} + '), as its value or its first line'",
@@ -318,7 +318,7 @@ def approval_policy() -> list[Schema]:
                 {
                     "expression": "(variables.added.size() == 0 && variables.removed.size() "
                     "== 0) || authorizer.group('modelship.io').resource('modelpromotions')"
-                    ".namespace(object.metadata.namespace).name(object.metadata.name)"
+                    ".namespace(request.namespace).name(request.name)"
                     ".check('approve').allowed()",
                     "messageExpression": "'approving or rejecting a ModelPromotion needs the "
                     "approve verb on modelpromotions.modelship.io; ' + "

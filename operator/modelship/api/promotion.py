@@ -184,9 +184,10 @@ class ModelPromotionSpec(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
             cel(
-                "!(self['from'].name == self.to.name && "
-                "(has(self['from'].namespace) ? self['from'].namespace : '') == "
-                "(has(self.to.namespace) ? self.to.namespace : ''))",
+                # CEL spells the reserved word namespace as __namespace__.
+                "!(self.from.name == self.to.name && "
+                "(has(self.from.__namespace__) ? self.from.__namespace__ : '') == "
+                "(has(self.to.__namespace__) ? self.to.__namespace__ : ''))",
                 "from and to name the same ModelDeployment: a promotion moves a model between two",
                 ".to",
             ),

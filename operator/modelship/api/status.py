@@ -111,6 +111,11 @@ class HistoryEntry(ApiModel):
     outcome: str | None = Field(
         default=None, description="RolledOut, Promoted, Aborted, Superseded or RolledBack."
     )
+    promotion: str | None = Field(
+        default=None,
+        description="namespace/name#run of the ModelPromotion that set this model "
+        "(`modelship promotion evidence` prints its record).",
+    )
 
 
 AnalysisVerdict = Literal["Pass", "Fail", "Inconclusive", "Error"]

@@ -35,6 +35,7 @@ from modelship.decisions.autoscaling import (
 from modelship.decisions.children import drifted, projected, route_weight
 from modelship.decisions.commands import Requested
 from modelship.decisions.drift import assess_reading, record, window_due, with_drift
+from modelship.decisions.history import name_promotion
 from modelship.decisions.history import record as record_history
 from modelship.decisions.replicas import GpuNeed
 from modelship.decisions.retiring import retiring
@@ -59,6 +60,7 @@ from modelship.observed import DeploymentState, JobState, PodState
 from modelship.render import with_applied_hash
 from modelship.render.autoscaling import horizontal_pod_autoscaler, hpa_name
 from modelship.render.labels import Owner, Track
+from modelship.render.promotion import PROMOTED_BY, PROMOTED_VERSION
 from modelship.render.retraining import retraining_job, trigger_env
 from modelship.render.serving import deployment_name, runtime_deployment, runtime_service
 from modelship.revision_hash import revision_ref
@@ -164,8 +166,15 @@ def decide(s: Snapshot, now: datetime) -> Plan:
     )
     repaired = _repaired(s, revisions, rollout, tracks)
     serving = _serving(s, spec, revisions, rollout, tracks, now, repaired)
+    notes = (s.target.obj.get("metadata") or {}).get("annotations") or {}
     status = serving.status.model_copy(
         update={
+            "history": name_promotion(
+                s.previous.history,
+                serving.status.history,
+                notes.get(PROMOTED_BY),
+                notes.get(PROMOTED_VERSION),
+            ),
             "commands": s.asked.handled,
             "undo": revisions.undo,
             "revision_count": max(s.previous.revision_count, revisions.desired.number or 0),
