@@ -88,6 +88,7 @@ class Reason:
     TARGET_OVERWRITTEN: Final = "TargetOverwritten"
     TARGET_DELETED: Final = "TargetDeleted"
     TARGET_MANAGED_BY_ARGOCD: Final = "TargetManagedByArgoCD"
+    TARGET_REFUSED: Final = "TargetRefused"
     SOURCE_DELETED: Final = "SourceDeleted"
     SOURCE_MOVED_ON: Final = "SourceMovedOn"
     SOURCE_VERSION_NOT_SERVED: Final = "SourceVersionNotServed"

@@ -7,12 +7,18 @@ starts the container's command and args locally with the container's literal env
 and when the process ends writes the pod's status as a kubelet would: phase
 Succeeded or Failed, the exit code and the termination message. The Job controller
 takes it from there. Dev cluster and tests only.
+
+There is no cluster DNS or kube-proxy here either: an env value naming a Service
+(``http://NAME.NAMESPACE.svc[.cluster.local][:PORT]``, as a promotion's evaluation Job
+gets its source's URL) is rewritten to a ready endpoint of that Service (its
+EndpointSlice), the address a pod would reach through the Service.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -21,10 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from modelship.kube import Kube
+from modelship.kube.client import register_kind
 from modelship_testenv.cluster import repo_root
 from modelship_testenv.kwok import LOCAL_RUN
 
 log = logging.getLogger(__name__)
+SERVICE_URL = re.compile(
+    r"^(https?)://([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?(?::(\d+))?(/.*)?$"
+)
+register_kind("discovery.k8s.io/v1", "EndpointSlice", "endpointslices")
 
 
 @dataclass
@@ -92,6 +103,7 @@ class JobRunner:
         env = {
             e["name"]: str(e.get("value", "")) for e in container.get("env") or [] if "value" in e
         }
+        env = {k: self._through_service(v) for k, v in env.items()}
         env["MODELSHIP_TERMINATION_LOG"] = str(message_file)
         with open(base.with_suffix(".log"), "ab") as out:
             popen = subprocess.Popen(
@@ -107,6 +119,39 @@ class JobRunner:
         log.info(
             "job pod %s/%s running locally (pid %d)", meta["namespace"], meta["name"], popen.pid
         )
+
+    def _through_service(self, value: str) -> str:
+        """A Service URL as the address of one of its ready endpoints (else unchanged)."""
+        found = SERVICE_URL.match(value)
+        if found is None:
+            return value
+        scheme, name, namespace, port, path = found.groups()
+        service = self.kube.get("v1", "Service", namespace, name)
+        if service is None:
+            return value
+        ports = (service.get("spec") or {}).get("ports") or []
+        wanted = next((p for p in ports if str(p.get("port")) == (port or "80")), None)
+        if wanted is None:
+            return value
+        slices = self.kube.list(
+            "discovery.k8s.io/v1",
+            "EndpointSlice",
+            namespace,
+            {"kubernetes.io/service-name": name},
+        )
+        for piece in slices:
+            target = next(
+                (
+                    p.get("port")
+                    for p in piece.get("ports") or []
+                    if p.get("name") == wanted.get("name")
+                ),
+                None,
+            )
+            for endpoint in piece.get("endpoints") or []:
+                if target and (endpoint.get("conditions") or {}).get("ready", True):
+                    return f"{scheme}://{endpoint['addresses'][0]}:{target}{path or ''}"
+        return value
 
     def _finish(self, uid: str, run: _Run, code: int) -> None:
         meta = run.pod["metadata"]

@@ -18,7 +18,9 @@ import yaml
 from modelship_testenv.harness import OperatorProcess
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, model_deployment
+from tests.integration.test_real_runtime import get
 from tests.integration.test_serving import condition, md, wait_ready
+from tests.integration.test_serving import pods as runtime_pods
 
 pytestmark = pytest.mark.cluster
 
@@ -437,3 +439,95 @@ def test_the_evaluation_job_runs_once_and_its_results_gate_the_promotion(
         f"the target to serve {expected}",
         lambda: md(kubectl, prod, "fraud")["status"]["stableRevision"]["modelVersion"] == expected,
     )
+
+
+# ----- the example evaluation program against a real runtime ------------------------------
+
+UNSAFE_PICKLE = (
+    # A pickle whose loading would call os.system: protocol 2, GLOBAL posix system,
+    # one argument, REDUCE. Written as bytes; nothing here ever unpickles it.
+    b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
+)
+
+
+@pytest.mark.parametrize("artifact", ["clean", "unsafe-pickle"])
+def test_the_example_evaluation_scores_the_served_model_and_scans_its_artifact(
+    kubectl: Kubectl,
+    running_operator: OperatorProcess,
+    namespace: str,
+    prod: str,
+    job_runner: None,
+    tmp_path: Path,
+    artifact: str,
+) -> None:
+    from modelship_testenv.cluster import repo_root
+    from modelship_testenv.podrunner import PodRunner
+
+    model = tmp_path / "fraud-1.4.0"
+    subprocess.run(
+        [
+            sys.executable,
+            str(repo_root() / "examples" / "train.py"),
+            "--out",
+            str(model),
+            "--rows",
+            "4000",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    if artifact == "unsafe-pickle":
+        (model / "preprocessor.pkl").write_bytes(UNSAFE_PICKLE)
+    from modelship.kube import connect
+
+    pods = PodRunner(
+        connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig)),
+        tmp_path / "pods",
+        namespace=namespace,
+    )
+    pods.start()
+    try:
+        source = {"name": "fraud-scorer", "version": "1.4.0", "uri": f"file://{model}"}
+        obj = model_deployment("fraud", model=source)
+        assert kubectl.apply(dump(obj), namespace).returncode == 0
+        wait_ready(kubectl, namespace, "fraud")
+        # kwok reports Ready at once; a kubelet would wait for the runtime's readiness.
+        ip = runtime_pods(kubectl, namespace, "fraud")[0]["status"]["podIP"]
+        wait_for("the source runtime", lambda: get(f"http://{ip}:8080/v2/health/ready")[0] == 200)
+        deploy(kubectl, prod, "1.3.0")
+        job = evaluation_job("unused")
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        container["command"] = [
+            sys.executable,
+            "examples/evaluate.py",
+            "--requests",
+            "120",
+            "--seconds",
+            "15",
+        ]
+        gates = {
+            "evaluationJob": job,
+            "evaluationThresholds": [
+                {"name": "accuracy", "min": 0.75},
+                {"name": "p95_latency_ms", "max": 2000},
+                {"name": "error_rate", "max": 0},
+                {"name": "unsafe_pickle_ops", "max": 0},
+            ],
+        }
+        obj = promotion("to-prod", namespace, gates=gates)
+        assert kubectl.apply(dump(obj), prod).returncode == 0
+        phase = "Succeeded" if artifact == "clean" else "Failed"
+        final = wait_phase(kubectl, prod, "to-prod", phase, timeout=120)
+    finally:
+        pods.stop()
+    results = final["status"]["evidence"]["evaluation"]["results"]
+    assert results["holdout_rows"] == 2000
+    assert 0.75 <= results["accuracy"] <= 1.0
+    assert results["load_requests"] > 0 and results["requests_per_second"] > 0
+    assert results["pickle_files_scanned"] == (0 if artifact == "clean" else 1)
+    verdict = gate(final, "evaluation/unsafe_pickle_ops")
+    if artifact == "clean":
+        assert verdict["verdict"] == "Pass" and results["unsafe_pickle_ops"] == 0
+    else:
+        assert verdict["verdict"] == "Fail" and results["unsafe_pickle_ops"] >= 1
+        assert final["status"]["evidence"]["reason"] == "EvaluationFailed"

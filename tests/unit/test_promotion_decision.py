@@ -603,3 +603,13 @@ def test_once_ends_and_continuous_starts_a_run_for_each_new_stable_model() -> No
 )
 def test_human_durations(seconds: float, text: str) -> None:
     assert human(seconds) == text
+
+
+def test_a_target_pinning_a_digest_the_promoted_model_lacks_is_refused() -> None:
+    digest = "sha256:" + "a" * 64
+    to = prod(V15.model_copy(update={"digest": digest}))
+    plan = promotion.decide(snap(spec(), source=staging(), to=to), T0)
+    status = status_of(plan)
+    assert status.phase == "Failed"
+    assert status.evidence is not None and status.evidence.reason == "TargetRefused"
+    assert f"spec.model.digest {digest}" in status.message

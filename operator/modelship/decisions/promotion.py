@@ -59,7 +59,7 @@ from modelship.render.promotion import (
 MD_API = "modelship.io/v1alpha1"
 # A gate whose Fail ends the run, and the reason the run fails with.
 FINAL_REASONS = {
-    "target": Reason.TARGET_MANAGED_BY_ARGOCD,
+    "target": Reason.TARGET_REFUSED,
     "evaluationJob": Reason.EVALUATION_FAILED,
     "approval": Reason.REJECTED,
 }
@@ -221,7 +221,7 @@ def _evaluate(
     s: Snapshot, spec: ModelPromotionSpec, run: Evidence, source: DeploymentView, now: datetime
 ) -> tuple[list[GateResult], Evidence]:
     """Every gate, in the order people read them; the run with what was measured."""
-    results = [gates.target(spec, s.to, now)]
+    results = [gates.target(spec, s.to, run.model, now)]
     soak, clock = gates.soak(spec.gates, source, run.soak, now)
     if soak is not None:
         results.append(soak)
@@ -301,6 +301,8 @@ def _gating(s: Snapshot, spec: ModelPromotionSpec, run: Evidence, now: datetime)
         actions.append(CreateOnce(evaluation_job(_owner(s), spec, run.run, env)))
     if final is not None:
         reason = FINAL_REASONS.get(final.name, Reason.EVALUATION_FAILED)
+        if final.name == "target" and s.to is not None and gates.argocd_tracking(s.to):
+            reason = Reason.TARGET_MANAGED_BY_ARGOCD
         return _end(s, spec, run, "Failed", reason, f"{final.name}: {final.message}", now)
     blocking = [g for g in results if g.verdict != "Pass" and g.name != "approval"]
     approval = next((g for g in results if g.name == "approval"), None)

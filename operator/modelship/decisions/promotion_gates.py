@@ -337,18 +337,19 @@ def evaluation(
             )
         ], record
     if not job.state.succeeded:
+        said = f" ({job.message[:1000]})" if job.message else ""
         record = EvaluationRecord(
             job=job_name,
             namespace=namespace,
             outcome="Failed",
-            message=job.state.message,
+            message=job.state.message + said,
             finished_at=job.state.finished_at,
         )
         return [
             GateResult(
                 name="evaluationJob",
                 verdict="Fail",
-                message=f"evaluation Job {job_name} failed: {job.state.message}",
+                message=f"evaluation Job {job_name} failed: {job.state.message}{said}",
                 measured_at=stamp,
                 final=True,
             )
@@ -458,7 +459,9 @@ def argocd_tracking(to: DeploymentView) -> str:
     return ""
 
 
-def target(spec: ModelPromotionSpec, to: DeploymentView | None, now: datetime) -> GateResult:
+def target(
+    spec: ModelPromotionSpec, to: DeploymentView | None, model: PromotedModel, now: datetime
+) -> GateResult:
     stamp = rfc3339(now)
     ns, name = spec.to.namespace, spec.to.name
     if to is None:
@@ -477,6 +480,23 @@ def target(spec: ModelPromotionSpec, to: DeploymentView | None, now: datetime) -
             message=f"the target is managed by Argo CD ({tracked}): its selfHeal would "
             "revert a direct change; promote through Git, or set "
             "spec.strategy.direct.allowArgoCDManaged",
+            measured_at=stamp,
+            final=True,
+        )
+    # A server-side apply cannot remove a field another manager set (and refuses null):
+    # the target would keep pinning the old artifact under the new version.
+    stale = [
+        f"spec.model.{field} {getattr(to.model, field)}"
+        for field in ("digest", "format")
+        if getattr(to.model, field) is not None and getattr(model, field) is None
+    ]
+    if stale:
+        return GateResult(
+            name="target",
+            verdict="Fail",
+            message=f"the target sets {', '.join(stale)} and the promoted model has none; "
+            "a server-side apply cannot remove a field another writer set: remove it from "
+            "the target, or set it on the source",
             measured_at=stamp,
             final=True,
         )

@@ -38,7 +38,7 @@ class DeploymentView:
 @dataclass(frozen=True)
 class EvaluationJob:
     state: JobState
-    message: str  # the termination message of its pod (results), when it succeeded
+    message: str  # its pod's termination message: results, or why it failed
 
 
 @dataclass(frozen=True)

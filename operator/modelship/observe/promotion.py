@@ -192,7 +192,7 @@ class PromotionObserver:
             return None
         state = JobState.from_object(obj, 0)
         message = ""
-        if state.finished and state.succeeded:
+        if state.finished:  # results, or (failed) what the program said went wrong
             pods = self.kube.list("v1", "Pod", namespace, {JOB_NAME: job})
             message = termination_message(pods)
         return EvaluationJob(state, message)
