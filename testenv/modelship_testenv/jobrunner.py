@@ -151,6 +151,15 @@ class JobRunner:
             for endpoint in piece.get("endpoints") or []:
                 if target and (endpoint.get("conditions") or {}).get("ready", True):
                     return f"{scheme}://{endpoint['addresses'][0]}:{target}{path or ''}"
+        # kwok's pods may not name their ports, and then the EndpointSlice controller
+        # lists no endpoint: go by the Service's selector, as it would.
+        selector = (service.get("spec") or {}).get("selector") or {}
+        for pod in self.kube.list("v1", "Pod", namespace, selector) if selector else []:
+            ip = (pod.get("status") or {}).get("podIP")
+            if ip and (pod.get("status") or {}).get("phase") == "Running":
+                target = wanted.get("targetPort")
+                number = target if isinstance(target, int) else wanted.get("port")
+                return f"{scheme}://{ip}:{number}{path or ''}"
         return value
 
     def _finish(self, uid: str, run: _Run, code: int) -> None:
