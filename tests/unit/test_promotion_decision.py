@@ -613,3 +613,33 @@ def test_a_target_pinning_a_digest_the_promoted_model_lacks_is_refused() -> None
     assert status.phase == "Failed"
     assert status.evidence is not None and status.evidence.reason == "TargetRefused"
     assert f"spec.model.digest {digest}" in status.message
+
+
+def test_the_target_history_names_the_promotion_for_the_revision_it_set() -> None:
+    from modelship.decisions.history import name_promotion
+
+    before = [HistoryEntry(revision="r130", model_version="1.3.0", outcome="RolledOut")]
+    after = [
+        HistoryEntry(revision="r140", model_version="1.4.0", outcome="Promoted"),
+        HistoryEntry(revision="r130", model_version="1.3.0", outcome="Superseded"),
+    ]
+    named = name_promotion(before, after, "prod/p#1", "1.4.0")
+    assert [h.promotion for h in named] == ["prod/p#1", None]
+    assert name_promotion(before, after, None, None) == after
+
+
+def test_promotion_status_view_shows_each_gate_with_value_and_threshold() -> None:
+    from modelship.promotion_ctl import render_status
+
+    s = spec(soakTime="1h", approval={"required": True})
+    status = status_of(promotion.decide(snap(s, source=staging(since=T0), to=prod()), T0))
+    obj = {
+        "metadata": {"name": "p", "namespace": "prod"},
+        "spec": {"mode": "Once"},
+        "status": status.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+    text = render_status(obj)
+    assert "Phase:       WaitingForGates" in text
+    assert "soakTime" in text and "Waiting" in text and "0 / 3600" in text
+    assert "remaining 1h" in text
+    assert "Approved=False  AwaitingApproval" in text
