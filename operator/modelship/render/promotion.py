@@ -3,13 +3,13 @@ run's evidence kept on the target."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from typing import Any, Final
 
 from modelship.api.deployment import GROUP, KIND, VERSION
 from modelship.api.promotion import ModelPromotionSpec
 from modelship.api.promotion_status import Evidence, PromotedModel
+from modelship.render.jobs import job_from_template
 from modelship.render.labels import MANAGED_BY, MANAGER, Owner
 
 Obj = dict[str, Any]
@@ -66,32 +66,13 @@ def evaluation_env(model: PromotedModel, source_url: str, promotion: str, run: i
 def evaluation_job(owner: Owner, spec: ModelPromotionSpec, run: int, env: list[Obj]) -> Obj:
     """A batch/v1 Job from gates.evaluationJob, owned by the ModelPromotion, with the
     model and the source's Service URL in every container's env."""
-    template = copy.deepcopy(spec.gates.evaluation_job or {})
-    job_spec = template.get("spec") or {}
-    pod_template = job_spec.setdefault("template", {})
-    pod_spec = pod_template.setdefault("spec", {})
-    pod_spec.setdefault("restartPolicy", "Never")
-    names = {e["name"] for e in env}
-    for container in pod_spec.get("containers") or []:
-        container["env"] = [e for e in container.get("env") or [] if e.get("name") not in names]
-        container["env"] += copy.deepcopy(env)
-    labels = {
-        **((template.get("metadata") or {}).get("labels") or {}),
-        MANAGED_BY: MANAGER,
-        PROMOTION: owner.name,
-        PROMOTION_RUN: str(run),
-    }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": evaluation_job_name(owner.name, run),
-            "namespace": owner.namespace,
-            "labels": labels,
-            "ownerReferences": [owner.reference()],
-        },
-        "spec": job_spec,
-    }
+    return job_from_template(
+        spec.gates.evaluation_job or {},
+        owner,
+        evaluation_job_name(owner.name, run),
+        {PROMOTION: owner.name, PROMOTION_RUN: str(run)},
+        env,
+    )
 
 
 def evidence_name(promotion_namespace: str, promotion: str, run: int) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 from modelship.api import ModelDeploymentSpec
 from modelship.api.status import DriftStatus
-from modelship.render.labels import MANAGED_BY, MANAGER, MODEL_DEPLOYMENT, Owner
+from modelship.render.jobs import job_from_template
+from modelship.render.labels import MODEL_DEPLOYMENT, Owner
 
 Obj = dict[str, Any]
 RETRAINING = "modelship.io/retraining"  # the Job's number, on Jobs and their pods
@@ -41,31 +41,11 @@ def retraining_job(owner: Owner, spec: ModelDeploymentSpec, number: int, env: li
     in every container's env. Its pods carry only the retraining label, so they are
     never mistaken for runtime pods."""
     assert spec.retraining is not None
-    template = copy.deepcopy(spec.retraining.job_template)
-    job_spec = template.get("spec") or {}
-    pod_template = job_spec.setdefault("template", {})
-    pod_meta = pod_template.setdefault("metadata", {})
-    pod_meta.setdefault("labels", {})[RETRAINING] = f"{owner.name}-{number}"
-    pod_spec = pod_template.setdefault("spec", {})
-    pod_spec.setdefault("restartPolicy", "Never")
-    for container in pod_spec.get("containers") or []:
-        names = {e["name"] for e in env}
-        container["env"] = [e for e in container.get("env") or [] if e.get("name") not in names]
-        container["env"] += copy.deepcopy(env)
-    labels = {
-        **((template.get("metadata") or {}).get("labels") or {}),
-        MANAGED_BY: MANAGER,
-        MODEL_DEPLOYMENT: owner.name,
-        RETRAINING: str(number),
-    }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": job_name(owner.name, number),
-            "namespace": owner.namespace,
-            "labels": labels,
-            "ownerReferences": [owner.reference()],
-        },
-        "spec": job_spec,
-    }
+    return job_from_template(
+        spec.retraining.job_template,
+        owner,
+        job_name(owner.name, number),
+        {MODEL_DEPLOYMENT: owner.name, RETRAINING: str(number)},
+        env,
+        pod_labels={RETRAINING: f"{owner.name}-{number}"},
+    )
