@@ -8,6 +8,7 @@ docs/testenv.md, or the GPU tests fail with a message saying so).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -127,13 +128,22 @@ def running_operator(operator: OperatorProcess) -> OperatorProcess:
     return operator
 
 
-@pytest.fixture
-def namespace(kubectl: Kubectl) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
+@contextlib.contextmanager
+def fresh_namespace(kubectl: Kubectl, prefix: str = "t") -> Iterator[str]:
+    """A new namespace with its default ServiceAccount, deleted afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     kubectl.run("create", "namespace", name)
     wait_for(
         "the namespace's default ServiceAccount",
         lambda: kubectl.run("get", "sa", "default", "-n", name, check=False).returncode == 0,
     )
-    yield name
-    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+    try:
+        yield name
+    finally:
+        kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl) -> Iterator[str]:
+    with fresh_namespace(kubectl) as name:
+        yield name

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 import yaml
 
 from modelship_testenv.harness import OperatorProcess
-from tests.integration.conftest import Kubectl, wait_for
+from tests.integration.conftest import Kubectl, fresh_namespace, wait_for
 from tests.integration.manifests import dump, model_deployment
 from tests.integration.test_real_runtime import get
 from tests.integration.test_serving import condition, md, wait_ready
@@ -28,14 +27,8 @@ pytestmark = pytest.mark.cluster
 @pytest.fixture
 def prod(kubectl: Kubectl) -> Iterator[str]:
     """A second namespace: the target's environment."""
-    name = f"p-{uuid.uuid4().hex[:8]}"
-    kubectl.run("create", "namespace", name)
-    wait_for(
-        "the namespace's default ServiceAccount",
-        lambda: kubectl.run("get", "sa", "default", "-n", name, check=False).returncode == 0,
-    )
-    yield name
-    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+    with fresh_namespace(kubectl, "p") as name:
+        yield name
 
 
 def version(v: str) -> dict[str, Any]:
@@ -172,7 +165,11 @@ def test_invalid_promotions_are_rejected_naming_the_field(
 
 
 def test_explain_and_printer_columns(kubectl: Kubectl) -> None:
-    text = kubectl.run("explain", "mpromo.spec.gates.soakTime").stdout
+    # kubectl's discovery may not list a CRD established a moment ago: ask until it does.
+    text = wait_for(
+        "kubectl explain to know mpromo",
+        lambda: kubectl.run("explain", "mpromo.spec.gates.soakTime", check=False).stdout,
+    )
     assert "a flap" in text and "restarts the clock" in text
     crd = kubectl.json("get", "crd", "modelpromotions.modelship.io")
     columns = [c["name"] for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]]
