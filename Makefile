@@ -18,11 +18,11 @@ deps: $(STAMP) ## install Python dependencies into .venv (modelship and testenv/
 system-deps: ## Debian packages the tests and the demo need (openssl, prometheus)
 	bash hack/system-deps.sh
 
-crds: ## regenerate crds/ from the API models
-	$(PYTHON) -m modelship crds --output crds
+crds: $(STAMP) ## regenerate crds/ from the API models
+	$(PY) -m modelship crds --output crds
 
-check-crds: ## fail if crds/ is stale
-	$(PYTHON) -m modelship crds --output crds --check
+check-crds: $(STAMP) ## fail if crds/ is stale
+	$(PY) -m modelship crds --output crds --check
 
 lint: $(STAMP) ## ruff, mypy and the import layers (lint-imports)
 	$(VENV)/bin/ruff check operator testenv tests bench hack

@@ -98,6 +98,8 @@ class Reason:
     PROMOTION_SUCCEEDED: Final = "PromotionSucceeded"
     PROMOTION_FAILED: Final = "PromotionFailed"
     TARGET_CHANGED: Final = "TargetChanged"
+    TARGET_COMMITTED: Final = "TargetCommitted"
+    TARGET_NOT_SYNCED: Final = "TargetNotSynced"
 
 
 def parse_time(text: str) -> datetime:

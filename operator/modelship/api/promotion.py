@@ -166,15 +166,73 @@ class DirectStrategy(ApiModel):
     )
 
 
+class SecretRef(ApiModel):
+    """A Secret in the ModelPromotion's namespace."""
+
+    name: str = Field(min_length=1, max_length=253, description="Secret name.")
+
+
+class GitAuthor(ApiModel):
+    """Who the commit says wrote it (the evidence names the approvers either way)."""
+
+    name: str = Field(default="modelship", min_length=1, max_length=200)
+    email: str = Field(default="modelship@localhost", min_length=3, max_length=200)
+
+
+class GitStrategy(ApiModel):
+    """Commit the target's new spec.model to the manifest in a Git repository and push;
+    a GitOps tool (Argo CD, Flux) applies it, and the run waits for the cluster to show
+    it (docs/promotion.md, "Changing the target through Git")."""
+
+    repo_url: str = Field(
+        alias="repoURL",
+        min_length=1,
+        max_length=2048,
+        pattern=r"^(https?|ssh|file)://\S+$|^[\w.-]+@[\w.-]+:\S+$",
+        description="Repository URL: https://, ssh://, user@host:path, or file:// (a "
+        "repository the operator's file system holds).",
+    )
+    branch: str = Field(
+        default="main",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\w][\w./-]*$",
+        description="Branch to commit to.",
+    )
+    path: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[^/].*\.ya?ml$",
+        description="File in the repository, relative to its root, that holds the target "
+        "ModelDeployment's manifest (other documents in it are kept as they are).",
+    )
+    secret_ref: SecretRef | None = Field(
+        default=None,
+        alias="secretRef",
+        description="Credentials: keys username and password (HTTPS; a token as the "
+        "password), or sshPrivateKey with optional knownHosts (SSH).",
+    )
+    author: GitAuthor = Field(default_factory=GitAuthor, description="The commit's author.")
+    sync_timeout: Duration = Field(
+        default="30m",
+        alias="syncTimeout",
+        description="A run whose commit the cluster has not applied this long after it "
+        "was pushed fails (TargetNotSynced).",
+    )
+
+
 class Strategy(ApiModel):
     """How the target is changed."""
 
     model_config = ApiModel.model_config | {
-        "json_schema_extra": validations(exactly_one(["direct"], "in strategy"))
+        "json_schema_extra": validations(exactly_one(["direct", "git"], "in strategy"))
     }
 
     direct: DirectStrategy | None = Field(
         default=None, description="Apply spec.model to the target in the cluster."
+    )
+    git: GitStrategy | None = Field(
+        default=None, description="Commit spec.model to the target's manifest in Git."
     )
 
 

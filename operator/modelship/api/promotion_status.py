@@ -118,7 +118,15 @@ class TargetState(ApiModel):
     )
     message: str = Field(default="", description="What the target reports.")
     changed_by: str | None = Field(
-        default=None, description="How it was changed: direct (field manager)."
+        default=None,
+        description="How it was changed: direct (field manager), or git (repository, "
+        "branch and file).",
+    )
+    commit: str | None = Field(
+        default=None, description="Git strategy: the SHA of the commit that changed it."
+    )
+    committed_at: OptionalTimestamp = Field(
+        default=None, description="Git strategy: when that commit was made."
     )
 
 

@@ -10,6 +10,7 @@ from modelship import telemetry
 from modelship.api.promotion_status import ModelPromotionStatus
 from modelship.decisions import promotion
 from modelship.decisions.promotion_types import Snapshot
+from modelship.gitops import GitRepos
 from modelship.kernel.executor import Executor
 from modelship.kernel.loop import Reconcile
 from modelship.kernel.plan import Plan, Target
@@ -22,8 +23,8 @@ log = logging.getLogger(__name__)
 class ModelPromotionController:
     kind = "ModelPromotion"
 
-    def __init__(self, kube: Kube) -> None:
-        self.observer = PromotionObserver(kube)
+    def __init__(self, kube: Kube, git: GitRepos) -> None:
+        self.observer = PromotionObserver(kube, git=git)
         # (namespace, name) -> its source, for dropping the checks' scrape history.
         self.sources: dict[tuple[str, str], tuple[str, str]] = {}
 
@@ -57,5 +58,7 @@ class ModelPromotionController:
 
 
 def model_promotion_reconcile(kube: Kube, executor: Executor | None = None) -> Reconcile[Snapshot]:
-    """The reconcile the work queue runs per ModelPromotion key."""
-    return Reconcile(ModelPromotionController(kube), executor or Executor(kube))
+    """The reconcile the work queue runs per ModelPromotion key. One set of Git clones
+    serves observing (finding a run's commit) and executing (making it)."""
+    git = GitRepos(kube)
+    return Reconcile(ModelPromotionController(kube, git), executor or Executor(kube, git=git))

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from modelship.api.approvals import Vote
-from modelship.api.promotion import ModelPromotionSpec
+from modelship.api.promotion import GitStrategy, ModelPromotionSpec
 from modelship.api.promotion_status import (
     ApprovalRecord,
     Evidence,
@@ -41,6 +41,7 @@ from modelship.conditions import (
     set_condition,
 )
 from modelship.decisions import promotion_gates as gates
+from modelship.decisions import promotion_git
 from modelship.decisions.promotion_types import DeploymentView, Snapshot
 from modelship.kernel.plan import Action, Apply, CreateOnce, Event, Plan
 from modelship.render.labels import Owner
@@ -107,6 +108,9 @@ def decide(s: Snapshot, now: datetime) -> Plan:
 
 def _running(s: Snapshot, spec: ModelPromotionSpec, run: Evidence, now: datetime) -> Plan:
     if run.promoted_at is None and not _already_promoted(s, run):
+        # Gates passed and the target not changed yet: only a commit waits like this.
+        if run.gates_passed_at is not None and spec.strategy.git is not None:
+            return _syncing(s, spec, spec.strategy.git, run, now)
         return _gating(s, spec, run, now)
     if run.promoted_at is None:
         run = run.model_copy(update={"promoted_at": rfc3339(now)})
@@ -351,6 +355,8 @@ def _promote(
 ) -> Plan:
     to = s.to
     assert to is not None  # the target gate passed
+    if spec.strategy.git is not None:
+        return _commit(s, spec, spec.strategy.git, run, actions, now)
     by = promoted_by(s.target.ref.namespace, s.target.ref.name, run.run)
     run = run.model_copy(
         update={
@@ -376,6 +382,86 @@ def _promote(
         events=(event, *plan.events),
         requeue_after=plan.requeue_after,
     )
+
+
+def _commit(
+    s: Snapshot,
+    spec: ModelPromotionSpec,
+    git: GitStrategy,
+    run: Evidence,
+    actions: list[Action],
+    now: datetime,
+) -> Plan:
+    """Gates passed: commit the change; the cluster shows it once the GitOps tool syncs."""
+    target = run.target.model_copy(update={"changed_by": promotion_git.changed_by(git)})
+    run = run.model_copy(update={"gates_passed_at": rfc3339(now), "target": target})
+    plan = _syncing(s, spec, git, run, now)
+    return Plan(
+        actions=(*actions, *plan.actions),
+        status=plan.status,
+        events=plan.events,
+        requeue_after=plan.requeue_after,
+    )
+
+
+def _syncing(
+    s: Snapshot, spec: ModelPromotionSpec, git: GitStrategy, run: Evidence, now: datetime
+) -> Plan:
+    """Through Git: the commit is made (again, if a stop lost it: the writer skips a
+    branch that has it), recorded, then waited on until the target shows it."""
+    where = f"{git.path} on {git.repo_url} {git.branch}"
+    if s.commit is None and run.target.commit is None:
+        trouble = f" (reading the branch: {s.git_error})" if s.git_error else ""
+        plan = _status_plan(
+            s,
+            spec,
+            run,
+            "Promoting",
+            f"all gates passed; committing {where}{trouble}",
+            now,
+            requeue=promotion_git.COMMIT_RECHECK,
+        )
+        return Plan(
+            actions=(promotion_git.commit(s, git, run),),
+            status=plan.status,
+            requeue_after=plan.requeue_after,
+        )
+    events: tuple[Event, ...] = ()
+    if s.commit is not None and run.target.commit != s.commit.sha:
+        run = promotion_git.recorded(run, s.commit)
+        events = (
+            Event(
+                "Normal",
+                Reason.TARGET_COMMITTED,
+                f"run {run.run}: all gates passed; committed {s.commit.sha[:12]} setting "
+                f"{s.to_ref[0]}/{s.to_ref[1]} spec.model to {run.model.version} in {where}",
+            ),
+        )
+    sha = (run.target.commit or "")[:12]
+    left = promotion_git.sync_left(git, run, now)
+    if left <= 0:
+        return _end(
+            s,
+            spec,
+            run,
+            "Failed",
+            Reason.TARGET_NOT_SYNCED,
+            f"{s.to_ref[0]}/{s.to_ref[1]} did not show commit {sha} within "
+            f"{git.sync_timeout} (spec.strategy.git.syncTimeout): is a GitOps tool syncing "
+            f"{where}?",
+            now,
+        )
+    plan = _status_plan(
+        s,
+        spec,
+        run,
+        "Promoting",
+        f"committed {sha} to {where}; waiting for the cluster to apply it "
+        f"({gates.human(left)} left)",
+        now,
+        requeue=left,
+    )
+    return Plan(status=plan.status, events=events, requeue_after=plan.requeue_after)
 
 
 def _promoting(

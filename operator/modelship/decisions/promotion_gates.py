@@ -484,11 +484,14 @@ def target(
             final=True,
         )
     # A server-side apply cannot remove a field another manager set (and refuses null):
-    # the target would keep pinning the old artifact under the new version.
+    # the target would keep pinning the old artifact under the new version. A commit to
+    # the manifest can remove it.
     stale = [
         f"spec.model.{field} {getattr(to.model, field)}"
         for field in ("digest", "format")
-        if getattr(to.model, field) is not None and getattr(model, field) is None
+        if direct is not None
+        and getattr(to.model, field) is not None
+        and getattr(model, field) is None
     ]
     if stale:
         return GateResult(
@@ -500,7 +503,8 @@ def target(
             measured_at=stamp,
             final=True,
         )
-    note = f" (Argo CD tracks it: {tracked}; allowed)" if tracked else ""
+    allowed = "allowed" if direct is not None else "changed through Git"
+    note = f" (Argo CD tracks it: {tracked}; {allowed})" if tracked else ""
     return GateResult(
         name="target",
         verdict="Pass",

@@ -42,6 +42,14 @@ class EvaluationJob:
 
 
 @dataclass(frozen=True)
+class SeenCommit:
+    """The run's commit on the Git strategy's branch."""
+
+    sha: str
+    committed_at: str  # RFC 3339
+
+
+@dataclass(frozen=True)
 class Snapshot:
     target: Target  # the ModelPromotion (the kernel's reconciled object)
     spec: ModelPromotionSpec | None
@@ -56,4 +64,8 @@ class Snapshot:
     evaluation: EvaluationJob | None = None  # the current run's Job, when it exists
     checks: Observed | None = None  # read for this reconcile when checks were due
     evidence_stored: bool = False  # the finished run's evidence is on the target
+    # Git strategy, once the gates passed: the run's commit if the branch has it, or why
+    # the branch could not be read.
+    commit: SeenCommit | None = None
+    git_error: str = ""
     children: Mapping[ObjectRef, Obj] = field(default_factory=dict)

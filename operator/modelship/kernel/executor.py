@@ -1,6 +1,6 @@
 """The one executor: carries out any controller's Plan against the API server.
 
-Order: the plan's actions as listed (apply, create-once, delete), then pruning (the
+Order: the plan's actions as listed (apply, create-once, delete, a Git commit), then pruning (the
 observed children of the plan's prune kinds that it no longer holds), then Events
 (named after what was observed, so a repeat is a no-op), then the status. Status is
 written in a deferred step: when anything before it fails, the object's status as
@@ -17,13 +17,23 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from modelship.api.status import Condition
 from modelship.cache import ChildCache
 from modelship.conditions import rfc3339, set_condition
 from modelship.errors import AlreadyExistsError, TransientError
-from modelship.kernel.plan import Apply, CreateOnce, Delete, Event, Obj, ObjectRef, Plan, Target
+from modelship.kernel.plan import (
+    Apply,
+    Commit,
+    CreateOnce,
+    Delete,
+    Event,
+    Obj,
+    ObjectRef,
+    Plan,
+    Target,
+)
 from modelship.kube import Kube
 from modelship.render.labels import APPLIED_HASH
 
@@ -36,6 +46,19 @@ RECONCILE_SUCCEEDED: Final = "ReconcileSucceeded"
 # Called before every write the executor makes, with what it is about to do: the chaos
 # tests stop the process at the Nth write through it.
 WriteHook = Callable[[str], None]
+
+
+class GitWriter(Protocol):
+    """Makes a plan's Commit (modelship.gitops.GitRepos); returns its SHA."""
+
+    def commit(self, action: Commit) -> str: ...
+
+
+class NoGit:
+    """The writer of an executor given none: a plan that commits is a wiring mistake."""
+
+    def commit(self, action: Commit) -> str:
+        raise TransientError(f"this operator cannot commit to {action.remote}: no Git writer")
 
 
 def _hash(obj: Mapping[str, Any] | None) -> str | None:
@@ -55,10 +78,12 @@ class Executor:
         kube: Kube,
         cache: ChildCache | None = None,
         before_write: WriteHook | None = None,
+        git: GitWriter | None = None,
     ) -> None:
         self.kube = kube
         self.cache = cache
         self.before_write = before_write
+        self.git = git or NoGit()
 
     def _write(self, what: str) -> None:
         if self.before_write is not None:
@@ -78,6 +103,9 @@ class Executor:
                 self._create_once(action.owner_uid or target.uid, action.obj)
             elif isinstance(action, Delete):
                 self._delete(action.ref)
+            elif isinstance(action, Commit):
+                self._write(f"commit {action.path} to {action.remote}")
+                self.git.commit(action)
             # Keep: nothing to do; it only spares the child from pruning below.
         for ref in plan.pruned(children):
             if owned_by(children[ref], target.uid):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Obj = dict[str, Any]
 Kind = tuple[str, str]  # (apiVersion, kind)
@@ -97,7 +97,46 @@ class Keep:
     ref: ObjectRef
 
 
-Action = Apply | CreateOnce | Delete | Keep
+class FileEdit(Protocol):
+    """What a commit does to the file's text (pure); raises ValueError naming the file
+    when it cannot."""
+
+    def __call__(self, text: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class GitRemote:
+    """A branch of a Git repository, and the Secret with its credentials if any."""
+
+    url: str
+    branch: str
+    secret: tuple[str, str] | None = None  # namespace, name
+
+    def __str__(self) -> str:
+        return f"{self.url} {self.branch}"
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Change one file on a branch and push the commit (a promotion's Git strategy).
+    ``marker`` is a line the commit message carries: a branch that already has a commit
+    with it gets no second one, so a run that stopped after pushing never commits twice.
+    ``about``: the object the change is for (the target ModelDeployment)."""
+
+    remote: GitRemote
+    path: str
+    edit: FileEdit
+    message: str
+    marker: str
+    author: tuple[str, str]  # name, email
+    about: ObjectRef
+
+    @property
+    def ref(self) -> ObjectRef:
+        return self.about
+
+
+Action = Apply | CreateOnce | Delete | Keep | Commit
 
 
 @dataclass(frozen=True)

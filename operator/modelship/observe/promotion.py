@@ -15,12 +15,19 @@ from modelship.analysis.checks import Observed
 from modelship.api.analysis import AnalysisSpec
 from modelship.api.approvals import APPROVE_PREFIX, REJECT_PREFIX, votes
 from modelship.api.deployment import ModelDeploymentSpec
-from modelship.api.promotion import PROMOTION_KIND, ModelPromotionSpec
+from modelship.api.promotion import PROMOTION_KIND, GitStrategy, ModelPromotionSpec
 from modelship.api.promotion_status import Evidence, ModelPromotionStatus, PromotedModel
 from modelship.api.status import ModelDeploymentStatus
 from modelship.conditions import rfc3339
 from modelship.decisions import promotion_gates as gates
-from modelship.decisions.promotion_types import DeploymentView, EvaluationJob, Snapshot
+from modelship.decisions import promotion_git
+from modelship.decisions.promotion_types import (
+    DeploymentView,
+    EvaluationJob,
+    SeenCommit,
+    Snapshot,
+)
+from modelship.gitops import GitError, GitRepos
 from modelship.kernel.executor import owned_by
 from modelship.kernel.plan import ObjectRef, Target
 from modelship.kube import Kube
@@ -50,16 +57,29 @@ def read_status(raw: dict[str, Any], now: datetime) -> ModelPromotionStatus:
         return ModelPromotionStatus()
 
 
+def _awaiting_commit(run: Evidence) -> bool:
+    """Gates passed, the target not changed yet, and no commit recorded."""
+    return (
+        run.outcome == "Running"
+        and run.gates_passed_at is not None
+        and run.promoted_at is None
+        and run.target.commit is None
+    )
+
+
 def scope(namespace: str, name: str) -> str:
     """The scrape history of one promotion's checks on its source."""
     return f"promotion/{namespace}/{name}"
 
 
 class PromotionObserver:
-    def __init__(self, kube: Kube, readings: Readings | None = None) -> None:
+    def __init__(
+        self, kube: Kube, readings: Readings | None = None, git: GitRepos | None = None
+    ) -> None:
         self.kube = kube
         self.readings = readings or Readings()
         self.revisions = RevisionStore(kube)
+        self.git = git or GitRepos(kube)
 
     def target(self, namespace: str, name: str) -> Target | None:
         obj = self.kube.get(API_VERSION, PROMOTION_KIND, namespace, name)
@@ -119,6 +139,10 @@ class PromotionObserver:
         stored = False
         if run is not None and run.outcome != "Running" and to is not None:
             stored = self._evidence_stored(to, ns, name, run)
+        commit, git_error = None, ""
+        git = spec.strategy.git
+        if git is not None and run is not None and _awaiting_commit(run):
+            commit, git_error = self._commit(target, git, run)
         return Snapshot(
             target=target,
             spec=spec,
@@ -133,6 +157,8 @@ class PromotionObserver:
             evaluation=evaluation,
             checks=checks,
             evidence_stored=stored,
+            commit=commit,
+            git_error=git_error,
         )
 
     # ----- the two ModelDeployments -------------------------------------------------------
@@ -196,6 +222,18 @@ class PromotionObserver:
             pods = self.kube.list("v1", "Pod", namespace, {JOB_NAME: job})
             message = termination_message(pods)
         return EvaluationJob(state, message)
+
+    def _commit(
+        self, target: Target, git: GitStrategy, run: Evidence
+    ) -> tuple[SeenCommit | None, str]:
+        """The run's commit on the branch, looked for only between the gates passing
+        and its SHA being recorded (a fetch per reconcile, nothing after)."""
+        remote = promotion_git.remote(target.ref.namespace, git)
+        try:
+            found = self.git.find(remote, promotion_git.marker(target.uid, run))
+        except GitError as exc:
+            return None, str(exc)
+        return (SeenCommit(found.sha, found.committed_at) if found else None), ""
 
     def _evidence_stored(self, to: DeploymentView, ns: str, name: str, run: Evidence) -> bool:
         found = self.kube.get(

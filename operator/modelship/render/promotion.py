@@ -31,6 +31,28 @@ def promoted_by(namespace: str, name: str, run: int) -> str:
     return f"{namespace}/{name}#{run}"
 
 
+def run_marker(uid: str, run: int) -> str:
+    """The line a Git strategy's commit carries: this run of this very ModelPromotion
+    (its uid, so a promotion deleted and made again under the same name starts afresh)."""
+    return f"Modelship-Run: {uid}/{run}"
+
+
+def commit_message(run: Evidence, to_key: str, uid: str) -> str:
+    """Subject, what passed and who approved, then trailers a reader (or git log
+    --grep) can find the promotion by."""
+    model = run.model
+    passed = ", ".join(g.name for g in run.gates if g.verdict == "Pass") or "none"
+    approvers = ", ".join(a.user for a in run.approvals) or "not required"
+    return (
+        f"Promote {model.name} {model.version} to {to_key}\n\n"
+        f"ModelPromotion {run.promotion} run {run.run} moves {model.uri} "
+        f"from {run.source.namespace}/{run.source.name}.\n"
+        f"Gates passed: {passed}.\nApproved by: {approvers}.\n\n"
+        f"Modelship-Promotion: {run.promotion}#{run.run}\n"
+        f"{run_marker(uid, run.run)}\n"
+    )
+
+
 def target_model_patch(namespace: str, name: str, model: PromotedModel, by: str) -> Obj:
     """The server-side apply body that sets the target's spec.model (and says who did)."""
     ref = model.model_dump(mode="json", by_alias=True, exclude_none=True)
