@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Debian packages `make demo` and `make test` need besides Python and Go: openssl (the
-# dev cluster's certificates) and prometheus (the real Prometheus the demo's analysis and
-# the integration tests scrape runtime processes with). Installs what is missing; a no-op
+# dev cluster's certificates), prometheus (the real Prometheus the demo's analysis and
+# the integration tests scrape runtime processes with) and git (promotions through Git:
+# the operator runs it, the tests serve repositories with git http-backend). Installs what is missing; a no-op
 # when everything is there. Used by the Makefile and by .ci/run, so a fresh machine gets
 # the same set either way.
 set -euo pipefail
@@ -9,6 +10,7 @@ set -euo pipefail
 missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 command -v prometheus >/dev/null || missing+=(prometheus)
+command -v git >/dev/null || missing+=(git)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

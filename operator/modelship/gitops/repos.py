@@ -204,7 +204,12 @@ class GitRepos:
         return env
 
     def _secret(self, ref: tuple[str, str]) -> dict[str, str]:
-        obj = self.kube.get("v1", "Secret", *ref)
+        try:
+            obj = self.kube.get("v1", "Secret", *ref)
+        except TransientError as exc:  # forbidden: see docs/install.md, "Git credentials"
+            raise GitError(
+                f"cannot read Secret {ref[0]}/{ref[1]} (spec.strategy.git.secretRef): {exc}"
+            ) from None
         if obj is None:
             raise GitError(f"Secret {ref[0]}/{ref[1]} (spec.strategy.git.secretRef) not found")
         raw = obj.get("data") or {}
@@ -244,4 +249,9 @@ def _tracking(remote: GitRemote) -> str:
 
 def _last_line(stderr: str) -> str:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no message"
+    last = lines[-1] if lines else "no message"
+    # With prompts off, git reports refused (or missing) HTTP credentials as a prompt it
+    # could not show; say what it means.
+    if "terminal prompts disabled" in last or "Authentication failed" in last:
+        return f"the server refused the credentials (spec.strategy.git.secretRef): {last}"
+    return last
