@@ -15,19 +15,35 @@ from modelship_testenv.cluster import repo_root
 class OperatorProcess:
     """`python -m modelship operator` with its own log file; stopped by pid."""
 
-    def __init__(self, kubeconfig: Path, log_file: Path, extra_args: list[str] | None = None):
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log_file: Path,
+        extra_args: list[str] | None = None,
+        module: str = "modelship",
+        env: dict[str, str] | None = None,
+    ):
+        """``module``/``env``: another entry point with the same arguments (the chaos
+        tests' modelship_testenv.crashing_operator) and what it is told."""
         self.kubeconfig = kubeconfig
         self.log_file = log_file
         self.extra_args = extra_args or []
+        self.module = module
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_url: str | None = None  # set by whoever passed --metrics-address
 
     def start(self) -> None:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            **self.env,
+            "KUBECONFIG": str(self.kubeconfig),
+            "PYTHONUNBUFFERED": "1",
+        }
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "modelship", "operator", *self.extra_args],
+                [sys.executable, "-m", self.module, "operator", *self.extra_args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -40,6 +56,11 @@ class OperatorProcess:
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
+
+    def wait(self, timeout: float) -> int:
+        """Its exit code, once it has exited by itself (raises after ``timeout``)."""
+        assert self.proc is not None
+        return self.proc.wait(timeout)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

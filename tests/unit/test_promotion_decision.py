@@ -571,6 +571,8 @@ def test_a_target_changed_by_a_run_that_stopped_before_recording_it_is_promoting
     )
     plan = promotion.decide(snap(s, previous=run, source=staging(ready=False), to=written), T0)
     assert status_of(plan).phase == "Promoting"
+    # The stopped reconcile wrote no Event (they come after the actions): this one does.
+    assert [e.reason for e in plan.events] == ["TargetChanged"]
 
 
 def test_once_ends_and_continuous_starts_a_run_for_each_new_stable_model() -> None:

@@ -134,6 +134,10 @@ def test_the_commit_is_recorded_then_waited_on_until_the_cluster_shows_it() -> N
     assert status.phase == "Promoting"
     assert status.evidence is not None
     assert status.evidence.promoted_at == rfc3339(T0 + timedelta(minutes=2))
+    (event,) = plan.events
+    assert event.reason == "TargetChanged" and "the GitOps tool applied the commit" in (
+        event.message
+    )
 
 
 def test_a_commit_the_cluster_never_applies_fails_after_the_sync_timeout() -> None:

@@ -113,8 +113,29 @@ def _running(s: Snapshot, spec: ModelPromotionSpec, run: Evidence, now: datetime
             return _syncing(s, spec, spec.strategy.git, run, now)
         return _gating(s, spec, run, now)
     if run.promoted_at is None:
+        # Changed by a reconcile that stopped before recording it (a direct change), or
+        # by the GitOps tool's sync of this run's commit: said now, as it was not then.
         run = run.model_copy(update={"promoted_at": rfc3339(now)})
+        plan = _promoting(s, spec, run, now)
+        return Plan(
+            actions=plan.actions,
+            status=plan.status,
+            events=(_changed(s, run), *plan.events),
+            requeue_after=plan.requeue_after,
+        )
     return _promoting(s, spec, run, now)
+
+
+def _changed(s: Snapshot, run: Evidence) -> Event:
+    """The Event of the target's change (the same words whoever made it, so a reconcile
+    stopped before writing it and its rerun write one Event between them)."""
+    how = "the GitOps tool applied the commit" if run.target.commit else "all gates passed"
+    return Event(
+        "Normal",
+        Reason.TARGET_CHANGED,
+        f"run {run.run}: {how}; {s.to_ref[0]}/{s.to_ref[1]} spec.model set to "
+        f"{run.model.version} ({run.model.uri})",
+    )
 
 
 # ----- starting a run ---------------------------------------------------------------------
@@ -369,12 +390,7 @@ def _promote(
     )
     patch = target_model_patch(to.namespace, to.name, run.model, by)
     actions = [*actions, Apply(patch, field_manager=PROMOTION_FIELD_MANAGER)]
-    event = Event(
-        "Normal",
-        Reason.TARGET_CHANGED,
-        f"run {run.run}: all gates passed; {to.key} spec.model set to "
-        f"{run.model.version} ({run.model.uri})",
-    )
+    event = _changed(s, run)
     plan = _promoting(s, spec, run, now, written=True)
     return Plan(
         actions=(*actions, *plan.actions),
