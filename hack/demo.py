@@ -2,7 +2,9 @@
 """`make demo`: the product end to end on the local control plane.
 
 Starts (building on first use) the control plane, installs the CRDs, starts the
-operator in the background, applies examples/ and waits for Ready. Everything
+operator in the background, applies examples/ and waits for Ready; then a canary that
+analysis rolls back (real runtime processes and Prometheus), and a promotion from
+staging to prod through a soak and an approval (demo_promotion.py). Everything
 keeps running afterwards so you can explore; `make demo-down` stops it.
 """
 
@@ -26,6 +28,9 @@ from modelship_testenv import Cluster, ClusterError
 from modelship_testenv.cluster import repo_root
 from modelship_testenv.harness import OperatorProcess, install_crds
 from modelship_testenv.loadgen import LoadGenerator
+
+sys.path.insert(0, str(Path(__file__).parent))
+from demo_promotion import promotion_demo  # beside this script (hack/ is no package)
 
 EXAMPLES = ["fraud-scorer.yaml", "mig-model.yaml", "cpu-model.yaml"]
 DEMO_NS = "analysis-demo"
@@ -224,6 +229,9 @@ def main() -> int:
     if not analysis_demo(cluster, state, loop_pid):
         print(f"demo: the analysis part failed; operator log: {op.log_file}", file=sys.stderr)
         return 1
+    if not promotion_demo(kubectl, cluster.kubeconfig, say):
+        print(f"demo: the promotion part failed; operator log: {op.log_file}", file=sys.stderr)
+        return 1
     print(f"""
 The operator keeps running (pid {op.pid}, log {op.log_file}). Try:
 
@@ -241,6 +249,9 @@ The operator keeps running (pid {op.pid}, log {op.log_file}). Try:
 
   {Path(sys.executable).parent}/modelship status -n {DEMO_NS} fraud-detector
                                                # the rolled-back canary's evidence
+  {Path(sys.executable).parent}/modelship promotion evidence fraud-scorer-to-prod -n ml-prod -o yaml
+                                               # who approved, every gate, the target's rollout
+  kubectl get mpromo -A                        # promotions; docs/promotion.md
 
 Stop everything with: make demo-down
 """)
