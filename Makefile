@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= $(HOME)/.local/state/modelship/demo
 
-.PHONY: deps system-deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers bench-idle clean
+.PHONY: deps system-deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers bench-idle bench-promotion clean
 
 $(STAMP): pyproject.toml testenv/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,9 @@ bench-providers: $(STAMP) ## metrics providers' CPU (and scrape memory) per drif
 
 bench-idle: $(STAMP) ## reconciles/min and CPU of 300 canaries paused for a person
 	$(PY) bench/idle_bench.py
+
+bench-promotion: $(STAMP) ## approval -> target canary latency, evidence size
+	$(PY) bench/promotion_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache
