@@ -35,7 +35,9 @@ pytestmark = pytest.mark.cluster
 __all__ = ["prometheus", "runner", "trained"]  # fixtures used by name
 
 SERVICE_TIME = {"name": "MODELSHIP_SERVICE_TIME", "value": "20ms"}
-STEPS = [{"setWeight": 50}, {"pause": {"duration": "10s"}}]
+# A pause of several analysis rounds: a regression is judged on enough requests even when
+# the machine is busy, rather than promoted after two rounds on a thin sample.
+STEPS = [{"setWeight": 50}, {"pause": {"duration": "20s"}}]
 
 
 class Load:
@@ -103,13 +105,27 @@ def analysis_spec(provider: dict[str, Any]) -> dict[str, Any]:
 
 
 def wait_aborted(kubectl: Kubectl, ns: str, name: str, timeout: float = 120) -> dict[str, Any]:
+    """Until the canary is Aborted; a canary promoted instead fails at once, and a timeout
+    says where the canary and its analysis stood (a bare "last: None" told nothing)."""
+    seen: dict[str, Any] = {}
+
     def aborted() -> dict[str, Any] | None:
         obj = md(kubectl, ns, name)
-        return (
-            obj if (obj.get("status", {}).get("canary") or {}).get("phase") == "Aborted" else None
+        status = obj.get("status", {})
+        canary = status.get("canary") or {}
+        analysis = status.get("analysis") or {}
+        seen.update(
+            canary={k: canary.get(k) for k in ("phase", "weight", "pauseReason", "message")},
+            analysis={k: analysis.get(k) for k in ("verdict", "rounds", "failures", "message")},
+            stable=(status.get("stableRevision") or {}).get("modelVersion"),
         )
+        assert not (canary == {} and seen["stable"] == "2.0.0"), f"promoted instead: {seen}"
+        return obj if canary.get("phase") == "Aborted" else None
 
-    return wait_for("the canary aborted", aborted, timeout)
+    try:
+        return wait_for("the canary aborted", aborted, timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last seen: {seen}") from None
 
 
 def degraded(obj: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ _KINDS: dict[tuple[str, str], str] = {
     ("v1", "Pod"): "pods",
     ("v1", "Event"): "events",
     ("v1", "ConfigMap"): "configmaps",
+    ("v1", "Secret"): "secrets",  # a promotion's Git credentials, read only
     ("apps/v1", "Deployment"): "deployments",
     ("apps/v1", "ControllerRevision"): "controllerrevisions",
     ("batch/v1", "Job"): "jobs",
