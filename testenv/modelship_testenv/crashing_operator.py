@@ -3,8 +3,8 @@
 `python -m modelship_testenv.crashing_operator operator ...` runs `modelship operator`
 with the one executor's write hook wrapped: once a write whose description starts with
 $MODELSHIP_TEST_KILL_AFTER has been made (for example `create Job ns/promo-eval-1`),
-the process SIGKILLs itself before its next write, so that write and everything after
-it in the reconcile never happen: the crash at the worst moment, on a real process.
+the process SIGKILLs itself before that reconcile's next write, so everything after it
+in the reconcile never happens: the crash at the worst moment, on a real process.
 Before dying it writes the description to $MODELSHIP_TEST_KILL_MARK, so a test can tell
 a kill at the chosen point from any other exit. The product carries none of this.
 """
@@ -23,20 +23,23 @@ from modelship.kernel import executor
 
 def _install(prefix: str, mark: Path) -> None:
     """``Executor._write`` is called just before each write; the write it announces is
-    made when it returns. So a matching write is known done at the next call: kill then."""
+    made when it returns. So a matching write is known done at the next call from the
+    same thread (the same reconcile): kill then. Another worker's write may come while
+    it is still under way, and must not cut it short."""
     original = executor.Executor._write
-    made: list[str] = []
+    made: dict[int, str] = {}  # thread -> the matching write it announced
     lock = threading.Lock()
 
     def write(self: executor.Executor, what: str) -> None:
+        me = threading.get_ident()
         with lock:
-            if made:
-                mark.write_text(made[0])
+            if me in made:
+                mark.write_text(made[me])
                 os.kill(os.getpid(), signal.SIGKILL)
         original(self, what)
         if what.startswith(prefix):
             with lock:
-                made.append(what)
+                made.setdefault(me, what)
 
     executor.Executor._write = write  # type: ignore[method-assign]
 

@@ -7,6 +7,7 @@ commit."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,9 +42,17 @@ GATES = {
 }
 
 
-def crash_after(kubectl: Kubectl, shared: OperatorProcess, tmp_path: Path, write: str) -> str:
-    """Stop the shared operator, run one that SIGKILLs itself right after ``write``,
-    wait for it to die there, and start the shared one again; the write it died after."""
+def crash_after(
+    kubectl: Kubectl,
+    shared: OperatorProcess,
+    tmp_path: Path,
+    write: str,
+    manifest: dict[str, Any],
+    ns: str,
+) -> str:
+    """Stop the shared operator, apply ``manifest`` (the promotion), run an operator that
+    SIGKILLs itself right after ``write``, wait for it to die there, and start the shared
+    one again; the write it died after."""
     mark = tmp_path / "killed-after"
     crashing = OperatorProcess(
         kubectl.kubeconfig,
@@ -52,6 +61,7 @@ def crash_after(kubectl: Kubectl, shared: OperatorProcess, tmp_path: Path, write
         env={"MODELSHIP_TEST_KILL_AFTER": write, "MODELSHIP_TEST_KILL_MARK": str(mark)},
     )
     shared.stop()
+    assert kubectl.apply(dump(manifest), ns).returncode == 0
     crashing.start()
     try:
         code = crashing.wait(120)
@@ -100,8 +110,7 @@ def test_a_kill_in_each_phase_ends_the_same_with_one_of_everything(
     deploy(kubectl, namespace, "1.4.0")
     deploy(kubectl, prod, "1.3.0")
     obj = promotion("to-prod", namespace, gates=GATES)
-    assert kubectl.apply(dump(obj), prod).returncode == 0
-    killed = crash_after(kubectl, running_operator, tmp_path, write.format(prod=prod))
+    killed = crash_after(kubectl, running_operator, tmp_path, write.format(prod=prod), obj, prod)
     assert killed.startswith(write.format(prod=prod)), killed
 
     final = wait_phase(kubectl, prod, "to-prod", "Succeeded", timeout=120)
@@ -135,8 +144,7 @@ def test_a_kill_after_the_push_makes_no_second_commit(
     wait_ready(kubectl, prod, "fraud")
     credentials(kubectl, prod, TOKEN)
     obj = git_promotion("to-prod", namespace, envs, secretRef={"name": "envs-repo"})
-    assert kubectl.apply(dump(obj), prod).returncode == 0
-    assert crash_after(kubectl, running_operator, tmp_path, "commit prod/fraud.yaml")
+    assert crash_after(kubectl, running_operator, tmp_path, "commit prod/fraud.yaml", obj, prod)
     # Killed before recording anything: the push is the one trace of the run.
     assert "evidence" not in (mpromo(kubectl, prod, "to-prod").get("status") or {})
     assert len(envs.log()) == 2
