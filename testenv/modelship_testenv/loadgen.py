@@ -59,13 +59,18 @@ class LoadGenerator:
         model: str,
         port: int = 8080,
         seed: int | None = None,
+        shift: float = 0.0,
     ) -> None:
+        """``shift``: added to every feature of every request, the users' population
+        having drifted (unlike the runtime's MODELSHIP_FAULT_INPUT_SHIFT, which shifts
+        every request it gets, an evaluation's hold-out set too)."""
         self.kube = kube
         self.namespace = namespace
         self.name = name
         self.model = model
         self.port = port
         self.rng = random.Random(seed)
+        self.shift = shift
         self._inputs: list[dict[str, Any]] = []
 
     def targets(self) -> Targets:
@@ -106,7 +111,7 @@ class LoadGenerator:
             url = f"http://{ip}:{self.port}/v2/models/{self.model}"
             with urllib.request.urlopen(url, timeout=5) as resp:
                 self._inputs = json.loads(resp.read())["inputs"]
-        return [self.rng.gauss(i["mean"], i["scale"]) for i in self._inputs]
+        return [self.rng.gauss(i["mean"], i["scale"]) + self.shift for i in self._inputs]
 
     def run(
         self,

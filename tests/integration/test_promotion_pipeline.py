@@ -1,14 +1,15 @@
 """The seed's whole pipeline in one test: dev -> staging -> prod on the local control plane
 with real runtime processes, the real Job runner and real metrics.
 
-dev serves 1.0.0 to shifted inputs: sustained drift starts a retraining Job that really
-trains (examples/train.py), and its model rolls out in dev through a canary judged by
-analysis. A standing (Continuous) promotion moves every new stable model of dev to staging
-after a soak, a check of dev's live error rate, and the example offline evaluation
-(examples/evaluate.py: accuracy on the hold-out set, a bounded load, a pickle scan) run as
-a Job; a one-shot promotion prepared for the retrained version waits for staging to serve
-it and for a person with the approve verb, then moves it to prod. At the end prod serves
-the very artifact the retraining Job wrote, and each step's evidence says why.
+dev serves 1.0.0 to users whose inputs have shifted: sustained drift starts a retraining
+Job that really trains (examples/train.py), and its model rolls out in dev through a
+canary judged by analysis. A standing (Continuous) promotion moves every new stable model
+of dev to staging after a soak, a check of dev's live error rate, and the example offline
+evaluation (examples/evaluate.py: accuracy on the hold-out set, a bounded load, a pickle
+scan) run as a Job. A one-shot promotion prepared for the retrained version waits for
+staging to serve it and for a person with the approve verb, then moves it to prod. At the
+end prod serves the very artifact the retraining Job wrote, and each step's evidence says
+why.
 """
 
 from __future__ import annotations
@@ -73,17 +74,50 @@ def downstream(kubectl: Kubectl, ns: str, trained: Path) -> None:
     wait_ready(kubectl, ns, "fraud")
 
 
-def traffic(kubectl: Kubectl, ns: str, stop: threading.Event) -> None:
-    """Dev's users: bounded (at most 24000 requests, 6 minutes), stopped by the test."""
-    gen = LoadGenerator(
-        connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig)), ns, "fraud", "fraud-scorer", 5
-    )
-    wait_serving(gen, stable=1)
-    gen.run(requests=24_000, max_seconds=360, rate=40, stop=stop)
+class Users:
+    """Dev's users, whose inputs have drifted (every feature +1.5): bounded (at most 24000
+    requests, 6 minutes), stopped by the test. The drift is in the traffic, not in the
+    runtime, so the evaluation's hold-out set reaches the model as labelled. What they
+    got (or the error that stopped them) is kept for the test to check."""
+
+    def __init__(self, kubectl: Kubectl, ns: str) -> None:
+        kube = connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig))
+        self.gen = LoadGenerator(kube, ns, "fraud", "fraud-scorer", seed=5, shift=1.5)
+        self.stop = threading.Event()
+        self.stats: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            wait_serving(self.gen, stable=1)
+            self.stats = self.gen.run(requests=24_000, max_seconds=360, rate=40, stop=self.stop)
+        except BaseException as exc:  # reported by the test, not lost in a thread
+            self.error = exc
+
+    def __str__(self) -> str:
+        return f"users: error {self.error!r}, sent {self.stats}"
 
 
 def stable(kubectl: Kubectl, ns: str) -> dict[str, Any]:
     return md(kubectl, ns, "fraud").get("status", {}).get("stableRevision") or {}
+
+
+def serving(kubectl: Kubectl, ns: str, version: str, what: str, timeout: float) -> None:
+    """Until ``ns`` serves ``version`` on its stable track; a timeout says where its
+    canary, analysis, drift and retraining stood."""
+    last: dict[str, Any] = {}
+
+    def reached() -> bool:
+        status = md(kubectl, ns, "fraud").get("status", {})
+        last.clear()
+        last.update({k: status.get(k) for k in ("canary", "analysis", "drift", "retraining")})
+        return (status.get("stableRevision") or {}).get("modelVersion") == version
+
+    try:
+        wait_for(what, reached, timeout=timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; {ns} status: {last}") from None
 
 
 def test_dev_to_staging_to_prod(
@@ -110,8 +144,7 @@ def test_dev_to_staging_to_prod(
     ]
     jobs = JobRunner(connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig)), tmp_path / "jobs")
     jobs.start()
-    stop = threading.Event()
-    users = threading.Thread(target=traffic, args=(kubectl, dev, stop), daemon=True)
+    users = Users(kubectl, dev)
     try:
         # ----- dev: drift -> retraining -> canary -> stable 2.0.0 -------------------------
         monitored(
@@ -119,7 +152,7 @@ def test_dev_to_staging_to_prod(
             dev,
             "fraud",
             trained,
-            [{"name": "MODELSHIP_FAULT_INPUT_SHIFT", "value": "1.5"}],
+            [],
             retraining={
                 "trigger": {"driftWindows": 2},
                 "cooldown": "1h",
@@ -138,7 +171,7 @@ def test_dev_to_staging_to_prod(
         )
         downstream(kubectl, staging, trained)
         downstream(kubectl, prod, trained)
-        users.start()
+        users.thread.start()
 
         # ----- the standing promotion dev -> staging, and the prepared one to prod --------
         evaluate = [sys.executable, "examples/evaluate.py", "--requests", "100", "--seconds", "8"]
@@ -178,26 +211,21 @@ def test_dev_to_staging_to_prod(
         }
         assert kubectl.apply(dump(to_prod), prod).returncode == 0
 
-        wait_for(
-            "dev to serve the retrained 2.0.0 on its stable track",
-            lambda: stable(kubectl, dev).get("modelVersion") == "2.0.0",
-            timeout=240,
-        )
-        wait_for(
-            "staging to serve 2.0.0 through the standing promotion",
-            lambda: stable(kubectl, staging).get("modelVersion") == "2.0.0",
-            timeout=180,
-        )
+        serving(kubectl, dev, "2.0.0", "dev to serve the retrained 2.0.0", 240)
+        serving(kubectl, staging, "2.0.0", "staging to get 2.0.0 (standing promotion)", 180)
         waiting = wait_phase(kubectl, prod, "from-staging", "WaitingForApproval", timeout=60)
         assert gate(waiting, "soakTime")["verdict"] == "Pass"
         assert stable(kubectl, prod).get("modelVersion") == "1.0.0"  # nobody approved yet
         approved = cli(alice, prod, "approve", "from-staging", "-m", "staging evidence reviewed")
         assert approved.returncode == 0, approved.stderr
         final = wait_phase(kubectl, prod, "from-staging", "Succeeded", timeout=120)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; {users}") from None
     finally:
-        stop.set()
-        users.join(15)
+        users.stop.set()
+        users.thread.join(15)
         jobs.stop()
+    assert users.error is None, users
 
     # dev: the retraining Job's model, rolled out through analysis.
     dev_status = md(kubectl, dev, "fraud")["status"]
