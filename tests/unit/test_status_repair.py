@@ -185,3 +185,24 @@ def test_a_spec_change_before_the_first_rollout_was_recorded_canaries_quietly() 
     assert st["stableRevision"]["name"] == revision_ref(V1).name
     assert st["canary"]["revision"]["name"] == revision_ref(V2).name
     assert [(h["modelVersion"], h["outcome"]) for h in st["history"]][-1] == ("1.4.0", "RolledOut")
+
+
+def test_a_status_write_removes_what_the_plan_no_longer_has() -> None:
+    """A JSON merge patch keeps keys it does not name: a finished promotion showed the
+    soak's remaining time, and a new run would have kept the last run's finish time."""
+    from modelship.kernel.executor import merge_body
+
+    old = {
+        "phase": "WaitingForApproval",
+        "soakRemaining": "19s",
+        "evidence": {"run": 1, "finishedAt": "t1", "target": {"commit": "ab", "name": "x"}},
+        "conditions": [{"type": "Ready"}],
+    }
+    new = {"phase": "Succeeded", "evidence": {"run": 2, "target": {"name": "x"}}, "runs": 2}
+    assert merge_body(new, old) == {
+        "phase": "Succeeded",
+        "soakRemaining": None,
+        "evidence": {"run": 2, "finishedAt": None, "target": {"name": "x", "commit": None}},
+        "conditions": None,
+        "runs": 2,
+    }

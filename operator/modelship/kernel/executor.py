@@ -166,7 +166,8 @@ class Executor:
         if plan.status is not None:
             status = _recovered(target, plan.status, now)
             if status != dict(target.status):
-                self._patch_status(target, status, f"status of {target.ref}")
+                body = merge_body(status, target.status)
+                self._patch_status(target, body, f"status of {target.ref}")
                 written = True
         return written
 
@@ -189,6 +190,21 @@ class Executor:
             self._patch_status(target, status, f"error status of {target.ref}")
         except Exception as exc:  # the API server may be what failed
             log.warning("%s: could not record the error in status: %s", target.ref, exc)
+
+
+def merge_body(new: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, Any]:
+    """``new`` as a JSON merge patch over ``old``: a key ``old`` has and ``new`` lacks is
+    sent as null, at any depth, so the stored status is the plan's and nothing of the old
+    one lingers (a merge patch keeps what it does not name: a soak's remaining time on a
+    finished promotion, or the last run's finish time in the next run's evidence). Lists
+    are replaced whole by a merge patch and need nothing."""
+    body: dict[str, Any] = dict(new)
+    for key, value in old.items():
+        if key not in new:
+            body[key] = None
+        elif isinstance(value, Mapping) and isinstance(new[key], Mapping):
+            body[key] = merge_body(new[key], value)
+    return body
 
 
 def event_name(target: Target, event: Event) -> str:
