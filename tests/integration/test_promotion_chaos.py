@@ -24,14 +24,12 @@ from tests.integration.test_promotion import (
     wait_phase,
 )
 from tests.integration.test_promotion_git import (
-    TOKEN,
     Environments,
-    credentials,
+    environments,
     envs,
     git_promotion,
-    target_manifest,
 )
-from tests.integration.test_serving import md, wait_ready
+from tests.integration.test_serving import md
 
 pytestmark = pytest.mark.cluster
 __all__ = ["envs", "job_runner", "prod"]  # fixtures used by name
@@ -138,11 +136,7 @@ def test_a_kill_after_the_push_makes_no_second_commit(
     envs: Environments,
     tmp_path: Path,
 ) -> None:
-    deploy(kubectl, namespace, "1.4.0")
-    envs.write("prod/fraud.yaml", target_manifest("1.3.0"), "prod: fraud 1.3.0")
-    envs.sync("prod", prod)
-    wait_ready(kubectl, prod, "fraud")
-    credentials(kubectl, prod, TOKEN)
+    environments(kubectl, envs, namespace, prod)
     obj = git_promotion("to-prod", namespace, envs, secretRef={"name": "envs-repo"})
     assert crash_after(kubectl, running_operator, tmp_path, "commit prod/fraud.yaml", obj, prod)
     # Killed before recording anything: the push is the one trace of the run.

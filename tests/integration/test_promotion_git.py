@@ -122,6 +122,16 @@ def reconciled(kubectl: Kubectl, ns: str, name: str) -> str:
     return str(found[0].get("message", "")) if found else ""
 
 
+def wait_reconciled(kubectl: Kubectl, ns: str, words: str) -> str:
+    """Until to-prod's Reconciled condition says ``words``; its message."""
+
+    def said() -> str | None:
+        message = reconciled(kubectl, ns, "to-prod")
+        return message if words in message else None
+
+    return wait_for(f"Reconciled to say {words!r}", said, timeout=60)
+
+
 def credentials(kubectl: Kubectl, ns: str, password: str) -> None:
     secret = {
         "apiVersion": "v1",
@@ -132,6 +142,17 @@ def credentials(kubectl: Kubectl, ns: str, password: str) -> None:
     assert kubectl.apply(dump(secret), ns).returncode == 0
 
 
+def environments(
+    kubectl: Kubectl, envs: Environments, staging: str, prod: str, password: str = TOKEN
+) -> None:
+    """staging serves 1.4.0; prod 1.3.0 from the repository, synced; the credentials."""
+    deploy(kubectl, staging, "1.4.0")
+    envs.write("prod/fraud.yaml", target_manifest("1.3.0"), "prod: fraud 1.3.0")
+    envs.sync("prod", prod)
+    wait_ready(kubectl, prod, "fraud")
+    credentials(kubectl, prod, password)
+
+
 def test_a_promotion_through_git_commits_once_and_succeeds_after_the_sync(
     kubectl: Kubectl,
     running_operator: OperatorProcess,
@@ -140,20 +161,12 @@ def test_a_promotion_through_git_commits_once_and_succeeds_after_the_sync(
     envs: Environments,
 ) -> None:
     staging = namespace
-    deploy(kubectl, staging, "1.4.0")
-    envs.write("prod/fraud.yaml", target_manifest("1.3.0"), "prod: fraud 1.3.0")
-    envs.sync("prod", prod)
-    wait_ready(kubectl, prod, "fraud")
-    credentials(kubectl, prod, "not-the-token")
+    environments(kubectl, envs, staging, prod, password="not-the-token")
     obj = git_promotion("to-prod", staging, envs, secretRef={"name": "envs-repo"})
     assert kubectl.apply(dump(obj), prod).returncode == 0
 
     # A refused token: said in the Reconciled condition, nothing committed, retried.
-    def refused() -> str | None:
-        message = reconciled(kubectl, prod, "to-prod")
-        return message if "refused the credentials" in message else None
-
-    assert "secretRef" in wait_for("the refused token in Reconciled", refused, timeout=60)
+    assert "secretRef" in wait_reconciled(kubectl, prod, "refused the credentials")
     assert len(envs.log()) == 1
     credentials(kubectl, prod, TOKEN)
 
@@ -197,10 +210,7 @@ def test_a_commit_the_cluster_never_applies_fails_the_run(
     prod: str,
     envs: Environments,
 ) -> None:
-    deploy(kubectl, namespace, "1.4.0")
-    envs.write("prod/fraud.yaml", target_manifest("1.3.0"), "prod: fraud 1.3.0")
-    envs.sync("prod", prod)
-    credentials(kubectl, prod, TOKEN)
+    environments(kubectl, envs, namespace, prod)
     obj = git_promotion(
         "to-prod", namespace, envs, secretRef={"name": "envs-repo"}, syncTimeout="5s"
     )
@@ -226,9 +236,6 @@ def test_a_file_without_the_target_is_reported_naming_it(
     obj = git_promotion("to-prod", namespace, envs, secretRef={"name": "envs-repo"})
     assert kubectl.apply(dump(obj), prod).returncode == 0
 
-    def reported() -> str | None:
-        message = reconciled(kubectl, prod, "to-prod")
-        return message if "holds no ModelDeployment fraud" in message else None
-
-    assert "prod/fraud.yaml" in wait_for("the file named in Reconciled", reported, timeout=60)
+    said = wait_reconciled(kubectl, prod, "holds no ModelDeployment fraud")
+    assert "prod/fraud.yaml" in said
     assert len(envs.log()) == 1
