@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -528,3 +529,98 @@ def test_the_example_evaluation_scores_the_served_model_and_scans_its_artifact(
     else:
         assert verdict["verdict"] == "Fail" and results["unsafe_pickle_ops"] >= 1
         assert final["status"]["evidence"]["reason"] == "EvaluationFailed"
+
+
+# ----- gates that do not pass, and a source that goes away ------------------------------
+
+
+def test_a_soak_not_met_shows_what_is_left_then_fails_at_the_timeout(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str, prod: str
+) -> None:
+    deploy(kubectl, namespace, "1.4.0")
+    deploy(kubectl, prod, "1.3.0")
+    obj = promotion("to-prod", namespace, gates={"soakTime": "1h", "timeout": "20s"})
+    assert kubectl.apply(dump(obj), prod).returncode == 0
+    waiting = wait_phase(kubectl, prod, "to-prod", "WaitingForGates")
+    assert gate(waiting, "soakTime")["verdict"] == "Waiting"
+    assert waiting["status"]["soakRemaining"].startswith("59m")
+    table = kubectl.run("get", "mpromo", "to-prod", "-n", prod).stdout
+    assert "59m" in table.splitlines()[1], table  # the SOAK column
+    failed = wait_phase(kubectl, prod, "to-prod", "Failed", timeout=60)
+    assert failed["status"]["evidence"]["reason"] == "GateTimeout"
+    assert "gates not passed 20s after the run started: soakTime" in failed["status"]["message"]
+    assert "soakRemaining" not in failed["status"]  # not shown once nothing soaks
+    assert md(kubectl, prod, "fraud")["spec"]["model"]["version"] == "1.3.0"
+
+
+def test_a_failing_check_on_the_source_holds_the_promotion_until_the_timeout(
+    kubectl: Kubectl,
+    running_operator: OperatorProcess,
+    namespace: str,
+    prod: str,
+    tmp_path: Path,
+) -> None:
+    """The source answers 20% of its requests with 500 (its real runtime, real traffic):
+    the check reads its stable track's own /metrics and fails, naming the rate."""
+    from modelship.kube import connect
+    from modelship_testenv.loadgen import LoadGenerator
+    from modelship_testenv.podrunner import PodRunner
+
+    pods = PodRunner(
+        connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig)),
+        tmp_path / "pods",
+        namespace=namespace,
+    )
+    pods.start()
+    try:
+        runtime = {
+            "image": "registry.example.com/modelship-runtime:0.1",
+            "env": [{"name": "MODELSHIP_FAULT_ERROR_RATE", "value": "0.2"}],
+        }
+        model = {"name": "fraud-scorer", "version": "1.4.0", "uri": "s3://models/fraud/1.4.0/"}
+        source = model_deployment("fraud", model=model, runtime=runtime)
+        assert kubectl.apply(dump(source), namespace).returncode == 0
+        wait_ready(kubectl, namespace, "fraud")
+        deploy(kubectl, prod, "1.3.0")
+        kube = connect(pool_size=2, kubeconfig=str(kubectl.kubeconfig))
+        load = LoadGenerator(kube, namespace, "fraud", "fraud-scorer", seed=3)
+        gates = {
+            "checks": [{"name": "errors", "errorRate": {"max": 0.01}}],
+            "checkWindow": "1m",
+            "timeout": "45s",
+        }
+        obj = promotion("to-prod", namespace, gates=gates)
+        assert kubectl.apply(dump(obj), prod).returncode == 0
+        stop = threading.Event()
+        sender = threading.Thread(
+            target=load.run, args=(3000, 90), kwargs={"rate": 40, "stop": stop}, daemon=True
+        )
+        sender.start()
+        try:
+            failed = wait_phase(kubectl, prod, "to-prod", "Failed", timeout=90)
+        finally:
+            stop.set()
+            sender.join(15)
+    finally:
+        pods.stop()
+    check = gate(failed, "checks/errors")
+    assert check["verdict"] == "Fail", check
+    assert check["value"] > 0.01 and check["threshold"] == 0.01
+    assert failed["status"]["evidence"]["reason"] == "GateTimeout"
+    assert "checks/errors: error rate" in failed["status"]["message"]
+    assert md(kubectl, prod, "fraud")["spec"]["model"]["version"] == "1.3.0"
+
+
+def test_the_source_deleted_mid_way_fails_the_run(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str, prod: str
+) -> None:
+    deploy(kubectl, namespace, "1.4.0")
+    deploy(kubectl, prod, "1.3.0")
+    obj = promotion("to-prod", namespace, gates={"approval": {"required": True}})
+    assert kubectl.apply(dump(obj), prod).returncode == 0
+    wait_phase(kubectl, prod, "to-prod", "WaitingForApproval")
+    kubectl.run("delete", "md", "fraud", "-n", namespace)
+    failed = wait_phase(kubectl, prod, "to-prod", "Failed", timeout=60)
+    assert failed["status"]["evidence"]["reason"] == "SourceDeleted"
+    assert f"source {namespace}/fraud was deleted" in failed["status"]["message"]
+    assert md(kubectl, prod, "fraud")["spec"]["model"]["version"] == "1.3.0"
