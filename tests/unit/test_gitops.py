@@ -83,6 +83,11 @@ def test_a_commit_is_pushed_once_and_found_again(remote: GitRemote, tmp_path: Pa
     found = writer.find(remote, "Modelship-Run: uid-1/1")
     assert found is not None and found.sha == sha and found.committed_at
     assert writer.find(remote, "Modelship-Run: uid-1/2") is None
+    # Run 10's marker has run 1's as a prefix: run 1 is not found in it.
+    assert writer.find(remote, "Modelship-Run: uid-1/") is None
+    ten = writer.commit(commit(remote, run=10))
+    found = writer.find(remote, "Modelship-Run: uid-1/1")
+    assert found is not None and found.sha == sha != ten
 
 
 def test_a_push_that_loses_a_race_starts_over_from_the_new_tip(

@@ -133,6 +133,8 @@ class GitRepos:
     def _find(
         self, clone: Path, remote: GitRemote, marker: str, env: Mapping[str, str]
     ) -> FoundCommit | None:
+        """The newest commit with ``marker`` as a whole line of its message (a fixed
+        string alone would take run 10's marker for run 1's)."""
         out = self._git(
             clone,
             [
@@ -141,12 +143,17 @@ class GitRepos:
                 "--fixed-strings",
                 f"--grep={marker}",
                 "-n",
-                "1",
-                "--format=%H %cI",
+                "20",
+                "--format=%H %cI%n%B%x00",
             ],
             env,
-        ).stdout.split()
-        return FoundCommit(out[0], out[1]) if len(out) == 2 else None
+        ).stdout
+        for entry in out.split("\0"):
+            head, _, body = entry.strip("\n").partition("\n")
+            fields = head.split()
+            if len(fields) == 2 and marker in body.splitlines():
+                return FoundCommit(fields[0], fields[1])
+        return None
 
     # ----- the clone, its lock and credentials --------------------------------------------
 
