@@ -138,7 +138,8 @@ def test_a_kill_after_the_push_makes_no_second_commit(
 ) -> None:
     environments(kubectl, envs, namespace, prod)
     obj = git_promotion("to-prod", namespace, envs, secretRef={"name": "envs-repo"})
-    assert crash_after(kubectl, running_operator, tmp_path, "commit prod/fraud.yaml", obj, prod)
+    write = f"commit prod/fraud.yaml for ModelDeployment {prod}/fraud"
+    assert crash_after(kubectl, running_operator, tmp_path, write, obj, prod)
     # Killed before recording anything: the push is the one trace of the run.
     assert "evidence" not in (mpromo(kubectl, prod, "to-prod").get("status") or {})
     assert len(envs.log()) == 2

@@ -158,13 +158,19 @@ def soak(
     ), clock
 
 
+# While a soak runs, look again at least this often: status.soakRemaining (the SOAK
+# column) counts down by the minute instead of showing the time left when it started.
+SOAK_REFRESH = 60.0
+
+
 def soak_due_in(gates: Gates, clock: Soak | None, now: datetime) -> float | None:
-    """Seconds until the soak clock completes, when it is running."""
+    """Seconds until the soak clock completes, or until the remaining time shown is
+    refreshed, when it is running."""
     if gates.soak_time is None or clock is None or clock.since is None:
         return None
     end = parse_time(clock.since).timestamp() + parse_duration(gates.soak_time)
     left = end - now.timestamp()
-    return left if left > 0 else None
+    return min(left, SOAK_REFRESH) if left > 0 else None
 
 
 # ----- checks -----------------------------------------------------------------------------

@@ -104,7 +104,7 @@ class Executor:
             elif isinstance(action, Delete):
                 self._delete(action.ref)
             elif isinstance(action, Commit):
-                self._write(f"commit {action.path} to {action.remote}")
+                self._write(f"commit {action.path} for {action.about} to {action.remote}")
                 self.git.commit(action)
             # Keep: nothing to do; it only spares the child from pruning below.
         for ref in plan.pruned(children):
