@@ -90,6 +90,16 @@ def test_a_commit_is_pushed_once_and_found_again(remote: GitRemote, tmp_path: Pa
     assert found is not None and found.sha == sha != ten
 
 
+def test_a_lock_left_by_a_killed_git_does_not_wedge_the_clone(
+    remote: GitRemote, tmp_path: Path
+) -> None:
+    writer = repos(tmp_path)
+    assert writer.find(remote, "Modelship-Run: uid-1/1") is None  # the clone exists
+    (clone,) = (tmp_path / "clones").iterdir()
+    (clone / ".git" / "index.lock").write_text("")  # as a SIGKILLed `git add` leaves it
+    assert writer.commit(commit(remote))
+
+
 def test_a_push_that_loses_a_race_starts_over_from_the_new_tip(
     remote: GitRemote, tmp_path: Path
 ) -> None:

@@ -170,6 +170,10 @@ class GitRepos:
                 self._git(clone, ["init", "--quiet"], env)
                 self._git(clone, ["remote", "add", "origin", remote.url], env)
             else:
+                # An operator killed during a git command leaves its lock behind; this
+                # process is the clone's only user and holds its lock, so none is live.
+                for stale in (".git/index.lock", ".git/HEAD.lock"):
+                    (clone / stale).unlink(missing_ok=True)
                 self._git(clone, ["remote", "set-url", "origin", remote.url], env)
             yield clone, env
 
