@@ -32,7 +32,7 @@ from tests.integration.conftest import Kubectl, fresh_namespace, wait_for
 from tests.integration.manifests import dump, model_deployment
 from tests.integration.test_canary import GATEWAY
 from tests.integration.test_drift import monitored
-from tests.integration.test_promotion import cli, gate, mpromo, people, wait_phase
+from tests.integration.test_promotion import cli, gate, mpromo, people, promotion, wait_phase
 from tests.integration.test_real_runtime import runner, trained, wait_serving
 from tests.integration.test_serving import md, wait_ready
 
@@ -175,40 +175,22 @@ def test_dev_to_staging_to_prod(
 
         # ----- the standing promotion dev -> staging, and the prepared one to prod --------
         evaluate = [sys.executable, "examples/evaluate.py", "--requests", "100", "--seconds", "8"]
-        to_staging = {
-            "apiVersion": "modelship.io/v1alpha1",
-            "kind": "ModelPromotion",
-            "metadata": {"name": "from-dev"},
-            "spec": {
-                "from": {"name": "fraud", "namespace": dev},
-                "to": {"name": "fraud"},
-                "mode": "Continuous",
-                "gates": {
-                    "soakTime": "5s",
-                    "checks": [{"name": "errors", "errorRate": {"max": 0.05}}],
-                    "checkWindow": "30s",
-                    "evaluationJob": job("evaluate", evaluate),
-                    "evaluationThresholds": [
-                        {"name": "accuracy", "min": 0.5},
-                        {"name": "error_rate", "max": 0.01},
-                        {"name": "unsafe_pickle_ops", "max": 0},
-                    ],
-                },
-            },
+        gates = {
+            "soakTime": "5s",
+            "checks": [{"name": "errors", "errorRate": {"max": 0.05}}],
+            "checkWindow": "30s",
+            "evaluationJob": job("evaluate", evaluate),
+            "evaluationThresholds": [
+                {"name": "accuracy", "min": 0.5},
+                {"name": "error_rate", "max": 0.01},
+                {"name": "unsafe_pickle_ops", "max": 0},
+            ],
         }
+        to_staging = promotion("from-dev", dev, mode="Continuous", gates=gates)
         assert kubectl.apply(dump(to_staging), staging).returncode == 0
         alice, _ = people(kubectl, prod, tmp_path)
-        to_prod = {
-            "apiVersion": "modelship.io/v1alpha1",
-            "kind": "ModelPromotion",
-            "metadata": {"name": "from-staging"},
-            "spec": {
-                "from": {"name": "fraud", "namespace": staging},
-                "to": {"name": "fraud"},
-                "version": "2.0.0",
-                "gates": {"soakTime": "3s", "approval": {"required": True}},
-            },
-        }
+        approval = {"soakTime": "3s", "approval": {"required": True}}
+        to_prod = promotion("from-staging", staging, version="2.0.0", gates=approval)
         assert kubectl.apply(dump(to_prod), prod).returncode == 0
 
         serving(kubectl, dev, "2.0.0", "dev to serve the retrained 2.0.0", 240)
