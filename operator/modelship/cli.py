@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def _operator(args: argparse.Namespace) -> int:
 
     import kopf
 
-    import modelship.handlers  # noqa: F401 - registers the handlers
+    import modelship.handlers  # registers the handlers
     from modelship.kube import connect
 
     try:
@@ -59,16 +60,42 @@ def _operator(args: argparse.Namespace) -> int:
         from modelship import telemetry
 
         telemetry.serve(args.metrics_address)
-    asyncio.run(
-        kopf.operator(
+    handlers = modelship.handlers
+    handlers.options.health_address = args.health_address
+    if args.leader_elect:
+        from modelship.decisions.leadership import Timing
+        from modelship.kube.client import current_namespace
+
+        timing = Timing(
+            lease_duration=args.leader_elect_lease_duration,
+            renew_deadline=args.leader_elect_renew_deadline,
+            retry_period=args.leader_elect_retry_period,
+        )
+        if problems := timing.problems():
+            print(f"modelship operator: --leader-elect-*: {'; '.join(problems)}", file=sys.stderr)
+            return 2
+        handlers.options.leader_election = handlers.LeaderElection(
+            namespace=args.leader_elect_namespace or current_namespace(),
+            lease_name=args.leader_elect_lease_name,
+            timing=timing,
+        )
+
+    async def run() -> None:
+        handlers.options.stop = asyncio.Event()
+        await kopf.operator(
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=True,
-            liveness_endpoint=f"http://{args.health_address}/healthz"
-            if args.health_address
-            else None,
+            stop_flag=handlers.options.stop,
         )
-    )
+
+    asyncio.run(run())
+    if handlers.leadership_lost():
+        # Exit now, as controller-runtime does: a reconcile thread blocked in a request
+        # would hold a normal exit up, and the fence already refuses what it would
+        # write. A restart (the kubelet's) joins as a standby.
+        logging.shutdown()
+        os._exit(1)
     return 0
 
 
@@ -333,7 +360,46 @@ def build_parser() -> argparse.ArgumentParser:
         "--health-address",
         default=None,
         metavar="HOST:PORT",
-        help="serve a liveness endpoint at http://HOST:PORT/healthz",
+        help="serve /healthz (liveness) and /readyz (readiness) at http://HOST:PORT",
+    )
+    op.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="elect a leader through a Lease, so several replicas can run and only one "
+        "writes (off: this process assumes it is the only operator)",
+    )
+    op.add_argument(
+        "--leader-elect-namespace",
+        default=None,
+        metavar="NAMESPACE",
+        help="namespace of the Lease (default: the pod's own, else the kubeconfig's)",
+    )
+    op.add_argument(
+        "--leader-elect-lease-name",
+        default="modelship-operator",
+        metavar="NAME",
+        help="name of the Lease (default: modelship-operator)",
+    )
+    op.add_argument(
+        "--leader-elect-lease-duration",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="how long a standby waits after the lease last changed before taking it (15)",
+    )
+    op.add_argument(
+        "--leader-elect-renew-deadline",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a leader that has not renewed for this long stops writing and exits (10)",
+    )
+    op.add_argument(
+        "--leader-elect-retry-period",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often the lease is renewed, or tried by a standby (2)",
     )
     op.add_argument(
         "--metrics-address",

@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
+from aiohttp import web
 
+from modelship import fence, health, telemetry
 from modelship.api import GROUP, PLURAL, VERSION
 from modelship.api.promotion import PROMOTION_PLURAL
 from modelship.cache import ChildCache
 from modelship.controllers.model_deployment import model_deployment_reconcile
 from modelship.controllers.model_promotion import model_promotion_reconcile
+from modelship.decisions.leadership import Timing
 from modelship.kube import connect
+from modelship.leader import LeaderElector
 from modelship.render.labels import MANAGED_BY, MANAGER, MODEL_DEPLOYMENT
 from modelship.render.promotion import PROMOTION
 from modelship.workqueue import WorkQueue
@@ -33,13 +39,34 @@ Key = tuple[str, str]
 WATCH_RETRY_BACKOFFS = (0.5, 1.0, 1.0, 2.0, 2.0, *([3.0] * 15))
 
 
+@dataclass(frozen=True)
+class LeaderElection:
+    """``modelship operator --leader-elect``: the Lease, and its durations."""
+
+    namespace: str
+    lease_name: str
+    timing: Timing
+
+
+@dataclass
+class Options:
+    """What `modelship operator` asked for, set before kopf starts (cli._operator)."""
+
+    leader_election: LeaderElection | None = None
+    health_address: str | None = None
+    stop: asyncio.Event | None = None  # set to stop kopf (leadership lost)
+
+
+options = Options()
+
+
 class _Runtime:
     """State shared by the handlers for the life of the operator process."""
 
     def __init__(self, workers: int = 8) -> None:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
         self.cache = ChildCache()
-        kube = connect(pool_size=workers * 2)
+        self.kube = kube = connect(pool_size=workers * 2)
         self.reconcile = model_deployment_reconcile(kube, self.cache)
         self.queue: WorkQueue[Key] = WorkQueue(self._reconcile, workers=workers)
         self.seen: dict[Key, tuple[Any, ...]] = {}
@@ -49,6 +76,26 @@ class _Runtime:
         self.promotions: WorkQueue[Key] = WorkQueue(self._promote, workers=2)
         self.promotions_seen: dict[Key, tuple[Any, ...]] = {}
         self.watchers: dict[Key, set[Key]] = {}  # ModelDeployment -> promotions
+        self.elector: LeaderElector | None = None
+        self.election: asyncio.Task[None] | None = None
+        self.health: web.AppRunner | None = None
+        self.working = False
+
+    def start_work(self) -> None:
+        """Run the queues (this replica leads). Keys kopf enqueued while it was a
+        standby are waiting in them: every object is reconciled at once."""
+        self.queue.start()
+        self.promotions.start()
+        self.working = True
+        telemetry.LEADER.set(1)
+
+    def report(self) -> health.Report:
+        failed = ""
+        task = self.election
+        if task is not None and task.done() and not task.cancelled() and task.exception():
+            failed = repr(task.exception())
+        leader = self.elector.may_write() if self.elector is not None else self.working
+        return health.Report(started=True, leader=leader, election_failed=failed)
 
     async def _reconcile(self, key: Key) -> float | None:
         loop = asyncio.get_running_loop()
@@ -90,18 +137,56 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # to 13-21 s each, so watches (and manual commands) lagged ~30 s behind /readyz.
     # Retry at most 3 s apart, for about as long in total (~50 s) before giving up.
     settings.networking.error_backoffs = WATCH_RETRY_BACKOFFS
-    _state = _Runtime()
-    _state.queue.start()
-    _state.promotions.start()
+    # The operator writes its own Events; kopf must not write anything (a standby
+    # writes nothing at all).
+    settings.posting.enabled = False
+    _state = state = _Runtime()
+    telemetry.LEADER.set(0)
+    election = options.leader_election
+    if election is None:
+        state.start_work()
+    else:
+        identity = f"{state.kube.instance}_{uuid.uuid4().hex[:10]}"
+        state.elector = LeaderElector(
+            state.kube, election.namespace, election.lease_name, identity, election.timing
+        )
+        fence.install(state.elector.may_write)
+        state.election = asyncio.create_task(
+            state.elector.run(on_started=state.start_work, on_lost=_lost)
+        )
+    if options.health_address:
+        state.health = await health.serve(options.health_address, state.report)
     log.info("modelship operator started")
+
+
+def _lost() -> None:
+    telemetry.LEADER.set(0)
+    if options.stop is not None:
+        options.stop.set()
+
+
+def leadership_lost() -> bool:
+    return _state is not None and _state.elector is not None and _state.elector.lost
 
 
 @kopf.on.cleanup()
 async def cleanup(**_: Any) -> None:
-    if _state is not None:
-        await _state.queue.stop()
-        await _state.promotions.stop()
-        _state.executor.shutdown(wait=False, cancel_futures=True)
+    state = _state
+    if state is None:
+        return
+    if state.elector is not None:
+        # Stop writing and hand the lease over before anything else: the standby
+        # takes over while this process is still winding down.
+        await state.elector.release()
+        telemetry.LEADER.set(0)
+    if state.election is not None:
+        state.election.cancel()
+    if state.working:
+        await state.queue.stop()
+        await state.promotions.stop()
+    state.executor.shutdown(wait=False, cancel_futures=True)
+    if state.health is not None:
+        await state.health.cleanup()
 
 
 def _essence(body: kopf.Body) -> tuple[Any, ...]:

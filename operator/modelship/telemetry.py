@@ -84,6 +84,14 @@ def _labels(metric: Any, namespace: str, name: str, *rest: str, kind: str = "") 
 PROMOTION = "promotion/"  # series of a ModelPromotion are kept apart from a same-named md's
 
 
+LEADER = Gauge(
+    "modelship_leader",
+    "1 while this replica may write (holds the leader lease, or leader election is off), "
+    "0 for a standby.",
+    registry=REGISTRY,
+)
+
+
 def serve(address: str) -> None:
     """Serve /metrics at HOST:PORT in a daemon thread."""
     host, _, port = address.rpartition(":")

@@ -20,6 +20,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,19 @@ class ClusterError(RuntimeError):
 
 class CheckoutNotFound(ClusterError):
     """No modelship source checkout: the dev cluster needs one (hack/, crds/, examples/)."""
+
+
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    namespaces: [kube-node-lease]
+  - level: Metadata
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+"""
 
 
 def repo_root() -> Path:
@@ -293,6 +307,13 @@ class Cluster:
                     "--max-requests-inflight=0",
                     "--max-mutating-requests-inflight=0",
                     "--enable-priority-and-fairness=false",
+                    # Who wrote what: the leader election tests count each replica's
+                    # writes by its User-Agent.
+                    f"--audit-policy-file={self._audit_policy()}",
+                    f"--audit-log-path={self.audit_log}",
+                    "--audit-log-format=json",
+                    "--audit-log-maxsize=200",
+                    "--audit-log-maxbackup=1",
                 ],
             )
             self._write_kubeconfig(f"https://127.0.0.1:{api_port}", pki)
@@ -384,6 +405,36 @@ class Cluster:
                 if cond["type"] == "Ready" and cond["status"] == "True":
                     count += 1
         return count
+
+    @property
+    def audit_log(self) -> Path:
+        return self.logs / "audit.log"
+
+    def _audit_policy(self) -> Path:
+        """Writes only, at Metadata level (who, what, when; no bodies)."""
+        path = self.dir / "audit-policy.yaml"
+        path.write_text(AUDIT_POLICY)
+        return path
+
+    def writes(self, user_agent: str, since: float = 0.0) -> list[dict[str, Any]]:
+        """The audit log's write requests whose User-Agent contains ``user_agent``,
+        received at or after ``since`` (seconds since the epoch)."""
+        found: list[dict[str, Any]] = []
+        if not self.audit_log.exists():
+            return found
+        for line in self.audit_log.read_text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # a line being written
+            if user_agent not in str(event.get("userAgent", "")):
+                continue
+            received = datetime.fromisoformat(
+                event["requestReceivedTimestamp"].replace("Z", "+00:00")
+            )
+            if received.timestamp() >= since:
+                found.append(event)
+        return found
 
     def _kwok_config(self) -> Path:
         assert self.cache is not None

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelship import fence
 from modelship.errors import TransientError
 from modelship.kernel.plan import Commit, GitRemote
 from modelship.kube import Kube
@@ -73,6 +74,7 @@ class GitRepos:
                 if found is not None:
                     return found.sha
                 sha = self._make(clone, remote, action, env)
+                fence.check(f"push to {remote}")
                 pushed = self._git(
                     clone,
                     ["push", "--quiet", "origin", f"HEAD:refs/heads/{remote.branch}"],

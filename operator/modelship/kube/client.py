@@ -19,6 +19,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from modelship import __version__, fence
 from modelship.errors import AlreadyExistsError, InvalidObjectError, NotFoundError, TransientError
 
 FIELD_MANAGER = "modelship"
@@ -42,6 +43,7 @@ _KINDS: dict[tuple[str, str], str] = {
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
     ("modelship.io/v1alpha1", "ModelDeployment"): "modeldeployments",
     ("modelship.io/v1alpha1", "ModelPromotion"): "modelpromotions",
+    ("coordination.k8s.io/v1", "Lease"): "leases",  # leader election
 }
 
 
@@ -113,6 +115,9 @@ class Kube:
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
         self.instance = os.environ.get("POD_NAME") or socket.gethostname()
+        # The instance in the User-Agent tells two replicas apart in the API server's
+        # audit log (the leader election tests count each one's writes there).
+        api.user_agent = f"modelship/{__version__} ({self.instance})"
         self._served: dict[tuple[str, str], tuple[float, bool]] = {}
 
     def serves(self, api_version: str, kind: str) -> bool:
@@ -139,7 +144,12 @@ class Kube:
         body: Any = None,
         query: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
+        fenced: bool = True,
+        timeout: float = 30,
     ) -> Obj:
+        # Reviews (SelfSubjectReview, ...) are POSTs that change nothing.
+        if fenced and method != "GET" and not path.endswith("reviews"):
+            fence.check(f"{method} {path}")
         try:
             method, url, headers, body, post = self.api.param_serialize(
                 method,
@@ -149,7 +159,7 @@ class Kube:
                 body=body,
                 auth_settings=["BearerToken"],
             )
-            response = self.api.call_api(method, url, headers, body, post, _request_timeout=30)
+            response = self.api.call_api(method, url, headers, body, post, _request_timeout=timeout)
             raw = response.read()  # type: ignore[no-untyped-call]
             status = int(response.status)
         except ApiException as exc:
@@ -248,6 +258,40 @@ class Kube:
         path = object_path(api_version, kind, namespace, name) + "/status"
         return self._call(
             "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
+        )
+
+    def lease(self, namespace: str, name: str, timeout: float) -> Obj | None:
+        """The leader Lease (leader election reads and writes it unfenced: it is how a
+        replica becomes allowed to write)."""
+        try:
+            return self._call(
+                "GET",
+                object_path("coordination.k8s.io/v1", "Lease", namespace, name),
+                fenced=False,
+                timeout=timeout,
+            )
+        except NotFoundError:
+            return None
+
+    def write_lease(self, lease: Obj, timeout: float) -> Obj:
+        """Create the Lease (no resourceVersion) or replace it; a replace carries the
+        resourceVersion it read, so of two candidates only one succeeds (409 for the
+        other: a TransientError)."""
+        meta = lease["metadata"]
+        if not meta.get("resourceVersion"):
+            return self._call(
+                "POST",
+                collection_path("coordination.k8s.io/v1", "Lease", meta["namespace"]),
+                body=lease,
+                fenced=False,
+                timeout=timeout,
+            )
+        return self._call(
+            "PUT",
+            object_path("coordination.k8s.io/v1", "Lease", meta["namespace"], meta["name"]),
+            body=lease,
+            fenced=False,
+            timeout=timeout,
         )
 
     def whoami(self) -> str:
