@@ -20,6 +20,7 @@ system-deps: ## Debian packages the tests and the demo need (openssl, prometheus
 
 crds: $(STAMP) ## regenerate crds/ from the API models
 	$(PY) -m modelship crds --output crds
+	$(PY) hack/chart.py
 
 check-crds: $(STAMP) ## fail if crds/ is stale
 	$(PY) -m modelship crds --output crds --check
@@ -29,8 +30,9 @@ lint: $(STAMP) ## ruff, mypy and the import layers (lint-imports)
 	$(VENV)/bin/ruff format --check operator testenv tests bench hack
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-logo
-	test -z "$$(gofmt -l hack/argocd-lua)"
+	test -z "$$(gofmt -l hack/argocd-lua hack/podsecurity-check)"
 	$(PY) hack/argocd_cm.py --check
+	$(PY) hack/chart.py --check
 
 test: $(STAMP) system-deps ## every test: lint, unit, and the real control plane (built on first use)
 	$(MAKE) lint

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -108,3 +110,27 @@ def install_crds(kubectl: list[str]) -> None:
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"CRD {name} not established: {done.stderr.decode()}")
+
+
+def go_tool(source: Path, name: str) -> Path:
+    """Build the Go program in ``source`` (a hack/ tool with its own go.mod) once per
+    version of its sources; cached under ~/.cache/modelship, outside the repository."""
+    go = shutil.which("go")
+    if go is None:
+        raise RuntimeError(f"Go is needed to build {source.name} (hack/, from Go modules)")
+    digest = hashlib.sha256()
+    for file in ("go.mod", "go.sum", "main.go"):
+        digest.update((source / file).read_bytes())
+    out = Path.home() / ".cache" / "modelship" / f"{name}-{digest.hexdigest()[:12]}"
+    binary = out / name
+    if not binary.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [go, "build", "-trimpath", "-o", str(binary), "."],
+            cwd=source,
+            check=True,
+            capture_output=True,
+            env={**os.environ, "CGO_ENABLED": "0"},
+            timeout=600,
+        )
+    return binary

@@ -11,10 +11,8 @@ action returns, and the operator acts on them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import pytest
 import yaml
 
 from modelship_testenv.cluster import repo_root
+from modelship_testenv.harness import go_tool
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, model_deployment
 from tests.integration.test_canary import GATEWAY, canary_of, set_version, version
@@ -36,25 +35,10 @@ CAPTURE = os.environ.get("MODELSHIP_CAPTURE_ARGOCD")  # write live objects as te
 @pytest.fixture(scope="session")
 def argocd_lua() -> Path:
     """The harness, built once per version of its sources (cached outside the repo)."""
-    go = shutil.which("go")
-    if go is None:
-        pytest.fail("Go is needed to build hack/argocd-lua (gopher-lua, as Argo CD uses)")
-    digest = hashlib.sha256()
-    for name in ("go.mod", "go.sum", "main.go"):
-        digest.update((HARNESS / name).read_bytes())
-    out = Path.home() / ".cache" / "modelship" / f"argocd-lua-{digest.hexdigest()[:12]}"
-    binary = out / "argocd-lua"
-    if not binary.exists():
-        out.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [go, "build", "-trimpath", "-o", str(binary), "."],
-            cwd=HARNESS,
-            check=True,
-            capture_output=True,
-            env={**os.environ, "CGO_ENABLED": "0"},
-            timeout=600,
-        )
-    return binary
+    try:
+        return go_tool(HARNESS, "argocd-lua")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def run_lua(binary: Path, script: Path, obj: dict[str, Any]) -> Any:
