@@ -95,7 +95,9 @@ def install_crds(kubectl: list[str]) -> None:
     """Apply crds/ and wait until the API server serves them."""
     crds = repo_root() / "crds"
     subprocess.run(
-        [*kubectl, "apply", "--server-side", "-f", str(crds)], check=True, capture_output=True
+        [*kubectl, "apply", "--server-side", "--force-conflicts", "-f", str(crds)],
+        check=True,
+        capture_output=True,
     )
     deadline = time.monotonic() + 60
     # CRDs are named <plural>.modelship.io.yaml; beside them, the approval policy.
