@@ -16,7 +16,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "argocd" / "resource_customizations"
 OUT = ROOT / "argocd" / "argocd-cm.yaml"
-ACTIONS = ("promote", "promote-full", "abort", "retry", "pause", "resume")
+ACTIONS = ("promote", "promote-full", "abort", "retry", "pause", "resume", "approve", "reject")
+# The identity Argo CD applies actions with, named in the promotion actions (approve/reject).
+ARGOCD_IDENTITY = "system:serviceaccount:argocd:argocd-server"
 
 
 class _Literal(str):
@@ -30,7 +32,7 @@ def _literal(dumper: yaml.SafeDumper, text: _Literal) -> yaml.ScalarNode:
 yaml.SafeDumper.add_representer(_Literal, _literal)
 
 
-def render() -> str:
+def render(identity: str = ARGOCD_IDENTITY) -> str:
     data: dict[str, str] = {}
     for kind_dir in sorted(p for p in SCRIPTS.glob("*/*") if p.is_dir()):
         key = f"{kind_dir.parent.name}_{kind_dir.name}"
@@ -43,7 +45,9 @@ def render() -> str:
                 {
                     "name": name,
                     "action.lua": _Literal(
-                        (kind_dir / "actions" / name / "action.lua").read_text()
+                        (kind_dir / "actions" / name / "action.lua")
+                        .read_text()
+                        .replace(f'"{ARGOCD_IDENTITY}"', f'"{identity}"')
                     ),
                 }
                 for name in ACTIONS
@@ -74,15 +78,22 @@ def render() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if the file is stale")
+    parser.add_argument(
+        "--identity",
+        default=ARGOCD_IDENTITY,
+        help="the username Argo CD applies actions as, which approvals from Argo CD carry "
+        f"(default: {ARGOCD_IDENTITY})",
+    )
+    parser.add_argument("--output", type=Path, default=OUT, help=f"where to write ({OUT})")
     args = parser.parse_args()
-    text = render()
+    text = render(args.identity)
     if args.check:
         if not OUT.exists() or OUT.read_text() != text:
             print(f"{OUT} is stale: run python hack/argocd_cm.py", file=sys.stderr)
             return 1
         return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
+    args.output.write_text(text)
+    print(f"wrote {args.output}")
     return 0
 
 

@@ -22,12 +22,15 @@ import yaml
 
 from modelship_testenv.cluster import repo_root
 from modelship_testenv.harness import go_tool
-from tests.integration.conftest import Kubectl, wait_for
+from tests.integration.conftest import Kubectl, fresh_namespace, wait_for
 from tests.integration.manifests import dump, model_deployment
 from tests.integration.test_canary import GATEWAY, canary_of, set_version, version
 from tests.integration.test_serving import md, wait_ready
 
-HERE = repo_root() / "argocd" / "resource_customizations" / "modelship.io" / "ModelDeployment"
+CUSTOMIZATIONS = repo_root() / "argocd" / "resource_customizations" / "modelship.io"
+HERE = CUSTOMIZATIONS / "ModelDeployment"
+PROMOTION = CUSTOMIZATIONS / "ModelPromotion"
+KINDS = pytest.mark.parametrize("kind", [HERE, PROMOTION], ids=lambda p: p.name)
 HARNESS = repo_root() / "hack" / "argocd-lua"
 CAPTURE = os.environ.get("MODELSHIP_CAPTURE_ARGOCD")  # write live objects as testdata
 
@@ -49,36 +52,38 @@ def run_lua(binary: Path, script: Path, obj: dict[str, Any]) -> Any:
     return json.loads(done.stdout)
 
 
-def health(binary: Path, obj: dict[str, Any]) -> tuple[str, str]:
-    out = run_lua(binary, HERE / "health.lua", obj)
+def health(binary: Path, obj: dict[str, Any], kind: Path = HERE) -> tuple[str, str]:
+    out = run_lua(binary, kind / "health.lua", obj)
     return out["status"], out.get("message", "")
 
 
-def enabled(binary: Path, obj: dict[str, Any]) -> set[str]:
-    out = run_lua(binary, HERE / "actions" / "discovery.lua", obj)
+def enabled(binary: Path, obj: dict[str, Any], kind: Path = HERE) -> set[str]:
+    out = run_lua(binary, kind / "actions" / "discovery.lua", obj)
     return {name for name, action in out.items() if not action.get("disabled")}
 
 
-def test_health_cases(argocd_lua: Path) -> None:
+@KINDS
+def test_health_cases(argocd_lua: Path, kind: Path) -> None:
     """health_test.yaml, as Argo CD's util/lua/health_test.go reads it: exact status
     and message for each captured object."""
-    cases = yaml.safe_load((HERE / "health_test.yaml").read_text())["tests"]
+    cases = yaml.safe_load((kind / "health_test.yaml").read_text())["tests"]
     assert len(cases) >= 6
     for case in cases:
-        obj = yaml.safe_load((HERE / case["inputPath"]).read_text())
-        got = dict(zip(("status", "message"), health(argocd_lua, obj), strict=True))
+        obj = yaml.safe_load((kind / case["inputPath"]).read_text())
+        got = dict(zip(("status", "message"), health(argocd_lua, obj, kind), strict=True))
         assert got == case["healthStatus"], case["inputPath"]
 
 
-def test_action_discovery_and_actions(argocd_lua: Path) -> None:
-    spec = yaml.safe_load((HERE / "actions" / "action_test.yaml").read_text())
+@KINDS
+def test_action_discovery_and_actions(argocd_lua: Path, kind: Path) -> None:
+    spec = yaml.safe_load((kind / "actions" / "action_test.yaml").read_text())
     for case in spec["discoveryTests"]:
-        obj = yaml.safe_load((HERE / case["inputPath"]).read_text())
+        obj = yaml.safe_load((kind / case["inputPath"]).read_text())
         want = {a["name"] for a in case["result"] if not a.get("disabled")}
-        assert enabled(argocd_lua, obj) == want, case["inputPath"]
+        assert enabled(argocd_lua, obj, kind) == want, case["inputPath"]
     for case in spec["actionTests"]:
-        obj = yaml.safe_load((HERE / case["inputPath"]).read_text())
-        out = run_lua(argocd_lua, HERE / "actions" / case["action"] / "action.lua", obj)
+        obj = yaml.safe_load((kind / case["inputPath"]).read_text())
+        out = run_lua(argocd_lua, kind / "actions" / case["action"] / "action.lua", obj)
         notes = out["metadata"]["annotations"]
         value = notes[case["annotation"]]
         if case.get("value") is not None:
@@ -90,11 +95,11 @@ def test_action_discovery_and_actions(argocd_lua: Path) -> None:
         assert out["spec"] == obj["spec"], "an action touches nothing else"
 
 
-def capture(obj: dict[str, Any], name: str) -> None:
+def capture(obj: dict[str, Any], name: str, kind: Path = HERE) -> None:
     if not CAPTURE:
         return
     keep = {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
-    (HERE / "testdata" / name).write_text(yaml.safe_dump({**obj, "metadata": keep}))
+    (kind / "testdata" / name).write_text(yaml.safe_dump({**obj, "metadata": keep}))
 
 
 def perform(kubectl: Kubectl, ns: str, binary: Path, obj: dict[str, Any], action: str) -> None:
@@ -168,3 +173,143 @@ def test_live_objects_in_every_phase(
         timeout=90,
     )
     capture(md(kubectl, ns, name), "promoted.yaml")
+
+
+ARGOCD_IDENTITY = "system:serviceaccount:argocd:argocd-server"
+
+
+def argocd_identity(kubectl: Kubectl, target_ns: str, path: Path) -> Path:
+    """Argo CD's server identity (the ServiceAccount argocd/argocd-server) with what an
+    approving Argo CD needs on promotions in ``target_ns``: a kubeconfig holding its token."""
+    from tests.integration.test_promotion import user_kubeconfig
+
+    kubectl.run("create", "namespace", "argocd", check=False)
+    kubectl.run("create", "serviceaccount", "argocd-server", "-n", "argocd", check=False)
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "argocd-approves"},
+        "rules": [
+            {
+                "apiGroups": ["modelship.io"],
+                "resources": ["modelpromotions"],
+                "verbs": ["get", "patch", "approve"],
+            }
+        ],
+    }
+    kubectl.run("apply", "-n", target_ns, "-f", "-", input=json.dumps(role))
+    kubectl.run(
+        "create",
+        "rolebinding",
+        "argocd-approves",
+        "-n",
+        target_ns,
+        "--role=argocd-approves",
+        "--serviceaccount=argocd:argocd-server",
+    )
+    return user_kubeconfig(kubectl, "argocd", "argocd-server", path)
+
+
+def perform_as(
+    kubectl: Kubectl, identity: Path, binary: Path, obj: dict[str, Any], action: str
+) -> None:
+    """A promotion action as Argo CD performs it: the script's result, patched with
+    Argo CD's own identity (the approval policy checks that identity)."""
+    out = run_lua(binary, PROMOTION / "actions" / action / "action.lua", obj)
+    patch = {"metadata": {"annotations": out["metadata"]["annotations"]}}
+    meta = obj["metadata"]
+    kubectl.run(
+        "--kubeconfig",
+        str(identity),
+        "patch",
+        "mpromo",
+        meta["name"],
+        "-n",
+        meta["namespace"],
+        "--type",
+        "merge",
+        "-p",
+        json.dumps(patch),
+    )
+
+
+@pytest.mark.cluster
+def test_live_promotions_in_every_phase(
+    kubectl: Kubectl, running_operator: Any, namespace: str, argocd_lua: Path, tmp_path: Path
+) -> None:
+    from tests.integration.test_promotion import deploy as deploy_fraud
+    from tests.integration.test_promotion import mpromo, promotion, wait_phase
+
+    with fresh_namespace(kubectl, "p") as prod:
+        staging = namespace
+        deploy_fraud(kubectl, staging, "1.4.0")
+        deploy_fraud(kubectl, prod, "1.3.0")
+        identity = argocd_identity(kubectl, prod, tmp_path / "argocd.kubeconfig")
+        gates = {"soakTime": "8s", "approval": {"required": True}}
+        assert kubectl.apply(dump(promotion("to-prod", staging, gates=gates)), prod).returncode == 0
+
+        obj = wait_phase(kubectl, prod, "to-prod", "WaitingForGates")
+        capture(obj, "waiting-for-gates.yaml", PROMOTION)
+        status, message = health(argocd_lua, obj, PROMOTION)
+        assert status == "Progressing" and message.startswith("WaitingForGates"), message
+        stale = {
+            **obj,
+            "metadata": {**obj["metadata"], "generation": obj["metadata"]["generation"] + 1},
+        }
+        assert health(argocd_lua, stale, PROMOTION) == (
+            "Progressing",
+            "Waiting for the spec to be observed",
+        )
+
+        obj = wait_phase(kubectl, prod, "to-prod", "WaitingForApproval", timeout=60)
+        capture(obj, "waiting-for-approval.yaml", PROMOTION)
+        status, message = health(argocd_lua, obj, PROMOTION)
+        assert status == "Suspended" and message.startswith("WaitingForApproval"), message
+        assert enabled(argocd_lua, obj, PROMOTION) == {"approve", "reject"}
+        perform_as(kubectl, identity, argocd_lua, obj, "approve")
+
+        obj = wait_phase(kubectl, prod, "to-prod", "Succeeded", timeout=90)
+        capture(obj, "succeeded.yaml", PROMOTION)
+        status, message = health(argocd_lua, obj, PROMOTION)
+        assert status == "Healthy" and message.startswith("Succeeded"), message
+        assert enabled(argocd_lua, obj, PROMOTION) == set()
+        approvals = obj["status"]["evidence"]["approvals"]
+        assert [a["user"] for a in approvals] == [ARGOCD_IDENTITY], approvals
+        assert md(kubectl, prod, "fraud")["spec"]["model"]["version"] == "1.4.0"
+
+        # The next version, rejected from Argo CD.
+        kubectl.run(
+            "patch",
+            "md",
+            "fraud",
+            "-n",
+            staging,
+            "--type",
+            "merge",
+            "-p",
+            json.dumps(
+                {"spec": {"model": {"version": "1.5.0", "uri": "s3://models/fraud/1.5.0/"}}}
+            ),
+        )
+        wait_for(
+            "1.5.0 stable in staging",
+            lambda: (
+                md(kubectl, staging, "fraud")["status"]
+                .get("stableRevision", {})
+                .get("modelVersion")
+                == "1.5.0"
+            ),
+            90,
+        )
+        gates = {"approval": {"required": True}}
+        assert kubectl.apply(dump(promotion("next", staging, gates=gates)), prod).returncode == 0
+        obj = wait_phase(kubectl, prod, "next", "WaitingForApproval", timeout=60)
+        perform_as(kubectl, identity, argocd_lua, obj, "reject")
+        obj = wait_phase(kubectl, prod, "next", "Failed", timeout=60)
+        capture(obj, "rejected.yaml", PROMOTION)
+        status, message = health(argocd_lua, obj, PROMOTION)
+        assert status == "Degraded" and message.startswith("Rejected"), message
+        assert "rejected from Argo CD" in message
+        assert enabled(argocd_lua, obj, PROMOTION) == set()
+        assert mpromo(kubectl, prod, "next")["status"]["evidence"]["reason"] == "Rejected"
+        assert md(kubectl, prod, "fraud")["spec"]["model"]["version"] == "1.4.0"

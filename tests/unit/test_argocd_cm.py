@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -33,3 +34,33 @@ def test_the_snippet_holds_the_health_check_and_every_action() -> None:
         "resume",
     ]
     assert "discovery.lua" in actions
+
+
+def test_the_snippet_holds_the_promotion_health_check_and_its_actions() -> None:
+    data = yaml.safe_load((repo_root() / "argocd" / "argocd-cm.yaml").read_text())["data"]
+    assert (
+        "WaitingForApproval" in data["resource.customizations.health.modelship.io_ModelPromotion"]
+    )
+    actions = yaml.safe_load(data["resource.customizations.actions.modelship.io_ModelPromotion"])
+    assert [d["name"] for d in actions["definitions"]] == ["approve", "reject"]
+
+
+def test_another_argocd_identity_is_written_into_the_promotion_actions(tmp_path: Path) -> None:
+    out = tmp_path / "argocd-cm.yaml"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(repo_root() / "hack" / "argocd_cm.py"),
+            "--identity",
+            "system:serviceaccount:gitops:argocd-server",
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    data = yaml.safe_load(out.read_text())["data"]
+    actions = data["resource.customizations.actions.modelship.io_ModelPromotion"]
+    assert '"system:serviceaccount:gitops:argocd-server"' in actions
+    assert "argocd:argocd-server" not in actions
