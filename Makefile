@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= $(HOME)/.local/state/modelship/demo
 
-.PHONY: deps system-deps crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers bench-idle bench-promotion clean
+.PHONY: deps system-deps images crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers bench-idle bench-promotion clean
 
 $(STAMP): pyproject.toml testenv/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ deps: $(STAMP) ## install Python dependencies into .venv (modelship and testenv/
 
 system-deps: ## Debian packages the tests and the demo need (openssl, prometheus)
 	bash hack/system-deps.sh
+
+images: $(STAMP) system-deps ## build the operator and runtime images with buildah (root; docs/images.md)
+	$(PY) hack/images.py build
 
 crds: $(STAMP) ## regenerate crds/ from the API models
 	$(PY) -m modelship crds --output crds

@@ -2,7 +2,8 @@
 # The Debian packages `make demo` and `make test` need besides Python and Go: openssl (the
 # dev cluster's certificates), prometheus (the real Prometheus the demo's analysis and
 # the integration tests scrape runtime processes with) and git (promotions through Git:
-# the operator runs it, the tests serve repositories with git http-backend). Installs what is missing; a no-op
+# the operator runs it, the tests serve repositories with git http-backend), buildah and
+# mmdebstrap (the images). Installs what is missing; a no-op
 # when everything is there. Used by the Makefile and by .ci/run, so a fresh machine gets
 # the same set either way.
 set -euo pipefail
@@ -11,6 +12,9 @@ missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v git >/dev/null || missing+=(git)
+# the images (make images, tests/integration/test_images.py): built without a daemon
+command -v buildah >/dev/null || missing+=(buildah)
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""
