@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= $(HOME)/.local/state/modelship/demo
 
-.PHONY: deps system-deps images crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers bench-idle bench-promotion clean
+.PHONY: deps system-deps images crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers bench-idle bench-promotion bench-failover clean
 
 $(STAMP): pyproject.toml testenv/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,9 @@ bench-idle: $(STAMP) ## reconciles/min and CPU of 300 canaries paused for a pers
 
 bench-promotion: $(STAMP) ## approval -> target canary latency, evidence size
 	$(PY) bench/promotion_bench.py
+
+bench-failover: $(STAMP) ## leader election: SIGKILL/SIGTERM/SIGSTOP of the leader to a new leader
+	$(PY) bench/failover_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache
