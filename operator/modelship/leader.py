@@ -68,6 +68,7 @@ class LeaderElector:
         self._renewed_at: float | None = None  # last successful acquire or renew
         self._seen: tuple[LeaseRecord | None, float] = (None, 0.0)  # record, seen changing at
         self._stopped = False  # released or lost: never writes again in this process
+        self._displaced = False  # the lease names another holder while this one leads
         self.lost = False
 
     # ----- the fence ------------------------------------------------------------------
@@ -94,15 +95,20 @@ class LeaderElector:
             if self._stopped:
                 return
             renewed = await self._try(acquiring=False)
-            if not renewed and not self.may_write():
+            if not renewed and (self._displaced or not self.may_write()):
                 self._stopped = True
                 self.lost = True
+                why = (
+                    f"it names {self._seen[0].holder if self._seen[0] else 'nobody'}"
+                    if self._displaced
+                    else f"no renewal for {self.timing.renew_deadline:.0f}s"
+                )
                 log.error(
-                    "lost leadership of lease %s/%s (no renewal for %.0fs): "
+                    "lost leadership of lease %s/%s (%s): "
                     "writes stopped, exiting so a restart joins as a standby",
                     self.namespace,
                     self.name,
-                    self.timing.renew_deadline,
+                    why,
                 )
                 on_lost()
                 return
@@ -151,6 +157,9 @@ class LeaderElector:
             self._seen = (record, now)
             seen_at = now
         if not may_acquire(record, seen_at, now, self.identity):
+            # While leading, another holder in the lease means this term is over,
+            # whatever the clock says.
+            self._displaced = self._renewed_at is not None
             return False
         stamp = _micro_time(datetime.now(UTC))
         spec: Obj = {

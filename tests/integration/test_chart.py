@@ -28,7 +28,8 @@ from modelship_testenv.harness import OperatorProcess, go_tool, install_crds
 from modelship_testenv.podrunner import PodRunner
 from tests.integration.conftest import Kubectl, fresh_namespace, wait_for
 from tests.integration.test_canary import canary_at, canary_of, ctl, wait_promoted
-from tests.integration.test_drift import drift_of, monitored, send
+from tests.integration.test_drift import RETRAINING, drift_of, monitored, send
+from tests.integration.test_promotion import user_kubeconfig
 from tests.integration.test_real_runtime import runner, trained
 from tests.integration.test_serving import md, wait_ready
 
@@ -432,23 +433,6 @@ def test_the_admission_plugin_refuses_what_the_profile_forbids(
     assert done.returncode != 0 and "violates PodSecurity" in done.stderr, done.stderr
 
 
-def token_kubeconfig(kubectl: Kubectl, sa: str, ns: str, path: Path) -> Path:
-    """The admin kubeconfig's cluster, with a ServiceAccount's token (TokenRequest API)."""
-    token = kubectl.run("create", "token", sa, "-n", ns, "--duration=1h").stdout.strip()
-    admin = yaml.safe_load(kubectl.kubeconfig.read_text())
-    cluster = admin["clusters"][0]
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [cluster],
-        "users": [{"name": sa, "user": {"token": token}}],
-        "contexts": [{"name": sa, "context": {"cluster": cluster["name"], "user": sa}}],
-        "current-context": sa,
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def chart_operator(kubectl: Kubectl, ns: str, sa: str, log_dir: Path) -> OperatorProcess:
     """`modelship operator` with the installed Deployment's own arguments and the chart's
     ServiceAccount token: what the pod would run, as a process here."""
@@ -462,7 +446,7 @@ def chart_operator(kubectl: Kubectl, ns: str, sa: str, log_dir: Path) -> Operato
             arg = arg.split("=")[0] + f"=127.0.0.1:{free_port()}"
         args.append(arg)
     op = OperatorProcess(
-        token_kubeconfig(kubectl, sa, ns, log_dir / f"{sa}.kubeconfig"),
+        user_kubeconfig(kubectl, ns, sa, log_dir / f"{sa}.kubeconfig"),
         log_dir / f"{sa}.log",
         args,
         env={"POD_NAME": f"{sa}-test", "MODELSHIP_GIT_CACHE": str(log_dir / "git")},
@@ -536,18 +520,8 @@ def test_the_operator_needs_no_more_than_the_charts_identity(
             md(kubectl, namespace, "least")["status"]["stableRevision"]["modelVersion"] == "2.0.0"
         )
 
-        retraining = {
-            "trigger": {"driftWindows": 2},
-            "cooldown": "1h",
-            "jobTemplate": {
-                "spec": {
-                    "backoffLimit": 0,
-                    "template": {"spec": {"containers": [{"name": "train", "image": "trainer:1"}]}},
-                }
-            },
-        }
         env = [{"name": "MODELSHIP_FAULT_INPUT_SHIFT", "value": "1.5"}]
-        monitored(kubectl, namespace, "drifting", trained, env, retraining=retraining)
+        monitored(kubectl, namespace, "drifting", trained, env, retraining=RETRAINING)
         stop = threading.Event()
         sender = threading.Thread(
             target=send, args=(kubectl, namespace, "drifting", stop), daemon=True

@@ -28,6 +28,19 @@ pytestmark = pytest.mark.cluster
 __all__ = ["prometheus", "runner", "trained"]  # fixtures used by name
 
 
+# Retraining after 2 drifted windows, once an hour at most, with a Job kwok completes.
+RETRAINING: dict[str, Any] = {
+    "trigger": {"driftWindows": 2},
+    "cooldown": "1h",
+    "jobTemplate": {
+        "spec": {
+            "backoffLimit": 0,
+            "template": {"spec": {"containers": [{"name": "train", "image": "trainer:1"}]}},
+        }
+    },
+}
+
+
 def reference_configmap(kubectl: Kubectl, ns: str, name: str, trained: Path) -> None:
     """The training data's reference (examples/train.py writes train.csv) as ConfigMap NAME."""
     reference = build_from_csv(
@@ -247,18 +260,8 @@ def test_sustained_drift_starts_exactly_one_retraining_job_across_restarts(
     trained: Path,
     runner: PodRunner,
 ) -> None:
-    retraining = {
-        "trigger": {"driftWindows": 2},
-        "cooldown": "1h",
-        "jobTemplate": {
-            "spec": {
-                "backoffLimit": 0,
-                "template": {"spec": {"containers": [{"name": "train", "image": "trainer:1"}]}},
-            }
-        },
-    }
     env = [{"name": "MODELSHIP_FAULT_INPUT_SHIFT", "value": "1.5"}]
-    monitored(kubectl, namespace, "retrained", trained, env, retraining=retraining)
+    monitored(kubectl, namespace, "retrained", trained, env, retraining=RETRAINING)
     stop = threading.Event()
     sender = threading.Thread(
         target=send, args=(kubectl, namespace, "retrained", stop), daemon=True

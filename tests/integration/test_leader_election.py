@@ -123,6 +123,19 @@ def rollout(kubectl: Kubectl, ns: str) -> None:
     wait_for("the canary in its first pause", lambda: canary_of(kubectl, ns, "ha").get("step") == 1)
 
 
+def mid_rollout(kubectl: Kubectl, ns: str, replicas: list[Replica]) -> tuple[Replica, Replica]:
+    """(the leader, the standby), with a rollout under way."""
+    leader = wait_leader(kubectl, ns, replicas)
+    other = next(r for r in replicas if r is not leader)
+    rollout(kubectl, ns)
+    assert leader.proc.proc is not None
+    return leader, other
+
+
+def wait_leads(kubectl: Kubectl, ns: str, replicas: list[Replica], other: Replica) -> None:
+    wait_for("the standby to lead", lambda: leader_of(kubectl, ns, replicas) is other, 60)
+
+
 def finished_the_same(kubectl: Kubectl, ns: str) -> None:
     wait_promoted(kubectl, ns, "ha", "2.0.0", timeout=120)
     history = kubectl.json("get", "md", "ha", "-n", ns)["status"].get("history") or []
@@ -159,12 +172,10 @@ def test_one_leads_and_the_standby_writes_nothing(
 def test_sigkill_of_the_leader_mid_rollout(
     kubectl: Kubectl, replicas: list[Replica], namespace: str
 ) -> None:
-    leader = wait_leader(kubectl, namespace, replicas)
-    other = next(r for r in replicas if r is not leader)
-    rollout(kubectl, namespace)
+    leader, other = mid_rollout(kubectl, namespace, replicas)
     killed = time.monotonic()
     leader.proc.kill()
-    wait_for("the standby to lead", lambda: leader_of(kubectl, namespace, replicas) is other, 60)
+    wait_leads(kubectl, namespace, replicas, other)
     print(f"SIGKILL failover: {time.monotonic() - killed:.1f}s to a new leader")
     finished_the_same(kubectl, namespace)
 
@@ -172,13 +183,11 @@ def test_sigkill_of_the_leader_mid_rollout(
 def test_sigterm_hands_over_at_once(
     kubectl: Kubectl, replicas: list[Replica], namespace: str
 ) -> None:
-    leader = wait_leader(kubectl, namespace, replicas)
-    other = next(r for r in replicas if r is not leader)
-    rollout(kubectl, namespace)
+    leader, other = mid_rollout(kubectl, namespace, replicas)
     assert leader.proc.proc is not None
     terminated = time.monotonic()
     leader.proc.proc.send_signal(signal.SIGTERM)
-    wait_for("the standby to lead", lambda: leader_of(kubectl, namespace, replicas) is other, 60)
+    wait_leads(kubectl, namespace, replicas, other)
     handover = time.monotonic() - terminated
     print(f"SIGTERM handover: {handover:.1f}s to a new leader")
     # Not a speed target: without the release the standby could not take the lease
@@ -192,16 +201,12 @@ def test_sigterm_hands_over_at_once(
 def test_a_frozen_leader_loses_the_lease_and_writes_nothing_after(
     kubectl: Kubectl, replicas: list[Replica], namespace: str
 ) -> None:
-    leader = wait_leader(kubectl, namespace, replicas)
-    other = next(r for r in replicas if r is not leader)
-    rollout(kubectl, namespace)
+    leader, other = mid_rollout(kubectl, namespace, replicas)
     assert leader.proc.proc is not None
     frozen = time.monotonic()
     leader.proc.proc.send_signal(signal.SIGSTOP)
     try:
-        wait_for(
-            "the standby to lead", lambda: leader_of(kubectl, namespace, replicas) is other, 60
-        )
+        wait_leads(kubectl, namespace, replicas, other)
         print(f"SIGSTOP failover: {time.monotonic() - frozen:.1f}s to a new leader")
         # The new leader moves the rollout on while the old one is frozen with its
         # timers overdue and its reconciles half-way.

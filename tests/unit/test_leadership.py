@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import pytest
 
 from modelship import fence
 from modelship.decisions.leadership import LeaseRecord, Timing, may_acquire, still_leading
+from modelship.errors import TransientError
+from modelship.leader import LeaderElector
 
 
 def held(by: str, duration: float = 15.0, renewed: str = "t1") -> LeaseRecord:
@@ -65,3 +70,60 @@ def test_the_fence_refuses_writes_it_does_not_allow() -> None:
     finally:
         fence.install(None)
     fence.check("PATCH x")  # no fence: a single operator writes
+
+
+class Leases:
+    """The two calls LeaderElector makes, over one Lease in memory, with the API
+    server's optimistic concurrency (a stale resourceVersion is refused)."""
+
+    def __init__(self) -> None:
+        self.obj: dict[str, Any] | None = None
+        self.version = 0
+
+    def lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
+        return copy.deepcopy(self.obj)
+
+    def write_lease(self, lease: dict[str, Any], timeout: float) -> dict[str, Any]:
+        sent = lease["metadata"].get("resourceVersion")
+        current = self.obj["metadata"]["resourceVersion"] if self.obj else None
+        if sent != current:
+            raise TransientError("409 Conflict")
+        self.version += 1
+        self.obj = copy.deepcopy(lease)
+        self.obj["metadata"]["resourceVersion"] = str(self.version)
+        return copy.deepcopy(self.obj)
+
+
+def test_a_standby_takes_over_only_after_the_lease_went_unrenewed() -> None:
+    now = [0.0]
+    leases = Leases()
+    a = LeaderElector(leases, "ns", "lease", "a_1", clock=lambda: now[0])  # type: ignore[arg-type]
+    b = LeaderElector(leases, "ns", "lease", "b_1", clock=lambda: now[0])  # type: ignore[arg-type]
+    assert a._acquire_or_renew()
+    a._renewed_at = now[0]
+    assert a.may_write() and not b.may_write()
+    assert not b._acquire_or_renew()  # b starts counting from here
+    now[0] = 9.9
+    assert a.may_write()
+    now[0] = 10.0
+    assert not a.may_write(), "a stops writing at the renew deadline"
+    now[0] = 14.9
+    assert not b._acquire_or_renew(), "the lease has not gone unrenewed for 15 s yet"
+    now[0] = 15.0
+    assert b._acquire_or_renew()
+    assert leases.obj is not None and leases.obj["spec"]["leaseTransitions"] == 1
+    # a wakes up: the lease names b, so a's term is over whatever its clock says
+    assert not a._acquire_or_renew() and a._displaced
+
+
+def test_a_renewal_keeps_the_lease_from_a_standby() -> None:
+    now = [0.0]
+    leases = Leases()
+    a = LeaderElector(leases, "ns", "lease", "a_1", clock=lambda: now[0])  # type: ignore[arg-type]
+    b = LeaderElector(leases, "ns", "lease", "b_1", clock=lambda: now[0])  # type: ignore[arg-type]
+    assert a._acquire_or_renew()
+    for t in range(2, 40, 2):
+        now[0] = float(t)
+        assert a._acquire_or_renew()
+        assert not b._acquire_or_renew()
+    assert not a._displaced
