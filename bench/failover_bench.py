@@ -11,7 +11,8 @@ once changes one ModelDeployment (its replicas), and measures:
 Faults: SIGKILL (a crash: the lease must expire, 15 s), SIGTERM (a rolling update: the
 lease is released), SIGSTOP (a frozen process: expiry; it is continued afterwards, finds
 it lost the lease and exits, and is restarted as a standby). The replica hit is restarted
-before the next trial. Lease 15 s, renew deadline 10 s, retry 2 s (the defaults).
+before the next trial. Lease 15 s, renew deadline 10 s, retry 2 s (the defaults); each
+fault falls at a random point of the standby's retry period.
 Nothing here asserts a threshold.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -90,7 +92,9 @@ class Bench:
             if not proc.alive():
                 proc.start()
         leader = self.replicas[self.wait_leader()]
-        time.sleep(1.0)
+        # A quiet second, then a moment spread over one retry period, so the fault does
+        # not fall at the same point of the standby's 2 s cycle in every trial.
+        time.sleep(1.0 + random.uniform(0, 2.0))
         name = "m0"
         generation = int(self.json("get", "md", name, "-n", NS)["metadata"]["generation"])
         assert leader.proc is not None
@@ -136,6 +140,9 @@ def main() -> int:
     )
     parser.add_argument("--trials", type=int, default=3, help="trials per fault")
     parser.add_argument("--models", type=int, default=20, help="ModelDeployments watched")
+    parser.add_argument(
+        "--faults", default="kill,term,stop", help="comma-separated: kill, term, stop"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     external = os.environ.get("MODELSHIP_BENCH_KUBECONFIG")
@@ -157,7 +164,7 @@ def main() -> int:
     rows: dict[str, list[tuple[float, float]]] = {}
     try:
         flip = 0
-        for fault in ("kill", "term", "stop"):
+        for fault in args.faults.split(","):
             for _ in range(args.trials):
                 flip += 1
                 rows.setdefault(fault, []).append(bench.trial(fault, flip))
