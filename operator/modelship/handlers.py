@@ -6,6 +6,9 @@ the ModelDeployment itself enqueue only when something other than status changed
 the operator's own status writes do not loop; events of its children (Deployments,
 Services, HTTPRoutes, HPAs, Pods) refresh the cache and enqueue their owner, which is how
 readiness and scheduling failures, and hand edits, reach the reconcile quickly.
+
+With leader election (modelship.leader) every replica watches and caches, but only the
+leader's queues run; /healthz and /readyz (modelship.health) say which one leads.
 """
 
 from __future__ import annotations
@@ -154,9 +157,16 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         state.election = asyncio.create_task(
             state.elector.run(on_started=state.start_work, on_lost=_lost)
         )
+        state.election.add_done_callback(_election_ended)
     if options.health_address:
         state.health = await health.serve(options.health_address, state.report)
     log.info("modelship operator started")
+
+
+def _election_ended(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        # /healthz now fails, so the kubelet restarts this replica.
+        log.error("leader election stopped: %r", task.exception())
 
 
 def _lost() -> None:
