@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from modelship import __version__
+from modelship.decisions.leadership import LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -383,23 +384,25 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument(
         "--leader-elect-lease-duration",
         type=float,
-        default=15.0,
+        default=LEASE_DURATION,
         metavar="SECONDS",
-        help="how long a standby waits after the lease last changed before taking it (15)",
+        help="how long a standby waits after the lease last changed before taking it "
+        f"({LEASE_DURATION:g})",
     )
     op.add_argument(
         "--leader-elect-renew-deadline",
         type=float,
-        default=10.0,
+        default=RENEW_DEADLINE,
         metavar="SECONDS",
-        help="a leader that has not renewed for this long stops writing and exits (10)",
+        help="a leader that has not renewed for this long stops writing and exits "
+        f"({RENEW_DEADLINE:g})",
     )
     op.add_argument(
         "--leader-elect-retry-period",
         type=float,
-        default=2.0,
+        default=RETRY_PERIOD,
         metavar="SECONDS",
-        help="how often the lease is renewed, or tried by a standby (2)",
+        help=f"how often the lease is renewed, or tried by a standby ({RETRY_PERIOD:g})",
     )
     op.add_argument(
         "--metrics-address",

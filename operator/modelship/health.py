@@ -28,9 +28,9 @@ async def serve(address: str, report: Callable[[], Report]) -> web.AppRunner:
     """Serve at HOST:PORT until the returned runner is cleaned up."""
 
     def answer(ok: bool, r: Report) -> web.Response:
-        body = {"started": r.started, "leader": r.leader}
+        body: dict[str, object] = {"started": r.started, "leader": r.leader}
         if r.election_failed:
-            body["electionFailed"] = r.election_failed  # type: ignore[assignment]
+            body["electionFailed"] = r.election_failed
         return web.Response(
             status=200 if ok else 503, text=json.dumps(body), content_type="application/json"
         )

@@ -76,10 +76,6 @@ class LeaderElector:
     def may_write(self) -> bool:
         return not self._stopped and still_leading(self._renewed_at, self.clock(), self.timing)
 
-    @property
-    def leading(self) -> bool:
-        return self._renewed_at is not None and not self._stopped
-
     # ----- the loop -------------------------------------------------------------------
 
     async def run(self, on_started: Callable[[], None], on_lost: Callable[[], None]) -> None:
