@@ -12,7 +12,7 @@ import pytest
 
 from modelship.analysis.checks import Observed, measure, min_requests
 from modelship.analysis.histogram import Histogram
-from modelship.analysis.judge import MIN_SAMPLES, Traffic, judge, look_alpha
+from modelship.analysis.judge import MIN_SAMPLES, Traffic, judge
 from modelship.analysis.verdict import Measurement
 from modelship.api.analysis import AnalysisSpec, Check
 from modelship.api.status import AnalysisStatus, CanaryStatus, RevisionRef
@@ -63,6 +63,28 @@ def test_share_below_and_bound_at() -> None:
     assert h.above(0.1) == 50
 
 
+def test_tail_share_inside_a_wide_bucket_follows_the_falling_tail() -> None:
+    """Lognormal(σ 0.25) around 2 s in vLLM's end-to-end buckets: 19 % of requests lie in
+    (2.5 s, 5 s]; the share above 4.76 s is ~0.03 %, which linear interpolation of the
+    CDF puts at ~1.8 %."""
+    from scipy.special import ndtr
+
+    bounds = [1.5, 2.0, 2.5, 5.0, 10.0]
+    total = 1_000_000
+    cdf = {b: total * float(ndtr(math.log(b / 2.0) / 0.25)) for b in bounds}
+    h = Histogram.from_buckets({**cdf, INF: total})
+    truth = 1 - float(ndtr(math.log(4.76 / 2.0) / 0.25))
+    assert 1 - h.share_below(4.76) > 50 * truth
+    assert h.share_above(4.76) == pytest.approx(truth, rel=0.5)
+    assert h.share_above(5.0) == pytest.approx(1 - cdf[5.0] / total)
+    assert h.share_above(100.0) < 1e-9  # beyond the last bound: all that lies above it
+
+
+def test_tail_share_with_nothing_above_counts_half_an_observation() -> None:
+    h = Histogram.from_buckets({0.01: 900, 0.025: 1000, INF: 1000})
+    assert 0.0 < h.share_above(0.024) < 0.1 * (1 - h.share_below(0.024))
+
+
 def test_quantile_of_bucketed_samples_is_near_the_sample_quantile() -> None:
     samples = lognormal(20_000)
     h = Histogram.from_buckets(buckets(samples))
@@ -94,7 +116,7 @@ def test_twenty_five_percent_slower_fails_with_the_numbers() -> None:
     slow = lognormal(1000, median=0.05, seed=1)
     j = judge(traffic(slow), traffic(lognormal(4000, seed=2)), metric="latency")
     assert j.verdict == "Fail"
-    assert re.search(r"p50 4\dms vs 4\dms", j.reason) and "in 56% of request pairs" in j.reason
+    assert re.search(r"p50 4\dms vs 4\dms", j.reason) and "in 59% of request pairs" in j.reason
     assert j.p_value is not None and j.p_value < j.alpha
 
 
@@ -115,11 +137,6 @@ def test_too_few_requests_is_inconclusive_not_fail() -> None:
     few = lognormal(MIN_SAMPLES - 1, median=1.0)
     j = judge(traffic(few, errors=10), traffic(lognormal(1000)), metric="latency")
     assert j.verdict == "Inconclusive" and "too few" in j.reason
-
-
-def test_alpha_spent_over_looks_sums_to_one_minus_confidence() -> None:
-    assert sum(look_alpha(0.99, k) for k in range(1, 10_000)) == pytest.approx(0.01, rel=1e-3)
-    assert look_alpha(0.99, 2) < look_alpha(0.99, 1)
 
 
 # -- checks --------------------------------------------------------------------------------

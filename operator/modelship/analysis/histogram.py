@@ -73,6 +73,30 @@ class Histogram:
             lower_bound, lower_count = bound, cum
         return 1.0
 
+    def share_above(self, x: float) -> float:
+        """Share of observations above x, for tails: inside a bucket the survival function
+        is interpolated log-linearly in log x (a power law between the bucket's bounds),
+        which follows a falling tail where linear interpolation of the CDF, across a
+        bucket as wide as a factor of 2, can overstate it a hundredfold. Nothing above the
+        bucket counts as half an observation there (the tail is not known to end); linear
+        in the first bucket (from 0) and where the bucket is empty."""
+        total = self.count
+        if total <= 0:
+            return 0.0
+        lower_bound, lower_count = 0.0, 0.0
+        for bound, cum in zip(self.bounds, self.cumulative, strict=True):
+            if x <= bound:
+                s_lower = 1 - lower_count / total
+                s_upper = max(1 - cum / total, 0.5 / total)
+                if x <= lower_bound or math.isinf(bound):
+                    return s_lower
+                if lower_bound <= 0 or s_lower <= s_upper:
+                    return 1.0 - self.share_below(x)
+                slope = math.log(s_lower / s_upper) / math.log(bound / lower_bound)
+                return float(s_upper * (bound / x) ** slope)
+            lower_bound, lower_count = bound, cum
+        return 0.0
+
     def above(self, bound: float) -> float:
         """Observations greater than the bucket bound ``bound`` (which must be a bound)."""
         index = self.bounds.index(bound)

@@ -29,14 +29,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from modelship.analysis.distributions import binomial_pmf, binomial_sf, normal_sf
+from modelship.analysis.distributions import binomial_sf, normal_sf
 from modelship.analysis.histogram import Histogram
+from modelship.analysis.sequential import nominal_alpha
 from modelship.analysis.verdict import Verdict
 
 # Canary slower than stable by less than this is treated as the same speed.
-LATENCY_TOLERANCE = 0.10
-TAIL_QUANTILE = 0.99
-TAIL_RATIO = 1.25
+LATENCY_TOLERANCE = 0.05
+TAIL_QUANTILES = (0.99, 0.999)
+TAIL_RATIO = 1.1
+# Share of a latency check's budget for the body (rank) test; the tail tests have the rest.
+BODY_SHARE = 0.5
 ERROR_RATIO = 1.1
 # Fewer requests than this on either track: nothing can be said (Inconclusive).
 MIN_SAMPLES = 50
@@ -61,11 +64,6 @@ class Judgement:
     reason: str
 
 
-def look_alpha(confidence: float, look: int) -> float:
-    """The share of 1 - confidence spent at look ``look`` (1-based)."""
-    return (1.0 - confidence) / (look * (look + 1))
-
-
 def judge(
     canary: Traffic,
     stable: Traffic,
@@ -75,10 +73,10 @@ def judge(
     look: int = 1,
 ) -> Judgement:
     """Is the canary worse than stable? Fail, Pass, or Inconclusive for too little data."""
-    alpha = look_alpha(confidence, max(look, 1))
+    alpha = 1.0 - confidence
     if metric == "errorRate":
-        return _errors(canary, stable, alpha)
-    return _latency(canary, stable, alpha)
+        return _errors(canary, stable, nominal_alpha(alpha, look))
+    return _latency(canary, stable, alpha, look)
 
 
 def _too_few(n_canary: float, n_stable: float, alpha: float) -> Judgement | None:
@@ -104,9 +102,9 @@ def rate_ratio_p(
     if k_c + k_s == 0 or k_c == 0:
         return 1.0
     share = ratio * n_canary / (ratio * n_canary + n_stable)
-    # mid-p: the exact test is conservative on small counts; half the observed point's
-    # probability keeps it close to nominal without losing much power on rare errors.
-    return binomial_sf(k_c, k_c + k_s, share) + 0.5 * binomial_pmf(k_c, k_c + k_s, share)
+    # P(X >= k_c): exact, so conservative on small counts; the false-alarm budget is
+    # what the healthy-canary bar is held to, and mid-p spent it faster than promised.
+    return binomial_sf(k_c - 1, k_c + k_s, share)
 
 
 def _errors(canary: Traffic, stable: Traffic, alpha: float) -> Judgement:
@@ -165,48 +163,77 @@ def rank_shift(canary: Histogram, stable: Histogram, tolerance: float) -> tuple[
     return a, normal_sf(z)
 
 
-def _latency(canary: Traffic, stable: Traffic, alpha: float) -> Judgement:
+def _tail_points(stable: Histogram) -> list[float]:
+    """The bucket bounds holding stable's ``TAIL_QUANTILES`` (distinct, ascending)."""
+    points: list[float] = []
+    for q in TAIL_QUANTILES:
+        bound = stable.bound_at(q)
+        if bound is not None and bound not in points:
+            points.append(bound)
+    return points
+
+
+def tail_test(canary: Histogram, stable: Histogram, bound: float) -> tuple[float, float, float]:
+    """(canary's share above ``bound``, stable's share above bound / (1 + tolerance), p):
+    is the canary's tail heavier than that of stable slowed down by the tolerance, by more
+    than ``TAIL_RATIO`` (which absorbs what reading stable inside a bucket can get wrong)?
+    Exact conditional test of the two counts (stable's rounded to whole requests)."""
+    over_c = canary.above(bound) if bound in canary.bounds else 0.0
+    share_s = stable.share_above(bound / (1 + LATENCY_TOLERANCE))
+    over_s = round(share_s * stable.count)
+    p = rate_ratio_p(over_c, canary.count, over_s, stable.count, TAIL_RATIO)
+    return over_c / canary.count, share_s, p
+
+
+def _latency(canary: Traffic, stable: Traffic, alpha: float, look: int) -> Judgement:
     c, s = Histogram.from_buckets(canary.latency), Histogram.from_buckets(stable.latency)
-    few = _too_few(c.count, s.count, alpha)
+    level = nominal_alpha(alpha * BODY_SHARE, look)
+    few = _too_few(c.count, s.count, level)
     if few:
         return few
-    half = alpha / 2
     a, p_body = rank_shift(c, s, LATENCY_TOLERANCE)
     p50_c, p50_s = c.quantile(0.5), s.quantile(0.5)
     change = f"p50 {_ms(p50_c)} vs {_ms(p50_s)}" if p50_c and p50_s else "p50 unknown"
-    edge = s.bound_at(TAIL_QUANTILE)
-    p_tail, tail_text = 1.0, ""
-    if edge is not None:
-        over_c, over_s = c.above(edge) if edge in c.bounds else 0.0, s.above(edge)
-        p_tail = rate_ratio_p(over_c, c.count, over_s, s.count, TAIL_RATIO)
-        tail_text = (
-            f"; above {_ms(edge)}: {over_c / c.count:.2%} of canary vs {over_s / s.count:.2%} "
-            f"of stable requests"
-        )
+    points = _tail_points(s)
+    tail_level = nominal_alpha(alpha * (1 - BODY_SHARE) / max(len(points), 1), look)
+    p_tail, tail_text, failed_text, tail_failed = 1.0, "", "", False
+    for bound in points:
+        share_c, share_s, p = tail_test(c, s, bound)
+        if p < p_tail or not tail_text:
+            tail_text = (
+                f"; above {_ms(bound)}: {share_c:.2%} of canary vs {share_s:.2%} of stable "
+                f"requests (stable +{LATENCY_TOLERANCE:.0%})"
+            )
+        if p < tail_level and not tail_failed:
+            tail_failed = True
+            failed_text = tail_text
+        p_tail = min(p_tail, p)
     what = (
-        f"canary slower than stable+{LATENCY_TOLERANCE:.0%} in {a:.0%} of request pairs, "
-        f"{change}{tail_text}"
+        f"canary slower than stable+{LATENCY_TOLERANCE:.0%} in {a:.0%} of request pairs, {change}"
     )
     p = min(p_body, p_tail)
-    if p_body < half:
+    if p_body < level:
         return Judgement(
             "Fail",
             a,
             0.5,
             p,
-            alpha,
-            f"latency regression: {what} (rank test p={p_body:.2g} < {half:.2g})",
+            level,
+            f"latency regression: {what}{tail_text} (rank test p={p_body:.2g} < {level:.2g})",
         )
-    if p_tail < half:
+    if tail_failed:
         return Judgement(
             "Fail",
             a,
             0.5,
             p,
-            alpha,
-            f"latency tail regression: {what} (tail test p={p_tail:.2g} < {half:.2g})",
+            tail_level,
+            f"latency tail regression: {what}{failed_text} "
+            f"(tail test p={p_tail:.2g} < {tail_level:.2g})",
         )
-    return Judgement("Pass", a, 0.5, p, alpha, f"no significant latency regression: {what}")
+    return Judgement(
+        "Pass", a, 0.5, p, level, f"no significant latency regression: {what}{tail_text}"
+    )
 
 
 def _ms(seconds: float | None) -> str:
