@@ -1,8 +1,9 @@
 """Start, stop and inspect the local control plane.
 
 State lives in one directory (default ``~/.local/state/modelship/dev-cluster``):
-``kubeconfig``, ``pids.json``, ``logs/``, ``etcd/``, ``pki/``. Ports are chosen
-free at start; everything listens on 127.0.0.1. ``down`` stops only the
+``kubeconfig``, ``pids.json``, ``network.json`` (the pod IP range), ``logs/``, ``etcd/``,
+``pki/``. Ports are chosen free at start, and the pod IP range so that no other live
+cluster has it (podrange.py); everything listens on 127.0.0.1. ``down`` stops only the
 processes this directory's ``pids.json`` records, and only if their command
 line still matches, so a recycled pid is never signalled.
 """
@@ -26,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from modelship_testenv import podrange
 from modelship_testenv.kwok import write_kwok_config
 from modelship_testenv.nodes import default_nodes, node_manifest
 from modelship_testenv.pki import ensure_pki
@@ -144,6 +146,7 @@ class Cluster:
         self.kubeconfig = self.dir / "kubeconfig"
         self.logs = self.dir / "logs"
         self._pids_file = self.dir / "pids.json"
+        self._network_file = self.dir / "network.json"
         self.cache: Path | None = None
         # Handles of the processes this object started, for their exit status.
         self._children: dict[int, subprocess.Popen[bytes]] = {}
@@ -163,6 +166,15 @@ class Cluster:
             return False
         return cmdline == proc.argv0
 
+    @property
+    def pod_cidr(self) -> str | None:
+        """The loopback range kwok gives this cluster's pods IPs from (None before the
+        first ``up``): the addresses its pods' runtime processes listen on."""
+        try:
+            return str(json.loads(self._network_file.read_text())["podCIDR"])
+        except (OSError, ValueError, KeyError):
+            return None
+
     def running(self) -> bool:
         procs = self.processes()
         return bool(procs) and all(self.alive(p) for p in procs) and self._apiserver_ready()
@@ -175,6 +187,7 @@ class Cluster:
             "kubeconfig": str(self.kubeconfig) if self.kubeconfig.exists() else None,
             "server": server,
             "ready": self.running(),
+            "podCIDR": self.pod_cidr,
             "components": {p.name: {"pid": p.pid, "alive": self.alive(p)} for p in procs},
         }
 
@@ -246,6 +259,13 @@ class Cluster:
         pki = ensure_pki(self.dir / "pki")
         procs: list[Process] = []
         started = time.monotonic()
+        try:
+            pod_cidr = podrange.claim(self.dir, self.pod_cidr)
+        except podrange.NoFreePodRange as exc:
+            raise ClusterError(str(exc)) from exc
+        self._network_file.write_text(
+            json.dumps({"podCIDR": pod_cidr, "serviceCIDR": SERVICE_CIDR}, indent=1)
+        )
 
         def start(name: str, args: list[str]) -> None:
             argv0 = str(bin_dir / name)
@@ -373,10 +393,11 @@ class Cluster:
                     "--node-lease-duration-seconds=40",
                     # Pod IPs on loopback: a pod's IP is where its runtime process
                     # listens (modelship_testenv/podrunner.py).
-                    "--cidr=127.100.0.0/16",
+                    f"--cidr={pod_cidr}",
                     "--node-ip=127.0.0.1",
                 ],
             )
+            podrange.release(pod_cidr)  # kwok's command line holds it from now on
             nodes = default_nodes()
             manifests = "---\n".join(yaml.safe_dump(node_manifest(n)) for n in nodes)
             self.kubectl("apply", "-f", "-", input=manifests)
@@ -391,6 +412,7 @@ class Cluster:
                 assert self.cache is not None
                 self.kubectl("apply", "--server-side", "-f", str(self.cache / "gateway-api-crds"))
         except BaseException:
+            podrange.release(pod_cidr)
             self.down(quiet=True)
             raise
         _log(f"ready in {time.monotonic() - started:.1f}s; export KUBECONFIG={self.kubeconfig}")

@@ -1,19 +1,26 @@
 """Back every runtime pod on a kwok node with a real modelship-runtime process.
 
-kwok makes pods Running and gives them IPs from a loopback range (the dev cluster
-starts it with ``--cidr=127.100.0.0/16``), so a pod's IP is an address this machine
-owns: the process for a pod listens on the pod's IP and port, with the pod's own
-environment. Processes start when a pod is Running and stop when it is deleted.
-Only kubelet and the container runtime are stood in for; what the operator measures
-comes from real requests to real processes.
+kwok makes pods Running and gives them IPs from a loopback range (each dev cluster its
+own, ``Cluster.pod_cidr``), so a pod's IP is an address this machine owns: the process
+for a pod listens on the pod's IP and port, with the pod's own environment. Processes
+start when a pod is Running and stop when it is deleted. Only kubelet and the container
+runtime are stood in for; what the operator measures comes from real requests to real
+processes.
+
+An address some other process already listens on (another cluster's pod with the same
+IP, or anything else) is refused: the pod gets no process, a Warning Event
+``AddressInUse`` and an entry in ``refused``, rather than its requests silently reaching
+the other process. It is tried again each sync and started once the address is free.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -49,6 +56,28 @@ def pod_env(pod: dict[str, Any]) -> dict[str, str] | None:
     return env
 
 
+def listen_addresses(env: dict[str, str]) -> list[tuple[str, int]]:
+    """Where the runtime for ``env`` will listen (modelship/runtime/server.py's defaults)."""
+    ip = env["MODELSHIP_LISTEN_ADDRESS"]
+    port = int(env.get("MODELSHIP_PORT") or 8080)
+    metrics = int(env.get("MODELSHIP_METRICS_PORT") or port)
+    return [(ip, p) for p in sorted({port, metrics})]
+
+
+def address_taken(ip: str, port: int) -> str | None:
+    """Why a process could not listen on ip:port now (None: it could)."""
+    with socket.socket() as probe:
+        # As the runtime's server does: a closed connection's TIME_WAIT is no holder.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((ip, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"{ip}:{port} is already held by another process"
+            return f"cannot listen on {ip}:{port}: {exc.strerror}"
+    return None
+
+
 class PodRunner:
     def __init__(
         self,
@@ -66,6 +95,8 @@ class PodRunner:
         self._targets = ""
         self.interval = interval
         self.procs: dict[str, _Proc] = {}  # by pod uid
+        # Pods given no process, by namespace/name: why (an address already held).
+        self.refused: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -99,6 +130,11 @@ class PodRunner:
             wanted[meta["uid"]] = pod
         for uid in set(self.procs) - set(wanted):
             self._end(uid)
+        runnable = {
+            f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in wanted.values()
+        }
+        for name in set(self.refused) - runnable:
+            del self.refused[name]
         for uid, pod in wanted.items():
             proc = self.procs.get(uid)
             if proc is not None and proc.popen.poll() is None:
@@ -135,6 +171,13 @@ class PodRunner:
             return
         meta = pod["metadata"]
         name = f"{meta['namespace']}/{meta['name']}"
+        self.procs.pop(uid, None)
+        taken = [why for ip, port in listen_addresses(env) if (why := address_taken(ip, port))]
+        if taken:
+            self._refuse(name, pod, "; ".join(taken))
+            return
+        if self.refused.pop(name, None) is not None:
+            log.info("%s: its address is free now", name)
         env = self._mount_config_maps(pod, env)
         log_file = open(self.logs / f"{meta['namespace']}_{meta['name']}.log", "ab")  # noqa: SIM115
         popen = subprocess.Popen(
@@ -148,6 +191,20 @@ class PodRunner:
         log_file.close()
         self.procs[uid] = _Proc(name, env["MODELSHIP_LISTEN_ADDRESS"], popen)
         log.info("runtime for %s on %s (pid %d)", name, env["MODELSHIP_LISTEN_ADDRESS"], popen.pid)
+
+    def _refuse(self, name: str, pod: dict[str, Any], why: str) -> None:
+        """No process for this pod; said once per pod (each sync tries again)."""
+        if self.refused.get(name) == why:
+            return
+        self.refused[name] = why
+        message = f"no runtime process started for pod {name}: {why}"
+        log.warning("%s", message)
+        try:
+            self.kube.record_event(
+                {"apiVersion": "v1", "kind": "Pod", **pod}, "Warning", "AddressInUse", message
+            )
+        except Exception as exc:  # the log line above says it anyway
+            log.warning("pod runner: recording the event for %s: %s", name, exc)
 
     def _mount_config_maps(self, pod: dict[str, Any], env: dict[str, str]) -> dict[str, str]:
         """Write the pod's ConfigMap volumes to files (as a kubelet would) and point env
