@@ -11,15 +11,18 @@ regressions are caught as soon as the counts can show them.
   stable slowed down by ``LATENCY_TOLERANCE`` (stable's CDF read at x / (1 + tol), linear
   inside a bucket as histogram_quantile does; observations sharing a bucket count as
   ties). Fail when the canary is slower than that slowed-down stable.
-- latency, tail: the share of requests above the bucket bound holding stable's
-  ``TAIL_QUANTILE``; Fail when the canary's share is more than ``TAIL_RATIO`` times
-  stable's (an exact conditional binomial test of the two counts).
+- latency, tail: at the bucket bounds holding stable's ``TAIL_QUANTILES``, the
+  canary's share of requests above the bound against stable's above bound / (1 +
+  ``TAIL_SHIFT``), read log-linearly along the tail inside a bucket; Fail when the
+  canary's is more than ``TAIL_RATIO`` times that (an exact conditional binomial test
+  of the two counts).
 - error rate: the same exact test on error counts with ``ERROR_RATIO``.
 
-The canary is looked at again every interval on growing data. To keep the chance of
-ever rolling back a healthy canary within 1 - confidence over any number of looks,
-look k spends alpha / (k (k + 1)) (these sum to alpha), split evenly between the
-tests of one metric.
+The canary is looked at again every interval on growing data. So that the chance of
+ever failing a canary at the edge of a tolerance stays within 1 - confidence over any
+number of looks, each look tests at the group-sequential level of
+``modelship.analysis.sequential``; a latency check gives half its budget to the body
+test and splits the other half between the tail bounds.
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ from modelship.analysis.verdict import Verdict
 
 # Canary slower than stable by less than this is treated as the same speed.
 LATENCY_TOLERANCE = 0.05
-TAIL_QUANTILES = (0.99, 0.999)
+TAIL_QUANTILES = (0.95, 0.99, 0.999)
 TAIL_RATIO = 1.1
+# Stable slowed down by this before its tail is compared (pods differ by a few %).
+TAIL_SHIFT = LATENCY_TOLERANCE
 # Share of a latency check's budget for the body (rank) test; the tail tests have the rest.
 BODY_SHARE = 0.5
 ERROR_RATIO = 1.1
@@ -179,7 +184,7 @@ def tail_test(canary: Histogram, stable: Histogram, bound: float) -> tuple[float
     than ``TAIL_RATIO`` (which absorbs what reading stable inside a bucket can get wrong)?
     Exact conditional test of the two counts (stable's rounded to whole requests)."""
     over_c = canary.above(bound) if bound in canary.bounds else 0.0
-    share_s = stable.share_above(bound / (1 + LATENCY_TOLERANCE))
+    share_s = stable.share_above(bound / (1 + TAIL_SHIFT))
     over_s = round(share_s * stable.count)
     p = rate_ratio_p(over_c, canary.count, over_s, stable.count, TAIL_RATIO)
     return over_c / canary.count, share_s, p
@@ -202,7 +207,7 @@ def _latency(canary: Traffic, stable: Traffic, alpha: float, look: int) -> Judge
         if p < p_tail or not tail_text:
             tail_text = (
                 f"; above {_ms(bound)}: {share_c:.2%} of canary vs {share_s:.2%} of stable "
-                f"requests (stable +{LATENCY_TOLERANCE:.0%})"
+                f"requests (stable +{TAIL_SHIFT:.0%})"
             )
         if p < tail_level and not tail_failed:
             tail_failed = True
