@@ -439,6 +439,8 @@ def relative(canary: list[Traffic], stable: list[Traffic]) -> bool:
 
 def mann_whitney(canary: list[Traffic], stable: list[Traffic]) -> bool:
     c, s = _last(canary), _last(stable)
+    if not c.requests or not s.requests:
+        return False  # an interval without traffic says nothing
     _, p_latency = rank_shift(
         Histogram.from_buckets(c.latency), Histogram.from_buckets(s.latency), 0.0
     )
