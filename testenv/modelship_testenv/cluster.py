@@ -30,7 +30,7 @@ import yaml
 from modelship_testenv import podrange
 from modelship_testenv.kwok import write_kwok_config
 from modelship_testenv.nodes import default_nodes, node_manifest
-from modelship_testenv.pki import ensure_pki
+from modelship_testenv.pki import PKIError, ensure_pki
 
 # The file that marks a modelship source checkout: the dev cluster builds its binaries
 # with it and runs the operator, crds/ and examples/ from that checkout.
@@ -256,7 +256,10 @@ class Cluster:
         self.down(quiet=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
-        pki = ensure_pki(self.dir / "pki")
+        try:
+            pki = ensure_pki(self.dir / "pki")
+        except PKIError as exc:  # openssl missing or failing: said, not a traceback
+            raise ClusterError(f"making the cluster's certificates: {exc}") from exc
         procs: list[Process] = []
         started = time.monotonic()
         try:
@@ -397,7 +400,6 @@ class Cluster:
                     "--node-ip=127.0.0.1",
                 ],
             )
-            podrange.release(pod_cidr)  # kwok's command line holds it from now on
             nodes = default_nodes()
             manifests = "---\n".join(yaml.safe_dump(node_manifest(n)) for n in nodes)
             self.kubectl("apply", "-f", "-", input=manifests)
@@ -412,9 +414,12 @@ class Cluster:
                 assert self.cache is not None
                 self.kubectl("apply", "--server-side", "-f", str(self.cache / "gateway-api-crds"))
         except BaseException:
-            podrange.release(pod_cidr)
             self.down(quiet=True)
             raise
+        finally:
+            # Started, kwok's command line holds the range from now on (set by then: it
+            # is empty for an instant after the exec); failed, nobody does.
+            podrange.release(pod_cidr)
         _log(f"ready in {time.monotonic() - started:.1f}s; export KUBECONFIG={self.kubeconfig}")
 
     def _ready_nodes(self) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modelship_testenv.cluster import Cluster, ComponentDied, Process
+from modelship_testenv.cluster import Cluster, ClusterError, ComponentDied, Process
 
 
 def _died(cluster: Cluster, name: str, script: str) -> Process:
@@ -47,3 +47,14 @@ def test_an_exit_with_output_shows_the_status_and_the_log_tail(tmp_path: Path) -
     assert "etcd exited with status 3 while waiting for readiness" in message
     assert "bind: address already in use" in message
     assert "is empty" not in message
+
+
+def test_no_openssl_is_a_cluster_error_saying_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make demo` and `dev-cluster up` print ClusterErrors; this was a traceback."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    cluster = Cluster(tmp_path / "cluster")
+    with pytest.raises(ClusterError, match=r"certificates: the openssl command is missing"):
+        cluster._start(tmp_path / "bin", gateway_api=False, timeout=5)
+    assert cluster.processes() == []

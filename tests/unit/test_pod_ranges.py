@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,12 @@ def fake_kwok() -> Iterator[str]:
     proc = subprocess.Popen(
         ["/opt/bin/kwok", "-c", "sleep 60; :", "--cidr=127.150.0.0/16"], executable="/bin/bash"
     )
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    # Empty for an instant after the exec, before the kernel has set the new one.
+    deadline = time.monotonic() + 10
+    while b"--cidr=" not in cmdline.read_bytes():
+        assert time.monotonic() < deadline, "the fake kwok never showed its command line"
+        time.sleep(0.01)
     try:
         yield "127.150.0.0/16"
     finally:
