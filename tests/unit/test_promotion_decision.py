@@ -646,3 +646,68 @@ def test_promotion_status_view_shows_each_gate_with_value_and_threshold() -> Non
     assert "soakTime" in text and "Waiting" in text and "0 / 3600" in text
     assert "remaining 1h" in text
     assert "Approved=False  AwaitingApproval" in text
+
+
+# ----- conditions say each thing once -----------------------------------------------------
+
+
+def _conditions(plan: Any) -> dict[str, tuple[str, str, str]]:
+    return {c.type: (c.status, c.reason, c.message) for c in status_of(plan).conditions}
+
+
+def test_a_run_held_by_a_gate_says_why_in_gates_passed_only() -> None:
+    plan = promotion.decide(
+        snap(spec(soakTime="1h"), source=staging(since=T0 - timedelta(minutes=20)), to=prod()),
+        T0,
+    )
+    conditions = _conditions(plan)
+    assert conditions["GatesPassed"][:2] == ("False", "GatesPending")
+    assert "soakTime" in conditions["GatesPassed"][2]
+    assert conditions["Succeeded"] == (
+        "Unknown",
+        "InProgress",
+        "waiting for gates; see the GatesPassed condition",
+    )
+
+
+def test_a_run_waiting_for_approval_says_why_in_approved_only() -> None:
+    s = spec(approval={"required": True, "minApprovers": 2})
+    base = snap(s, source=staging(), to=prod())
+    one = then(base, promotion.decide(base, T0), approvals=(Vote("alice", ""),))
+    conditions = _conditions(promotion.decide(one, T0 + timedelta(minutes=1)))
+    assert conditions["Approved"][:2] == ("False", "AwaitingApproval")
+    assert "1 of 2 approvals (alice)" in conditions["Approved"][2]
+    assert conditions["Succeeded"][2] == "waiting for approval; see the Approved condition"
+
+
+def test_a_rejection_is_told_by_approved_and_succeeded_points_there() -> None:
+    s = spec(approval={"required": True})
+    plan = promotion.decide(
+        snap(s, source=staging(), to=prod(), rejections=(Vote("carol", "p99 too high"),)), T0
+    )
+    conditions = _conditions(plan)
+    assert conditions["Approved"] == ("False", "Rejected", "rejected by carol: p99 too high")
+    assert conditions["Succeeded"] == ("False", "Rejected", "rejected; see the Approved condition")
+
+
+def test_a_run_waiting_for_its_source_says_why_in_succeeded_only() -> None:
+    s = spec().model_copy(update={"version": "1.5.0"})
+    conditions = _conditions(promotion.decide(snap(s, source=staging(), to=prod()), T0))
+    assert "waiting for it to serve 1.5.0" in conditions["Succeeded"][2]
+    assert conditions["GatesPassed"] == (
+        "Unknown",
+        "WaitingForSource",
+        "measured once a run starts; see the Succeeded condition",
+    )
+
+
+def test_a_soak_restart_names_the_source_problem_not_the_pointer_to_it() -> None:
+    from modelship.decisions.promotion_gates import source_unhealthy
+
+    status = md_status("1.4.0", T0, ready=False, degraded=True)
+    words = {"Ready": "2/3 runtime pods available; see the Degraded condition"}
+    words["Degraded"] = "1 runtime pod(s) cannot be scheduled: 0/5 nodes are available"
+    conditions = [c.model_copy(update={"message": words[c.type]}) for c in status.conditions]
+    status = status.model_copy(update={"conditions": conditions})
+    why = source_unhealthy(view("fraud", "staging", V14, status))
+    assert why == f"the source is Degraded: {words['Degraded']}"

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from modelship.api import ModelDeploymentSpec, ModelDeploymentStatus
+from modelship.api.status import CanaryStatus
+from modelship.decisions.rollout import RolloutPlan
 from modelship.decisions.serving import assess_invalid_spec, assess_serving
 from modelship.observed import DeploymentState, PodState
 from modelship.revision_hash import revision_ref
@@ -269,3 +271,64 @@ def test_invalid_spec_is_degraded_and_not_requeued() -> None:
     assert plan.status.phase == "Degraded"
     assert plan.requeue_after is None
     assert plan.events[0].type == "Warning"
+
+
+def _words_once(plan_status: ModelDeploymentStatus, words: str) -> list[str]:
+    """The conditions whose message holds ``words``: the explanation is said once."""
+    return [c.type for c in plan_status.conditions if words in c.message]
+
+
+def test_a_lost_gpu_is_explained_once_and_ready_points_to_it() -> None:
+    s = gpu_spec(count=8)
+    rev = revision_ref(s)
+    ready = assess_serving(2, s, rev, DONE, [], ModelDeploymentStatus(), NOW)
+    lost = assess_serving(
+        2,
+        s,
+        rev,
+        replace(DONE, ready_replicas=1, available_replicas=1),
+        [PENDING_GPU],
+        ready.status,
+        NOW,
+    )
+    by_type = {c.type: c for c in lost.status.conditions}
+    assert (by_type["Ready"].status, by_type["Ready"].reason) == ("False", "InsufficientGPU")
+    assert by_type["Ready"].message == "1/2 runtime pods available; see the Degraded condition"
+    assert _words_once(lost.status, "Insufficient nvidia.com/gpu") == ["Degraded"]
+    # One Warning, in Degraded's words, not a second one for the readiness it cost.
+    told = [(e.type, e.reason, e.message) for e in lost.events]
+    assert told == [("Warning", "InsufficientGPU", by_type["Degraded"].message)]
+
+
+def test_an_aborted_canary_is_explained_once_by_degraded() -> None:
+    s = spec()
+    rev = revision_ref(s)
+    canary_rev = revision_ref(
+        spec(model={"name": "fraud-scorer", "version": "2", "uri": "s3://y/"})
+    )
+    words = "latency p95: 0.21 > 0.05 (3 of 3 failures)"
+    canary = CanaryStatus(
+        revision=canary_rev,
+        phase="Aborted",
+        abort_reason="AnalysisFailed",
+        message=words,
+        started_at="2026-01-01T11:50:00Z",
+        step_started_at="2026-01-01T11:50:00Z",
+        last_progress_at="2026-01-01T11:55:00Z",
+    )
+    rollout = RolloutPlan(
+        stable_revision=rev,
+        stable_replicas=2,
+        canary_revision=canary_rev,
+        canary_replicas=0,
+        weight=0,
+        canary=canary,
+        aborted=("AnalysisFailed", words),
+    )
+    plan = assess_serving(2, s, rev, DONE, [], ModelDeploymentStatus(), NOW, rollout)
+    by_type = {c.type: c for c in plan.status.conditions}
+    assert (by_type["Degraded"].reason, by_type["Degraded"].message) == ("AnalysisFailed", words)
+    assert by_type["Progressing"].reason == "AnalysisFailed"
+    assert by_type["Progressing"].message == "canary 2 aborted; see the Degraded condition"
+    assert by_type["Ready"].message == "2/2 runtime pods available; see the Degraded condition"
+    assert _words_once(plan.status, words) == ["Degraded"]

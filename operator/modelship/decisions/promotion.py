@@ -663,7 +663,11 @@ def _conditions(
     results = run.gates if run is not None else []
     blocking = [g for g in results if g.verdict != "Pass" and g.name != "approval"]
     if run is None:
-        gate_status: tuple[Status, str, str] = ("Unknown", Reason.WAITING_FOR_SOURCE, message)
+        gate_status: tuple[Status, str, str] = (
+            "Unknown",
+            Reason.WAITING_FOR_SOURCE,
+            f"measured once a run starts; see the {SUCCEEDED} condition",
+        )
     elif run.gates_passed_at is not None or (results and not blocking):
         gate_status = ("True", Reason.ALL_GATES_PASSED, f"{len(results)} gates passed")
     else:
@@ -695,6 +699,17 @@ def _conditions(
         outcome = ("False", run.reason)
     else:
         outcome = ("Unknown", Reason.IN_PROGRESS)
+    # While a gate or an approval holds the run, or after a rejection, that condition
+    # says why; said once.
+    waiting = {
+        "WaitingForGates": ("gates", GATES_PASSED),
+        "WaitingForApproval": ("approval", APPROVED),
+    }
+    if outcome[0] == "Unknown" and phase in waiting:
+        what, where = waiting[phase]
+        message = f"waiting for {what}; see the {where} condition"
+    elif outcome == ("False", Reason.REJECTED) and appr[1] == Reason.REJECTED:
+        message = f"rejected; see the {APPROVED} condition"
     conditions = set_condition(conditions, SUCCEEDED, outcome[0], outcome[1], message, gen, now)
     return conditions
 

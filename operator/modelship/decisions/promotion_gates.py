@@ -59,13 +59,14 @@ def source_unhealthy(source: DeploymentView) -> str:
     status = source.status
     if status.canary is not None:
         return f"a canary of {status.canary.revision.model_version} is in flight on the source"
+    # Degraded first: it holds the words; a Ready lost to a problem points there.
+    degraded = find(status.conditions, DEGRADED)
+    if degraded is not None and degraded.status == "True":
+        return f"the source is Degraded: {degraded.message}"
     ready = find(status.conditions, READY)
     if ready is None or ready.status != "True":
         why = f": {ready.message}" if ready is not None and ready.message else ""
         return f"the source is not Ready{why}"
-    degraded = find(status.conditions, DEGRADED)
-    if degraded is not None and degraded.status == "True":
-        return f"the source is Degraded: {degraded.message}"
     return ""
 
 

@@ -68,8 +68,11 @@ def _events(before: Sequence[Condition], after: Sequence[Condition]) -> list[Eve
             continue  # Ready=True says it better
         elif cond.type == PROGRESSING and cond.reason in _CANARY_REASONS:
             continue  # the rollout's own Events tell each canary step
-        if any(e.reason == cond.reason and e.message == cond.message for e in out):
-            continue
+        if any(
+            e.reason == cond.reason and (e.message == cond.message or cond.type == READY)
+            for e in out
+        ):
+            continue  # told already (lost readiness: by Degraded's Event, in its words)
         out.append(
             Event(
                 "Warning"
@@ -178,7 +181,9 @@ def _settled(
 def _canary_progressing(canary: CanaryStatus) -> _ConditionArgs:
     """Progressing while a canary runs; an abort ends it, a pause only names itself."""
     if canary.phase == "Aborted":
-        return "False", canary.abort_reason or Reason.ABORTED, canary.message
+        # Degraded holds the abort's words (for as long as it stands): said once.
+        what = f"canary {canary.revision.model_version} aborted"
+        return "False", canary.abort_reason or Reason.ABORTED, f"{what}; see the Degraded condition"
     reason = {"Paused": Reason.CANARY_PAUSED, "Promoting": Reason.PROMOTING}.get(
         canary.phase, Reason.CANARY_PROGRESSING
     )
@@ -267,7 +272,9 @@ def _ready_condition(
     if desired == 0 and deployment.rolled_out and problem is None:
         return "True", Reason.SCALED_TO_ZERO, f"{serving} scaled to 0 replicas"
     if problem is not None:
-        return "False", problem[0], f"{available}/{planned} runtime pods available; {problem[1]}"
+        # The problem's words are Degraded's; Ready names it and points there.
+        pods = f"{available}/{planned} runtime pods available"
+        return "False", problem[0], f"{pods}; see the Degraded condition"
     if available >= desired and current:
         where = f"on {serving}" if settled else f"while rolling out {serving}"
         return "True", Reason.AVAILABLE, f"{available}/{planned} runtime pods available {where}"
