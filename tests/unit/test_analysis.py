@@ -64,7 +64,7 @@ def test_share_below_and_bound_at() -> None:
 
 
 def test_tail_share_inside_a_wide_bucket_follows_the_falling_tail() -> None:
-    """Lognormal(σ 0.25) around 2 s in vLLM's end-to-end buckets: 19 % of requests lie in
+    """Lognormal(sigma 0.25) around 2 s in vLLM's end-to-end buckets: 19 % of requests lie in
     (2.5 s, 5 s]; the share above 4.76 s is ~0.03 %, which linear interpolation of the
     CDF puts at ~1.8 %."""
     from scipy.special import ndtr

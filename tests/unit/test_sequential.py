@@ -3,6 +3,7 @@ often as the budget says. Simulated (seeded, bounded), not asserted from the for
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -23,7 +24,7 @@ def test_the_budget_is_spent_over_the_horizon_and_a_tail_that_never_runs_out() -
 
 def test_nominal_levels_grow_over_the_horizon_and_are_tiny_past_it() -> None:
     levels = [nominal_alpha(0.01, k) for k in range(1, HORIZON + 3)]
-    assert all(a < b for a, b in zip(levels[: HORIZON - 1], levels[1:HORIZON], strict=True))
+    assert all(a < b for a, b in itertools.pairwise(levels[:HORIZON]))
     # correlated looks: far more than the budget spent at a look, but never more than alpha
     assert levels[HORIZON - 1] > spent_by(0.01, HORIZON) - spent_by(0.01, HORIZON - 1)
     assert max(levels) < 0.01
