@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml testenv/pyproject.toml
 
 deps: $(STAMP) ## install Python dependencies into .venv (modelship and testenv/, editable)
 
-system-deps: ## Debian packages the tests and the demo need (openssl, prometheus)
+system-deps: ## Debian packages the tests, images and demo need (openssl, prometheus, git, buildah, mmdebstrap)
 	bash hack/system-deps.sh
 
 images: $(STAMP) system-deps ## build the operator and runtime images with buildah (root; docs/images.md)
@@ -50,7 +50,8 @@ test-cluster: $(STAMP) system-deps
 dev-cluster: $(STAMP) ## start the local control plane (builds it the first time)
 	$(PY) -m modelship dev-cluster up
 
-demo: $(STAMP) system-deps ## cluster up, CRDs, operator, an example ModelDeployment Ready
+demo: $(STAMP) ## cluster up, CRDs, operator, examples Ready, a rolled-back canary, a promotion
+	bash hack/system-deps.sh demo
 	$(PY) hack/demo.py --state-dir $(DEMO_DIR)
 
 demo-down: $(STAMP) ## stop the demo's operator and control plane

@@ -15,7 +15,7 @@ source "$here/versions.env"
 say() { printf '[testenv] %s\n' "$*" >&2; }
 die() { printf '[testenv] error: %s\n' "$*" >&2; exit 1; }
 
-command -v go >/dev/null 2>&1 || die "Go is not installed (need Go >= 1.26 on PATH to build kube-apiserver, etcd and kwok from modules). Install it, or point KUBECONFIG at an existing cluster and set MODELSHIP_TEST_CLUSTER=external."
+command -v go >/dev/null 2>&1 || die "Go is not installed (need Go >= 1.26 on PATH to build kube-apiserver, etcd and kwok from modules). Install it and run again; the tests can also use an existing cluster instead: MODELSHIP_TEST_KUBECONFIG=/path/to/kubeconfig (docs/testenv.md)."
 
 key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_gw-${GATEWAY_API_VERSION}_helm-${HELM_VERSION}"
 cache_root="${MODELSHIP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/modelship}"
