@@ -392,7 +392,9 @@ def test_surge_canary_that_cannot_be_placed_says_insufficient_gpu(
         return cond if cond and cond["reason"] == "InsufficientGPU" else None
 
     cond = wait_for("InsufficientGPU for the canary", short, timeout=30)
-    assert "needed 8" in cond["message"] and "free 0" in cond["message"], cond["message"]
+    message = cond["message"]
+    assert "surge needs 1 pod of 8 nvidia.com/gpu, room for 0" in message, message
+    assert "0 nvidia.com/gpu free" in message, message
     assert route_weights(kubectl, namespace, "full") == (100, 0)
     kubectl.run("delete", "md", "full", "-n", namespace, "--wait=true", "--timeout=60s")
 

@@ -12,6 +12,7 @@ from modelship.api import ModelDeploymentSpec, ModelDeploymentStatus
 from modelship.api.autoscaling import Autoscaling
 from modelship.api.status import HistoryEntry, RevisionRef
 from modelship.decisions.autoscaling import Bounds, GpuRoom, base_replicas, ceiling, scale
+from modelship.decisions.gpu_capacity import GpuFree
 from modelship.decisions.model_deployment import decide
 from modelship.decisions.rollout_types import RolloutPlan
 from modelship.kernel.plan import Apply, Plan
@@ -71,13 +72,21 @@ def test_an_aborted_canary_has_no_hpa_and_scales_to_what_the_rollout_says() -> N
 
 
 def test_gpus_cap_the_ceiling_and_say_why() -> None:
-    room = GpuRoom("nvidia.com/gpu", 4, free=6)
+    room = GpuRoom("nvidia.com/gpu", 4, free=GpuFree.of([6]))
     top, why = ceiling(auto(), 2, room)
     assert top == 3  # 2 running + 6 // 4
     assert "nvidia.com/gpu" in why and "maxReplicas 8" in why
-    assert ceiling(auto(), 2, GpuRoom("nvidia.com/gpu", 1, 100)) == (8, "")
+    assert ceiling(auto(), 2, GpuRoom("nvidia.com/gpu", 1, GpuFree.of([100]))) == (8, "")
     got = scale(auto(), RolloutPlan(STABLE, 2, None, 0, 0, None), 2, None, room, None)
     assert got.stable == Bounds(1, 3) and got.limited.startswith("stable: 3 replicas")
+
+
+def test_the_ceiling_counts_pods_that_fit_on_a_node_not_gpus() -> None:
+    """6 GPUs free as 3 + 3 take no 4-GPU pod: the HPA stays at what runs."""
+    room = GpuRoom("nvidia.com/gpu", 4, free=GpuFree.of([3, 3]))
+    top, why = ceiling(auto(), 2, room)
+    assert top == 2
+    assert why.endswith("6 nvidia.com/gpu free, but no node has 4 free for one pod"), why
 
 
 def test_base_is_the_stable_hpas_count_and_under_swap_the_canarys_too() -> None:

@@ -35,7 +35,7 @@ def pod(on: str, gpus: int, phase: str = "Running") -> dict[str, Any]:
 def test_free_is_allocatable_minus_requests_of_unfinished_pods() -> None:
     nodes = [node("a", 8), node("b", 8)]
     pods = [pod("a", 3), pod("a", 2), pod("b", 8, phase="Succeeded"), pod("c", 1)]
-    assert free_gpus(nodes, pods, "nvidia.com/gpu", None) == 3 + 8
+    assert free_gpus(nodes, pods, "nvidia.com/gpu", None).per_node == (8, 3)
 
 
 def test_product_cordon_and_foreign_taints_exclude_nodes() -> None:
@@ -45,8 +45,22 @@ def test_product_cordon_and_foreign_taints_exclude_nodes() -> None:
         node("c", 8, cordoned=True),
         node("d", 8, taint="dedicated"),
     ]
-    assert free_gpus(nodes, [], "nvidia.com/gpu", H100) == 8
+    assert free_gpus(nodes, [], "nvidia.com/gpu", H100).per_node == (8,)
 
 
 def test_other_resources_are_not_counted() -> None:
-    assert free_gpus([node("a", 8)], [], "nvidia.com/mig-1g.10gb", None) == 0
+    assert free_gpus([node("a", 8)], [], "nvidia.com/mig-1g.10gb", None).total == 0
+
+
+def test_each_node_keeps_its_own_count() -> None:
+    """Two H100 nodes with 5 of 8 taken on each: 6 free, room for no 4-GPU pod."""
+    free = free_gpus(
+        [node("a", 8), node("b", 8)], [pod("a", 5), pod("b", 5)], "nvidia.com/gpu", H100
+    )
+    assert free.per_node == (3, 3) and free.total == 6
+    assert free.pods(4) == 0 and free.pods(3) == 2 and free.pods(1) == 6
+
+
+def test_an_overcommitted_node_counts_as_none_free() -> None:
+    free = free_gpus([node("a", 2), node("b", 8)], [pod("a", 4)], "nvidia.com/gpu", None)
+    assert free.per_node == (8,) and free.pods(8) == 1

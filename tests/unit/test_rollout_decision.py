@@ -11,6 +11,7 @@ import pytest
 
 from modelship.api.status import CanaryStatus, RevisionRef
 from modelship.conditions import rfc3339
+from modelship.decisions.gpu_capacity import GpuFree
 from modelship.decisions.replicas import GpuNeed
 from modelship.decisions.rollout import (
     AnalysisGate,
@@ -601,14 +602,14 @@ CASES = [
     ),
     Case(
         "auto surges when the GPUs are free",
-        inp(gpu=GpuNeed("nvidia.com/gpu", 1, 1, free=8)),
+        inp(gpu=GpuNeed("nvidia.com/gpu", 1, 1, free=GpuFree.of([8]))),
         lambda p: (
             p.canary is not None and p.canary.capacity == "surge" and p.capacity_problem is None
         ),
     ),
     Case(
         "auto swaps when the GPUs are not free",
-        inp(gpu=GpuNeed("nvidia.com/gpu", 8, 8, free=0)),
+        inp(gpu=GpuNeed("nvidia.com/gpu", 8, 8, free=GpuFree.of([0]))),
         lambda p: (
             p.canary is not None
             and p.canary.capacity == "swap"
@@ -618,21 +619,22 @@ CASES = [
     ),
     Case(
         "neither fits: InsufficientGPU with the numbers",
-        inp(gpu=GpuNeed("nvidia.com/gpu", 8, 1, free=2)),
+        inp(gpu=GpuNeed("nvidia.com/gpu", 8, 1, free=GpuFree.of([2]))),
         lambda p: (
             p.capacity_problem is not None
-            and "needed" in p.capacity_problem
-            and "free 2" in p.capacity_problem
+            and "surge needs 1 pod of 8 nvidia.com/gpu, room for 0" in p.capacity_problem
+            and "2 nvidia.com/gpu free" in p.capacity_problem
         ),
         ("CanaryStarted", "InsufficientGPU"),
     ),
     Case(
         "surge requested but no room: InsufficientGPU, still surge",
-        inp(capacity="surge", gpu=GpuNeed("nvidia.com/gpu", 1, 1, free=0)),
+        inp(capacity="surge", gpu=GpuNeed("nvidia.com/gpu", 1, 1, free=GpuFree.of([0]))),
         lambda p: (
             p.canary is not None
             and p.canary.capacity == "surge"
-            and p.capacity_problem == "surge: nvidia.com/gpu: needed 1, free 0"
+            and p.capacity_problem
+            == "surge needs 1 pod of 1 nvidia.com/gpu, room for 0: 0 nvidia.com/gpu free"
         ),
     ),
 ]

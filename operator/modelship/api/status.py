@@ -77,7 +77,8 @@ class CanaryStatus(ApiModel):
         default=None, description="Why it is paused: a manual pause, a pause step, or analysis."
     )
     capacity_note: str = Field(
-        default="", description="GPU shortfall found when the canary started (needed, free)."
+        default="",
+        description="GPU shortfall found when the canary started (pods, room, GPUs free).",
     )
 
 

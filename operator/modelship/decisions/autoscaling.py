@@ -28,6 +28,7 @@ from modelship.api import ModelDeploymentSpec
 from modelship.api.autoscaling import Autoscaling
 from modelship.api.status import AutoscalingStatus, TrackScaling
 from modelship.conditions import Reason
+from modelship.decisions.gpu_capacity import GpuFree
 from modelship.decisions.rollout_types import RolloutPlan
 from modelship.kernel.plan import Event
 
@@ -38,7 +39,7 @@ class GpuRoom:
 
     resource: str
     per_pod: int
-    free: int
+    free: GpuFree
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,15 @@ def ceiling(auto: Autoscaling, live: int, room: GpuRoom | None) -> tuple[int, st
     """The most pods a track may have, and why it is below maxReplicas if it is."""
     if room is None or room.per_pod <= 0:
         return auto.max_replicas, ""
-    fit = live + room.free // room.per_pod
+    fit = live + room.free.pods(room.per_pod)
     if fit >= auto.max_replicas:
         return auto.max_replicas, ""
     # At least one pod: a track with none would have no HPA; Pending shows why.
     top = max(1, fit)
     why = (
         f"{top} replicas at most (maxReplicas {auto.max_replicas}): {live} running, "
-        f"{room.free} {room.resource} free, {room.per_pod} per pod"
+        f"{room.per_pod} {room.resource} per pod, "
+        f"{room.free.why_short(room.per_pod, room.resource)}"
     )
     return top, why
 
@@ -166,7 +168,7 @@ def scaling_status(
     )
 
 
-def room_for(spec: ModelDeploymentSpec | None, free: int | None) -> GpuRoom | None:
+def room_for(spec: ModelDeploymentSpec | None, free: GpuFree | None) -> GpuRoom | None:
     """GPUs a track's pods take and the free ones of that kind (same kind as observed)."""
     gpu = spec.runtime.gpu if spec is not None else None
     if gpu is None or gpu.count == 0 or free is None:

@@ -35,6 +35,7 @@ from modelship.decisions.autoscaling import (
 from modelship.decisions.children import drifted, projected, route_weight
 from modelship.decisions.commands import Requested
 from modelship.decisions.drift import assess_reading, record, window_due, with_drift
+from modelship.decisions.gpu_capacity import GpuFree
 from modelship.decisions.history import name_promotion
 from modelship.decisions.history import record as record_history
 from modelship.decisions.replicas import GpuNeed
@@ -97,8 +98,9 @@ class Snapshot:
     stored: Stored = field(default_factory=dict)  # ControllerRevisions by revision hash
     pods: tuple[PodState, ...] = ()
     routes_served: bool = True  # the cluster serves HTTPRoute (asked only with gatewayAPI)
-    # Free GPUs of the desired revision's kind, when a canary starts or tracks autoscale.
-    free_gpus: int | None = None
+    # Free GPUs of the desired revision's kind per node, when a canary starts or tracks
+    # autoscale.
+    free_gpus: GpuFree | None = None
     analysis: Observed | None = None  # read for a due round
     canary_features: FeatureResult | None = None  # the canary's inputs (drift checks)
     drift: FeatureResult | None = None  # the stable track's inputs (a due drift window)
@@ -290,7 +292,7 @@ def _rollout(
     return plan
 
 
-def _gpu_need(revisions: Revisions, free: int | None) -> GpuNeed | None:
+def _gpu_need(revisions: Revisions, free: GpuFree | None) -> GpuNeed | None:
     gpu = revisions.desired_spec.runtime.gpu
     if gpu is None or gpu.count == 0 or free is None:
         return None

@@ -20,6 +20,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from modelship.decisions.gpu_capacity import GpuFree
+
 CapacityMode = Literal["surge", "swap"]
 
 
@@ -65,7 +67,7 @@ class GpuNeed:
     resource: str
     per_canary_pod: int
     per_stable_pod: int  # of the same resource; 0 if the stable uses none
-    free: int
+    free: GpuFree
 
 
 @dataclass(frozen=True)
@@ -75,29 +77,43 @@ class CapacityChoice:
     message: str
 
 
+def _pods(n: int) -> str:
+    return f"{n} pod" if n == 1 else f"{n} pods"
+
+
 def choose_capacity(
     requested: Literal["surge", "swap", "auto"], canary_pods: int, gpu: GpuNeed | None
 ) -> CapacityChoice:
     """Resolve ``spec.rollout.capacity`` for a canary of ``canary_pods`` pods at its peak.
 
-    surge needs ``canary_pods * per_canary_pod`` free GPUs. swap frees one stable pod
-    per canary pod, so it needs only the difference (when the canary asks for more
-    GPUs per pod than the stable); ``auto`` surges when that fits and swaps otherwise.
+    A pod takes all its GPUs from one node, so what must fit is pods, not a GPU sum.
+    surge needs room for ``canary_pods`` pods of ``per_canary_pod`` GPUs. swap frees one
+    stable pod per canary pod, so a canary pod no larger than a stable one always fits
+    where its stable pod was; a larger one needs the difference free on a node besides
+    (which assumes the stable pod it replaces was there: the ReplicaSet controller, not
+    us, picks which stable pod goes). ``auto`` surges when that fits and swaps otherwise.
     """
     if gpu is None or gpu.per_canary_pod == 0:
         return CapacityChoice("swap" if requested == "swap" else "surge", True, "")
-    surge_need = canary_pods * gpu.per_canary_pod
-    swap_need = max(0, canary_pods * (gpu.per_canary_pod - gpu.per_stable_pod))
-    surge_fits, swap_fits = gpu.free >= surge_need, gpu.free >= swap_need
-    numbers = f"{gpu.resource}: needed {{need}}, free {gpu.free}"
+    extra = max(0, gpu.per_canary_pod - gpu.per_stable_pod)
+    surge_room = gpu.free.pods(gpu.per_canary_pod)
+    swap_room = canary_pods if extra == 0 else gpu.free.pods(extra)
+    surge_fits, swap_fits = surge_room >= canary_pods, swap_room >= canary_pods
+    surge_text = (
+        f"surge needs {_pods(canary_pods)} of {gpu.per_canary_pod} {gpu.resource}, "
+        f"room for {surge_room}"
+    )
+    swap_text = (
+        f"swap needs {_pods(canary_pods)} of {extra} more {gpu.resource} than the stable's, "
+        f"room for {swap_room}"
+    )
     if requested == "surge" or (requested == "auto" and surge_fits):
-        msg = "" if surge_fits else "surge: " + numbers.format(need=surge_need)
-        return CapacityChoice("surge", surge_fits, msg)
+        why = gpu.free.why_short(gpu.per_canary_pod, gpu.resource)
+        return CapacityChoice("surge", surge_fits, "" if surge_fits else f"{surge_text}: {why}")
     if swap_fits:
         return CapacityChoice("swap", True, "")
-    detail = (
-        f"surge: needed {surge_need}, swap: needed {swap_need}, free {gpu.free} {gpu.resource}"
-        if requested == "auto"
-        else "swap: " + numbers.format(need=swap_need)
-    )
-    return CapacityChoice("swap", False, detail)
+    if requested == "auto":
+        why = gpu.free.why_short(gpu.per_canary_pod, gpu.resource)
+        return CapacityChoice("swap", False, f"{surge_text}; {swap_text}: {why}")
+    why = gpu.free.why_short(extra, gpu.resource)
+    return CapacityChoice("swap", False, f"{swap_text}: {why}")

@@ -139,7 +139,7 @@ def _problem(
     """
     problem = _scheduling_problem(spec, pods)
     if rollout is not None and rollout.capacity_problem:
-        # Our numbers first (needed, free), then the scheduler's words if it has spoken.
+        # Our numbers first (pods, room, GPUs free), then the scheduler's words if it spoke.
         words = f"; {problem[1]}" if problem else ""
         problem = (
             Reason.INSUFFICIENT_GPU,

@@ -23,7 +23,7 @@ from modelship.conditions import rfc3339
 from modelship.decisions.analysis import active, plan_round, window_pending
 from modelship.decisions.commands import requested
 from modelship.decisions.drift import window_due
-from modelship.decisions.gpu_capacity import free_gpus
+from modelship.decisions.gpu_capacity import GpuFree, free_gpus
 from modelship.decisions.model_deployment import PRUNED, Snapshot
 from modelship.decisions.revisions import choose, needed
 from modelship.drift.live import FeatureResult
@@ -210,9 +210,9 @@ class DeploymentObserver:
             pods = self.kube.list("v1", "Pod", owner.namespace, selector(owner.name))
         return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
-    def _free_gpus(self, desired: ModelDeploymentSpec) -> int | None:
-        """Free GPUs of the desired revision's kind across the cluster (a canary starts
-        now, or autoscaled tracks must not outgrow them)."""
+    def _free_gpus(self, desired: ModelDeploymentSpec) -> GpuFree | None:
+        """Free GPUs of the desired revision's kind on each node (a canary starts now, or
+        autoscaled tracks must not outgrow them)."""
         gpu = desired.runtime.gpu
         if gpu is None or gpu.count == 0:
             return None
