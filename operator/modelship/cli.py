@@ -101,36 +101,42 @@ def _operator(args: argparse.Namespace) -> int:
 
 
 def _reference_build(args: argparse.Namespace) -> int:
-    import json
-
     import yaml
 
-    from modelship.drift.reference import InvalidReferenceError, build_from_csv
+    from modelship.drift.builder import build_from_csv
+    from modelship.drift.reference import InvalidReferenceError
+
+    def fail(problem: object) -> int:
+        print(f"modelship reference build: {problem}", file=sys.stderr)
+        return 2
 
     try:
-        with open(args.data, newline="") as f:
+        # Undecodable bytes go through as surrogates, so the builder can say where.
+        with open(args.data, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
             reference = build_from_csv(
                 f,
-                str(args.data),
+                "the file",
                 bins=args.bins,
                 categorical=args.categorical,
                 exclude=args.exclude,
                 prediction=args.prediction,
             )
     except (OSError, InvalidReferenceError) as exc:
-        print(f"modelship reference build: {args.data}: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"{args.data}: {exc}")
     text = reference.dumps() + "\n"
     if args.configmap:
         configmap = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {"name": args.configmap},
-            "data": {"reference.json": json.dumps(reference.to_json(), sort_keys=True)},
+            "data": {"reference.json": reference.dumps(indent=None)},
         }
         text = yaml.safe_dump(configmap, sort_keys=False)
     if args.output:
-        args.output.write_text(text)
+        try:
+            args.output.write_text(text)
+        except OSError as exc:
+            return fail(f"{args.output}: {exc}")
         print(
             f"wrote {args.output}: {reference.rows} rows, {len(reference.features)} features",
             file=sys.stderr,

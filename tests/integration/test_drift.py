@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from modelship.conditions import parse_time, rfc3339
-from modelship.drift.reference import build_from_csv
+from modelship.drift.builder import build_from_csv
 from modelship.kube import connect
 from modelship_testenv.harness import OperatorProcess
 from modelship_testenv.loadgen import LoadGenerator

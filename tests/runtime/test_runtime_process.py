@@ -125,7 +125,7 @@ def test_bad_fault_config_exits_with_a_message(start_runtime: Callable[..., Runt
 def test_a_mounted_reference_sets_the_feature_buckets(
     start_runtime: Callable[..., Runtime], model_dir: Path, tmp_path: Path
 ) -> None:
-    from modelship.drift.reference import build_from_csv
+    from modelship.drift.builder import build_from_csv
 
     reference = build_from_csv(
         (model_dir / "train.csv").read_text().splitlines(), bins=5, exclude=["label"]

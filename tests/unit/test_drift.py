@@ -4,7 +4,6 @@ decision's false-alarm control."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
 from modelship.drift.assess import assess, holm
+from modelship.drift.builder import build
 from modelship.drift.live import live_counts
 from modelship.drift.reference import (
     InvalidReferenceError,
@@ -20,8 +20,6 @@ from modelship.drift.reference import (
     Reference,
     bin_counts,
     bin_points,
-    build,
-    build_from_csv,
     numeric_feature,
     parse,
 )
@@ -48,44 +46,6 @@ def test_quantile_bins_hold_equal_shares_and_follow_le() -> None:
     assert all(abs(c - 500) <= 1 for c in FEATURE.counts)
     f = numeric_feature(np.array([1.0, 2.0, 2.0, 3.0]), 2)
     assert f.edges == (2.0,) and f.counts == (3.0, 1.0)  # 2.0 is "le 2"
-
-
-def test_build_parse_round_trip_with_categories_and_prediction() -> None:
-    header = ["amount", "country", "score"]
-    rows = [[str(i), "DE" if i % 3 else "FR", str(i / 10)] for i in range(30)]
-    ref = build(header, rows, bins=4, categorical=["country"], prediction="score")
-    again = parse(ref.dumps())
-    assert again == ref
-    assert again.features["country"].counts == {"DE": 20.0, "FR": 10.0}
-    assert again.prediction is not None and again.rows == 30
-
-
-@pytest.mark.parametrize(
-    ("rows", "options", "message"),
-    [
-        ([], {}, "no data rows"),
-        ([["1", ""], ["2", ""]], {}, "column 'b' is empty"),
-        ([["1", "x"]], {}, "column 'b' is not numeric ('x' on data row 1)"),
-        ([["1", "2", "3"]], {}, "line 2: 3 fields, the header has 2"),
-        ([["1", "2"]], {"categorical": ["c"]}, "no such column: c"),
-    ],
-)
-def test_build_errors_name_the_column(
-    rows: list[list[str]], options: dict[str, list[str]], message: str
-) -> None:
-    with pytest.raises(
-        InvalidReferenceError, match=message.replace("(", r"\(").replace(")", r"\)")
-    ):
-        build(["a", "b"], rows, **options)  # type: ignore[arg-type]
-
-
-def test_build_from_csv(tmp_path: Path) -> None:
-    path = tmp_path / "train.csv"
-    path.write_text("x,y\n" + "".join(f"{i},{i * 2}\n" for i in range(100)))
-    ref = build_from_csv(path.read_text().splitlines(), bins=5)
-    assert set(ref.features) == {"x", "y"} and ref.rows == 100
-    with pytest.raises(InvalidReferenceError, match=r"train\.csv is empty"):
-        build_from_csv([], "train.csv")
 
 
 @pytest.mark.parametrize(
@@ -326,32 +286,3 @@ def test_live_counts_that_are_not_the_features_bins_name_it(counts: object) -> N
     good = list(live(0.0)[0])
     with pytest.raises(ValueError, match="feature y: live counts must be 10 bins"):
         assess(ref, {"x": good, "y": counts}, "ks")  # type: ignore[dict-item]
-
-
-def test_reference_build_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import yaml
-
-    from modelship.cli import main
-
-    data = tmp_path / "train.csv"
-    data.write_text(
-        "amount,country\n" + "".join(f"{i},{'DE' if i % 2 else 'FR'}\n" for i in range(50))
-    )
-    assert main(["reference", "build", str(data)]) == 2
-    assert "column 'country' is not numeric" in capsys.readouterr().err
-    out = tmp_path / "cm.yaml"
-    argv = [
-        "reference",
-        "build",
-        str(data),
-        "--categorical",
-        "country",
-        "--configmap",
-        "ref",
-        "-o",
-        str(out),
-    ]
-    assert main(argv) == 0
-    cm = yaml.safe_load(out.read_text())
-    ref = parse(cm["data"]["reference.json"])
-    assert ref.rows == 50 and set(ref.features) == {"amount", "country"}

@@ -1,4 +1,4 @@
-"""The reference distribution format and ``modelship reference build``.
+"""The reference distribution format (built from training data by ``builder``).
 
 A reference is JSON::
 
@@ -16,11 +16,10 @@ are quantiles of the training data, so every bin holds about the same share.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -115,8 +114,8 @@ class Reference:
             out["prediction"] = self.prediction.to_json()
         return out
 
-    def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=1, sort_keys=True)
+    def dumps(self, indent: int | None = 1) -> str:
+        return json.dumps(self.to_json(), indent=indent, sort_keys=True)
 
 
 def bin_points(edges: np.ndarray) -> np.ndarray:
@@ -143,86 +142,6 @@ def bin_counts(feature: NumericFeature, values: np.ndarray) -> np.ndarray:
     """Live values counted into the reference's bins (what the runtime's histogram does)."""
     index = np.searchsorted(np.asarray(feature.edges), values, side="left")
     return np.bincount(index, minlength=len(feature.edges) + 1).astype(float)
-
-
-def build(
-    header: Sequence[str],
-    rows: Iterable[Sequence[str]],
-    *,
-    bins: int = 10,
-    categorical: Sequence[str] = (),
-    prediction: str | None = None,
-    exclude: Sequence[str] = (),
-) -> Reference:
-    """A reference from CSV-like rows; numeric unless named in ``categorical``."""
-    if bins < 2:
-        raise InvalidReferenceError(f"bins must be at least 2, not {bins}")
-    unknown = [
-        c
-        for c in [*categorical, *exclude, *([prediction] if prediction else [])]
-        if c not in header
-    ]
-    if unknown:
-        raise InvalidReferenceError(
-            f"no such column: {', '.join(unknown)} (columns: {', '.join(header)})"
-        )
-    columns: dict[str, list[str]] = {name: [] for name in header}
-    n = 0
-    for line, row in enumerate(rows, start=2):
-        if len(row) != len(header):
-            raise InvalidReferenceError(
-                f"line {line}: {len(row)} fields, the header has {len(header)}"
-            )
-        for name, value in zip(header, row, strict=True):
-            columns[name].append(value)
-        n += 1
-    if n == 0:
-        raise InvalidReferenceError("no data rows")
-    features: dict[str, Feature] = {}
-    pred: NumericFeature | None = None
-    for name in header:
-        if name in exclude:
-            continue
-        raw = columns[name]
-        present = [v for v in raw if v.strip() != ""]
-        if not present:
-            raise InvalidReferenceError(f"column {name!r} is empty")
-        if name in categorical:
-            cats: dict[str, float] = {}
-            for v in present:
-                cats[v] = cats.get(v, 0.0) + 1
-            features[name] = CategoricalFeature(cats)
-            continue
-        values = np.empty(len(present))
-        for i, v in enumerate(present):
-            try:
-                values[i] = float(v)
-            except ValueError:
-                raise InvalidReferenceError(
-                    f"column {name!r} is not numeric ({v!r} on data row {raw.index(v) + 1}); "
-                    f"name it with --categorical or --exclude"
-                ) from None
-            if not math.isfinite(values[i]):
-                raise InvalidReferenceError(f"column {name!r} has a non-finite value {v!r}")
-        feature = numeric_feature(values, bins)
-        if name == prediction:
-            pred = feature
-        else:
-            features[name] = feature
-    if not features:
-        raise InvalidReferenceError("no feature columns left")
-    return Reference(n, features, pred)
-
-
-def build_from_csv(lines: Iterable[str], source: str = "the data", **options: Any) -> Reference:
-    """A reference from CSV text lines (an open file: the caller does the I/O, so this
-    module stays pure); ``source`` names it in errors."""
-    reader = csv.reader(lines)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise InvalidReferenceError(f"{source} is empty") from None
-    return build([h.strip() for h in header], reader, **options)
 
 
 def _numeric(where: str, body: Mapping[str, Any]) -> NumericFeature:

@@ -1,0 +1,137 @@
+"""``modelship reference build``: a reference from training data, and every way the data
+can be wrong ending in one clear line that names the file, line or column and row
+(exit 2), never a traceback."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from modelship.cli import main
+from modelship.drift.builder import build, build_from_csv
+from modelship.drift.reference import InvalidReferenceError, parse
+
+
+def test_build_parse_round_trip_with_categories_and_prediction() -> None:
+    header = ["amount", "country", "score"]
+    rows = [[str(i), "DE" if i % 3 else "FR", str(i / 10)] for i in range(30)]
+    ref = build(header, rows, bins=4, categorical=["country"], prediction="score")
+    again = parse(ref.dumps())
+    assert again == ref
+    assert again.features["country"].counts == {"DE": 20.0, "FR": 10.0}
+    assert again.prediction is not None and again.rows == 30
+
+
+@pytest.mark.parametrize(
+    ("rows", "options", "message"),
+    [
+        ([], {}, "no data rows"),
+        ([["1", ""], ["2", ""]], {}, "column 'b' is empty"),
+        ([["1", "x"]], {}, "column 'b' is not numeric ('x' on data row 1)"),
+        ([["1", "2", "3"]], {}, "line 2: 3 fields, the header has 2"),
+        ([["1", "2"]], {"categorical": ["c"]}, "no such column: c"),
+    ],
+)
+def test_build_errors_name_the_column(
+    rows: list[list[str]], options: dict[str, list[str]], message: str
+) -> None:
+    with pytest.raises(
+        InvalidReferenceError, match=message.replace("(", r"\(").replace(")", r"\)")
+    ):
+        build(["a", "b"], rows, **options)  # type: ignore[arg-type]
+
+
+def test_build_from_csv(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{i * 2}\n" for i in range(100)))
+    ref = build_from_csv(path.read_text().splitlines(), bins=5)
+    assert set(ref.features) == {"x", "y"} and ref.rows == 100
+    with pytest.raises(InvalidReferenceError, match=r"train\.csv is empty"):
+        build_from_csv([], "train.csv")
+
+
+def test_reference_build_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    data = tmp_path / "train.csv"
+    data.write_text(
+        "amount,country\n" + "".join(f"{i},{'DE' if i % 2 else 'FR'}\n" for i in range(50))
+    )
+    assert main(["reference", "build", str(data)]) == 2
+    assert "column 'country' is not numeric" in capsys.readouterr().err
+    out = tmp_path / "cm.yaml"
+    argv = [
+        "reference",
+        "build",
+        str(data),
+        "--categorical",
+        "country",
+        "--configmap",
+        "ref",
+        "-o",
+        str(out),
+    ]
+    assert main(argv) == 0
+    cm = yaml.safe_load(out.read_text())
+    ref = parse(cm["data"]["reference.json"])
+    assert ref.rows == 50 and set(ref.features) == {"amount", "country"}
+
+
+def numbers(rows: int) -> bytes:
+    return b"".join(f"{i},{i * 2}\n".encode() for i in range(rows))
+
+
+LONG = csv.field_size_limit() + 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b"a,b\n" + numbers(5) + b"1,\xe9t\xff\n",
+            "line 7: not UTF-8 text (byte 0xe9 at column 3); save the file as UTF-8",
+        ),
+        (
+            b"a,\xffb\n" + numbers(5),
+            "line 1: not UTF-8 text (byte 0xff at column 3); save the file as UTF-8",
+        ),
+        (
+            b"a,b\n" + numbers(10) + b"1," + b"9" * LONG + b"\n",
+            f"line 12: a field longer than {LONG - 1} characters",
+        ),
+        (
+            b"a,b\n" + numbers(3) + b'1,"2\n' + numbers(3) + b"3," + b"x" * LONG + b"\n",
+            f"line 9: a field longer than {LONG - 1} characters "
+            "(the row starts on line 5: an unclosed quote?)",
+        ),
+        (b"", "the file is empty"),
+    ],
+    ids=["not UTF-8", "not UTF-8 in the header", "a field too long", "an unclosed quote", "empty"],
+)
+def test_data_that_is_not_utf8_csv_is_one_line_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
+) -> None:
+    data = tmp_path / "train.csv"
+    data.write_bytes(content)
+    assert main(["reference", "build", str(data)]) == 2
+    assert capsys.readouterr().err == f"modelship reference build: {data}: {message}\n"
+
+
+def test_a_byte_order_mark_and_crlf_line_ends_are_read(tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    data.write_bytes(b"\xef\xbb\xbfa,b\r\n" + numbers(20).replace(b"\n", b"\r\n"))
+    out = tmp_path / "ref.json"
+    assert main(["reference", "build", str(data), "-o", str(out)]) == 0
+    assert set(parse(out.read_text()).features) == {"a", "b"}
+
+
+def test_an_unwritable_output_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "train.csv"
+    data.write_bytes(b"a,b\n" + numbers(20))
+    out = tmp_path / "missing-dir" / "ref.json"
+    assert main(["reference", "build", str(data), "-o", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"modelship reference build: {out}: ")
