@@ -78,6 +78,65 @@ def test_parse_rejects_with_the_field(body: dict[str, object], message: str) -> 
         parse(json.dumps(body))
 
 
+def numeric_json(edges: str, counts: str = "[1, 1, 1]", extra: str = "") -> str:
+    return (
+        '{"format": "modelship.io/reference/v1", "features": {"amount": '
+        f'{{"type": "numeric", "edges": {edges}, "counts": {counts}}}}}{extra}}}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (numeric_json("[-Infinity, 1]"), "features.amount: edges must be finite numbers"),
+        (numeric_json("[0, NaN]"), "features.amount: edges must be finite numbers"),
+        (numeric_json("[0, 1e999]"), "features.amount: edges must be finite numbers"),
+        (numeric_json('[0, "1"]'), "features.amount: edges must be finite numbers"),
+        (
+            numeric_json("[-1.7e308, 1.7e308]"),
+            "features.amount: edges too close to the float limit",
+        ),
+        (numeric_json("[0, 1]", "[1, Infinity, 1]"), "features.amount: counts must be finite"),
+        (numeric_json("[0, 1]", '[1, "2", 1]'), "features.amount: counts must be finite"),
+        (numeric_json("[0, 1]", extra=', "rows": "many"'), "rows: a non-negative whole number"),
+        (
+            '{"format": "modelship.io/reference/v1", "features": {"country": '
+            '{"type": "categorical", "counts": {"DE": NaN}}}}',
+            "features.country: categorical features need 'counts', finite non-negative",
+        ),
+        (
+            '{"format": "modelship.io/reference/v1", "features": {"country": '
+            '{"type": "categorical", "counts": {"DE": "3"}}}}',
+            "features.country: categorical features need 'counts', finite non-negative",
+        ),
+    ],
+    ids=[
+        "-Infinity edge",
+        "NaN edge",
+        "an edge past the float range",
+        "a string edge",
+        "edges whose bins overflow",
+        "Infinity count",
+        "a string count",
+        "rows not a number",
+        "NaN category count",
+        "a string category count",
+    ],
+)
+def test_parse_rejects_non_finite_or_non_numbers_naming_the_feature(
+    text: str, message: str
+) -> None:
+    """Not a TypeError or an infinite edge deep in the operator: one message, the field."""
+    with pytest.raises(InvalidReferenceError, match=message):
+        parse(text)
+
+
+def test_a_reference_holding_a_non_finite_value_is_never_written_as_json() -> None:
+    bad = Reference(3, {"x": NumericFeature((-np.inf, 1.0), (1.0, 1.0, 1.0))})
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        bad.dumps()
+
+
 # -- live counts from the runtime's histograms -------------------------------------------
 
 
@@ -192,6 +251,20 @@ def test_wasserstein_is_scipys_over_the_reference_sd() -> None:
     sd = np.sqrt(np.sum(p * (x - np.sum(p * x)) ** 2))
     value, _ = scores("wasserstein", REF, live(0.5), POINTS)
     assert value[0] == pytest.approx(wasserstein_distance(x, x, p, q) / sd)
+
+
+@pytest.mark.parametrize("unit", [1e150, 1e300, 1e-300])
+def test_wasserstein_does_not_depend_on_the_unit_up_to_the_float_limit(unit: float) -> None:
+    """Scores are in reference sigmas; squaring values past 1e154 used to overflow."""
+    scaled = numeric_feature(TRAIN * unit, 10)
+    points = np.array([bin_points(np.array(scaled.edges))])
+    assert np.isfinite(points).all()
+    moved = np.array(
+        [bin_counts(scaled, (np.random.default_rng(1).standard_normal(2000) + 0.5) * unit)]
+    )
+    value, _ = scores("wasserstein", np.array([scaled.counts]), moved, points)
+    expected, _ = scores("wasserstein", REF, live(0.5), POINTS)
+    assert value[0] == pytest.approx(expected[0], rel=1e-9)
 
 
 def test_psi_matches_the_published_formula_on_a_worked_example() -> None:

@@ -135,3 +135,31 @@ def test_an_unwritable_output_is_one_line(
     out = tmp_path / "missing-dir" / "ref.json"
     assert main(["reference", "build", str(data), "-o", str(out)]) == 2
     assert capsys.readouterr().err.startswith(f"modelship reference build: {out}: ")
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        (["-1e308", "1e308"], "feature 'big': values from -1e+308 to 1e+308 span more than"),
+        (
+            ["-1.7e308", "-1.7e308", "-1.7e308", "1.7e308"],  # finite edges, outer bins not
+            "feature 'big': values from -1.7e+308 to 1.7e+308 span more than floats can bin "
+            "(edges past +-1.8e308); rescale the column",
+        ),
+        (["1", "inf"], "column 'big': 'inf' on data row 2 is not a finite number"),
+        (["1", "NaN"], "column 'big': 'NaN' on data row 2 is not a finite number"),
+        (["1", "1e309"], "column 'big': '1e309' on data row 2 is not a finite number"),
+    ],
+    ids=["quantiles overflow", "bins overflow", "inf", "NaN", "past the float range"],
+)
+def test_values_that_cannot_be_binned_are_refused_naming_the_feature(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cells: list[str], message: str
+) -> None:
+    """Values near +-1e308 made the quantile edges infinite: the JSON held Infinity and
+    the scores were nonsense (Wasserstein near 1e308), with exit 0."""
+    data = tmp_path / "train.csv"
+    data.write_text("x,big\n" + "".join(f"{i},{cells[i % len(cells)]}\n" for i in range(20)))
+    out = tmp_path / "ref.json"
+    assert main(["reference", "build", str(data), "-o", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()

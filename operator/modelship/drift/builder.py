@@ -95,8 +95,11 @@ def build(
                     f"name it with --categorical or --exclude"
                 ) from None
             if not math.isfinite(values[i]):
-                raise InvalidReferenceError(f"column {name!r} has a non-finite value {v!r}")
-        feature = numeric_feature(values, bins)
+                raise InvalidReferenceError(
+                    f"column {name!r}: {v!r} on data row {raw.index(v) + 1} is not a finite "
+                    "number (leave the cell empty for a missing value)"
+                )
+        feature = numeric_feature(values, bins, name=name)
         if name == prediction:
             pred = feature
         else:

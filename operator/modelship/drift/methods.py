@@ -87,11 +87,15 @@ def _jensenshannon(b: Binned) -> Array:
 def _wasserstein(b: Binned) -> Array:
     """Earth mover's distance between the binned distributions (each bin at its
     representative value) over the reference's standard deviation: how many reference
-    sigmas the mass moved. Needs an order: unordered rows get the JS distance."""
+    sigmas the mass moved. Needs an order: unordered rows get the JS distance. The ratio
+    does not depend on the unit, so each row's values are first divided by their
+    largest magnitude: squares of values beyond 1e154 would overflow."""
     import numpy as np
 
     assert b.points is not None or not b.ordered.any()
     x = np.nan_to_num(b.points if b.points is not None else np.zeros_like(b.p))
+    scale = np.abs(x).max(axis=1, keepdims=True)
+    x = x / np.where(scale > 0, scale, 1.0)
     step = np.diff(x, axis=1)  # W1 = integral of |F_p - F_q| between points
     w1 = (b.gap[:, :-1] * np.maximum(step, 0.0)).sum(axis=1)
     mean = (b.p * x).sum(axis=1, keepdims=True)

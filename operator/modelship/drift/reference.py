@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -115,24 +115,57 @@ class Reference:
         return out
 
     def dumps(self, indent: int | None = 1) -> str:
-        return json.dumps(self.to_json(), indent=indent, sort_keys=True)
+        """The JSON; never ``Infinity`` or ``NaN`` (not JSON, and meaningless as an edge):
+        ValueError if a value is not finite, which ``numeric_feature`` and ``parse``
+        already refuse."""
+        return json.dumps(self.to_json(), indent=indent, sort_keys=True, allow_nan=False)
 
 
 def bin_points(edges: np.ndarray) -> np.ndarray:
     """A representative value per ``le`` bin, open outer bins half a neighbouring width
-    beyond the outermost edges."""
+    beyond the outermost edges. Halved before adding, so edges near the float limit
+    (1.8e308) do not overflow; beyond it a point is infinite (``check_edges``)."""
     edges = np.asarray(edges, dtype=float)
     if len(edges) == 1:
         return np.array([edges[0] - 0.5, edges[0] + 0.5])
-    widths = np.diff(edges)
-    inner = (edges[:-1] + edges[1:]) / 2
-    return np.concatenate([[edges[0] - widths[0] / 2], inner, [edges[-1] + widths[-1] / 2]])
+    half = edges / 2
+    inner = half[:-1] + half[1:]
+    with np.errstate(over="ignore"):
+        first = edges[0] - (half[1] - half[0])
+        last = edges[-1] + (half[-1] - half[-2])
+    return np.concatenate([[first], inner, [last]])
 
 
-def numeric_feature(values: np.ndarray, bins: int) -> NumericFeature:
-    """Quantile edges (distinct) and the counts per ``le`` bucket."""
-    qs = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
+def check_edges(where: str, edges: Sequence[float]) -> None:
+    """InvalidReferenceError unless the edges and the bins' representative values are
+    finite: an infinite edge is no Prometheus bucket, and infinite values would make
+    every score meaningless (Wasserstein near 1e308)."""
+    if not all(math.isfinite(e) for e in edges):
+        raise InvalidReferenceError(f"{where}: edges must be finite numbers")
+    if not _binnable(np.asarray(edges, dtype=float)):
+        raise InvalidReferenceError(
+            f"{where}: edges too close to the float limit (1.8e308) to bin: "
+            f"{edges[0]:g} .. {edges[-1]:g}"
+        )
+
+
+def _binnable(edges: np.ndarray) -> bool:
+    with np.errstate(invalid="ignore"):
+        return bool(np.isfinite(edges).all() and np.isfinite(bin_points(edges)).all())
+
+
+def numeric_feature(values: np.ndarray, bins: int, *, name: str = "values") -> NumericFeature:
+    """Quantile edges (distinct) and the counts per ``le`` bucket; InvalidReferenceError
+    naming the feature when the values span more than floats can bin (quantiles of
+    values near +-1e308 overflow to infinity, and so do outer bins beyond them)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        qs = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
     edges = np.unique(qs)
+    if not _binnable(edges):
+        raise InvalidReferenceError(
+            f"feature {name!r}: values from {values.min():g} to {values.max():g} span more "
+            "than floats can bin (edges past +-1.8e308); rescale the column"
+        )
     index = np.searchsorted(edges, values, side="left")  # le: a value equal to an edge is in it
     counts = np.bincount(index, minlength=len(edges) + 1)
     return NumericFeature(tuple(float(e) for e in edges), tuple(float(c) for c in counts))
@@ -144,23 +177,48 @@ def bin_counts(feature: NumericFeature, values: np.ndarray) -> np.ndarray:
     return np.bincount(index, minlength=len(feature.edges) + 1).astype(float)
 
 
+def _number(value: object) -> bool:
+    """A finite JSON number (json reads ``Infinity``, ``NaN`` and 1e999 as floats;
+    a bool is no number)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _numeric(where: str, body: Mapping[str, Any]) -> NumericFeature:
     edges, counts = body.get("edges"), body.get("counts")
     if not isinstance(edges, list) or not isinstance(counts, list):
         raise InvalidReferenceError(f"{where}: numeric features need lists 'edges' and 'counts'")
+    if not all(map(_number, edges)):
+        raise InvalidReferenceError(f"{where}: edges must be finite numbers")
+    if not all(map(_number, counts)):
+        raise InvalidReferenceError(f"{where}: counts must be finite numbers")
     if len(counts) != len(edges) + 1:
         raise InvalidReferenceError(
             f"{where}: {len(counts)} counts for {len(edges)} edges (need edges + 1)"
         )
     if any(b <= a for a, b in itertools.pairwise(edges)):
         raise InvalidReferenceError(f"{where}: edges must increase strictly")
+    check_edges(where, edges)
     if any(c < 0 for c in counts) or sum(counts) <= 0:
         raise InvalidReferenceError(f"{where}: counts must be non-negative with a positive total")
     return NumericFeature(tuple(float(e) for e in edges), tuple(float(c) for c in counts))
 
 
+def _categorical(where: str, body: Mapping[str, Any]) -> CategoricalFeature:
+    counts = body.get("counts")
+    if (
+        not isinstance(counts, dict)
+        or not counts
+        or not all(_number(v) and v >= 0 for v in counts.values())
+    ):
+        raise InvalidReferenceError(
+            f"{where}: categorical features need 'counts', finite non-negative numbers"
+        )
+    return CategoricalFeature({str(k): float(v) for k, v in counts.items()})
+
+
 def parse(text: str) -> Reference:
-    """A reference from its JSON; InvalidReferenceError naming the field on anything wrong."""
+    """A reference from its JSON; InvalidReferenceError naming the field on anything wrong
+    (the operator reports it as the drift verdict's reason and never retries a parse)."""
     try:
         body = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -170,6 +228,9 @@ def parse(text: str) -> Reference:
     raw = body.get("features")
     if not isinstance(raw, dict) or not raw:
         raise InvalidReferenceError("features: a non-empty object is needed")
+    rows = body.get("rows", 0)
+    if not _number(rows) or rows < 0 or not float(rows).is_integer():
+        raise InvalidReferenceError("rows: a non-negative whole number is needed")
     features: dict[str, Feature] = {}
     for name, f in raw.items():
         where = f"features.{name}"
@@ -178,14 +239,9 @@ def parse(text: str) -> Reference:
         if f.get("type") == "numeric":
             features[name] = _numeric(where, f)
         elif f.get("type") == "categorical":
-            counts = f.get("counts")
-            if not isinstance(counts, dict) or not counts or any(v < 0 for v in counts.values()):
-                raise InvalidReferenceError(
-                    f"{where}: categorical features need non-negative 'counts'"
-                )
-            features[name] = CategoricalFeature({str(k): float(v) for k, v in counts.items()})
+            features[name] = _categorical(where, f)
         else:
             raise InvalidReferenceError(f"{where}.type: numeric or categorical")
     pred = body.get("prediction")
     prediction = _numeric("prediction", pred) if isinstance(pred, dict) else None
-    return Reference(int(body.get("rows", 0)), features, prediction)
+    return Reference(int(rows), features, prediction)
