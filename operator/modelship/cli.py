@@ -103,7 +103,7 @@ def _operator(args: argparse.Namespace) -> int:
 def _reference_build(args: argparse.Namespace) -> int:
     import yaml
 
-    from modelship.drift.builder import build_from_csv
+    from modelship.drift.builder import build_from_csv, summary
     from modelship.drift.reference import InvalidReferenceError
 
     def fail(problem: object) -> int:
@@ -137,12 +137,10 @@ def _reference_build(args: argparse.Namespace) -> int:
             args.output.write_text(text)
         except OSError as exc:
             return fail(f"{args.output}: {exc}")
-        print(
-            f"wrote {args.output}: {reference.rows} rows, {len(reference.features)} features",
-            file=sys.stderr,
-        )
+        print(f"wrote {args.output}: {summary(reference)}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+        print(f"modelship reference build: {summary(reference)}", file=sys.stderr)
     return 0
 
 

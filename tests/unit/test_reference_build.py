@@ -5,6 +5,7 @@ can be wrong ending in one clear line that names the file, line or column and ro
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,57 @@ def test_values_that_cannot_be_binned_are_refused_naming_the_feature(
     assert main(["reference", "build", str(data), "-o", str(out)]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_empty_cells_are_counted_as_missing_per_feature() -> None:
+    """Every row is in ``rows``; an empty cell is in no bin but in ``missing``, so no
+    feature's counts silently sum to less than the rows."""
+    header = ["amount", "country", "score"]
+    rows = [["1", "DE", "0.1"], ["", "FR", "0.2"], ["3", " ", "0.3"], ["4", "DE", ""]]
+    rows += [[str(i), "FR", str(i / 10)] for i in range(5, 9)]
+    ref = build(header, rows, bins=2, categorical=["country"], prediction="score")
+    amount, country = ref.features["amount"], ref.features["country"]
+    assert ref.rows == 8 and amount.missing == 1 and country.missing == 1
+    assert ref.prediction is not None and ref.prediction.missing == 1
+    for f in (amount, country, ref.prediction):
+        counts = f.counts.values() if isinstance(f.counts, dict) else f.counts
+        assert sum(counts) + f.missing == ref.rows
+    body = json.loads(ref.dumps())
+    assert body["features"]["amount"]["missing"] == 1
+    assert body["features"]["country"]["missing"] == 1
+    assert parse(ref.dumps()) == ref
+
+
+def test_a_reference_without_missing_counts_still_reads() -> None:
+    """References written before ``missing`` existed: none missing."""
+    old = {
+        "format": "modelship.io/reference/v1",
+        "rows": 3,
+        "features": {
+            "amount": {"type": "numeric", "edges": [1.0], "counts": [2.0, 1.0]},
+            "country": {"type": "categorical", "counts": {"DE": 3.0}},
+        },
+    }
+    ref = parse(json.dumps(old))
+    assert ref.features["amount"].missing == 0 and ref.features["country"].missing == 0
+    old["features"]["amount"]["missing"] = -1  # type: ignore[index]
+    with pytest.raises(InvalidReferenceError, match=r"features\.amount\.missing: a non-negative"):
+        parse(json.dumps(old))
+
+
+def test_the_summary_line_says_which_features_had_empty_cells(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("a,b,c\n1,,x\n2,,y\n3,4,\n4,5,x\n")
+    assert main(["reference", "build", str(data), "--categorical", "c"]) == 0
+    captured = capsys.readouterr()
+    assert parse(captured.out).features["b"].missing == 2
+    assert captured.err == (
+        "modelship reference build: 4 rows, 3 features (1 categorical); "
+        "empty cells, counted as missing: b 2, c 1\n"
+    )
+    out = tmp_path / "ref.json"
+    data.write_text("a,b\n1,2\n3,4\n")
+    assert main(["reference", "build", str(data), "-o", str(out)]) == 0
+    assert capsys.readouterr().err == f"wrote {out}: 2 rows, 2 features; no empty cells\n"

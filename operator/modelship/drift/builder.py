@@ -79,11 +79,12 @@ def build(
         present = [v for v in raw if v.strip() != ""]
         if not present:
             raise InvalidReferenceError(f"column {name!r} is empty")
+        missing = n - len(present)  # empty cells: counted, never binned
         if name in categorical:
             cats: dict[str, float] = {}
             for v in present:
                 cats[v] = cats.get(v, 0.0) + 1
-            features[name] = CategoricalFeature(cats)
+            features[name] = CategoricalFeature(cats, missing)
             continue
         values = np.empty(len(present))
         for i, v in enumerate(present):
@@ -99,7 +100,7 @@ def build(
                     f"column {name!r}: {v!r} on data row {raw.index(v) + 1} is not a finite "
                     "number (leave the cell empty for a missing value)"
                 )
-        feature = numeric_feature(values, bins, name=name)
+        feature = numeric_feature(values, bins, name=name, missing=missing)
         if name == prediction:
             pred = feature
         else:
@@ -107,6 +108,23 @@ def build(
     if not features:
         raise InvalidReferenceError("no feature columns left")
     return Reference(n, features, pred)
+
+
+def summary(reference: Reference, most: int = 10) -> str:
+    """One line for the person who built it: rows, features, and the empty cells per
+    feature (the largest ``most``), which are in no bin and easy to overlook."""
+    cats = sum(isinstance(f, CategoricalFeature) for f in reference.features.values())
+    kinds = f" ({cats} categorical)" if cats else ""
+    head = f"{reference.rows} rows, {len(reference.features)} features{kinds}"
+    every: dict[str, Feature] = dict(reference.features)
+    if reference.prediction is not None:
+        every["(prediction)"] = reference.prediction
+    gaps = sorted(((-f.missing, n) for n, f in every.items() if f.missing))
+    if not gaps:
+        return f"{head}; no empty cells"
+    shown = ", ".join(f"{n} {-k}" for k, n in gaps[:most])
+    more = f" and {len(gaps) - most} more" if len(gaps) > most else ""
+    return f"{head}; empty cells, counted as missing: {shown}{more}"
 
 
 def build_from_csv(lines: Iterable[str], source: str = "the data", **options: Any) -> Reference:

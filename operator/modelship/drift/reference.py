@@ -4,14 +4,19 @@ A reference is JSON::
 
     {"format": "modelship.io/reference/v1", "rows": 4000,
      "features": {
-        "amount": {"type": "numeric", "edges": [e1, ..., ek], "counts": [c0, ..., ck]},
-        "country": {"type": "categorical", "counts": {"DE": 120, "FR": 80}}},
+        "amount": {"type": "numeric", "edges": [e1, ..., ek], "counts": [c0, ..., ck],
+                   "missing": 12},
+        "country": {"type": "categorical", "counts": {"DE": 120, "FR": 80}, "missing": 0}},
      "prediction": {"type": "numeric", ...}}   # optional
 
 Numeric bins follow Prometheus ``le`` buckets: bin 0 is (-inf, e1], bin i is
 (e_i, e_{i+1}], the last is (ek, +inf) — so a runtime that uses ``edges`` as its
 histogram's buckets reports live counts directly comparable with ``counts``. Edges
 are quantiles of the training data, so every bin holds about the same share.
+
+``missing`` counts the rows whose cell was empty; they are in ``rows`` but in no bin,
+so ``counts`` plus ``missing`` is ``rows``. References written before it existed have
+none and read as 0.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -37,17 +42,24 @@ class InvalidReferenceError(ValueError):
 class NumericFeature:
     edges: tuple[float, ...]
     counts: tuple[float, ...]  # len(edges) + 1
+    missing: int = 0  # rows with an empty cell, in no bin
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "numeric", "edges": list(self.edges), "counts": list(self.counts)}
+        return {
+            "type": "numeric",
+            "edges": list(self.edges),
+            "counts": list(self.counts),
+            "missing": self.missing,
+        }
 
 
 @dataclass(frozen=True)
 class CategoricalFeature:
     counts: Mapping[str, float]
+    missing: int = 0  # rows with an empty cell, in no category
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "categorical", "counts": dict(self.counts)}
+        return {"type": "categorical", "counts": dict(self.counts), "missing": self.missing}
 
 
 Feature = NumericFeature | CategoricalFeature
@@ -154,8 +166,11 @@ def _binnable(edges: np.ndarray) -> bool:
         return bool(np.isfinite(edges).all() and np.isfinite(bin_points(edges)).all())
 
 
-def numeric_feature(values: np.ndarray, bins: int, *, name: str = "values") -> NumericFeature:
-    """Quantile edges (distinct) and the counts per ``le`` bucket; InvalidReferenceError
+def numeric_feature(
+    values: np.ndarray, bins: int, *, name: str = "values", missing: int = 0
+) -> NumericFeature:
+    """Quantile edges (distinct) and the counts per ``le`` bucket (``missing``: the
+    empty cells left out of ``values``); InvalidReferenceError
     naming the feature when the values span more than floats can bin (quantiles of
     values near +-1e308 overflow to infinity, and so do outer bins beyond them)."""
     with np.errstate(over="ignore", invalid="ignore"):
@@ -168,7 +183,7 @@ def numeric_feature(values: np.ndarray, bins: int, *, name: str = "values") -> N
         )
     index = np.searchsorted(edges, values, side="left")  # le: a value equal to an edge is in it
     counts = np.bincount(index, minlength=len(edges) + 1)
-    return NumericFeature(tuple(float(e) for e in edges), tuple(float(c) for c in counts))
+    return NumericFeature(tuple(float(e) for e in edges), tuple(float(c) for c in counts), missing)
 
 
 def bin_counts(feature: NumericFeature, values: np.ndarray) -> np.ndarray:
@@ -177,7 +192,7 @@ def bin_counts(feature: NumericFeature, values: np.ndarray) -> np.ndarray:
     return np.bincount(index, minlength=len(feature.edges) + 1).astype(float)
 
 
-def _number(value: object) -> bool:
+def _number(value: object) -> TypeGuard[float]:
     """A finite JSON number (json reads ``Infinity``, ``NaN`` and 1e999 as floats;
     a bool is no number)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
@@ -200,7 +215,21 @@ def _numeric(where: str, body: Mapping[str, Any]) -> NumericFeature:
     check_edges(where, edges)
     if any(c < 0 for c in counts) or sum(counts) <= 0:
         raise InvalidReferenceError(f"{where}: counts must be non-negative with a positive total")
-    return NumericFeature(tuple(float(e) for e in edges), tuple(float(c) for c in counts))
+    return NumericFeature(
+        tuple(float(e) for e in edges), tuple(float(c) for c in counts), _missing(where, body)
+    )
+
+
+def _missing(where: str, body: Mapping[str, Any]) -> int:
+    """A feature's empty cells (absent in references older than the field: 0)."""
+    missing = body.get("missing", 0)
+    if not _whole(missing):
+        raise InvalidReferenceError(f"{where}.missing: a non-negative whole number is needed")
+    return int(missing)
+
+
+def _whole(value: object) -> bool:
+    return _number(value) and value >= 0 and float(value).is_integer()
 
 
 def _categorical(where: str, body: Mapping[str, Any]) -> CategoricalFeature:
@@ -213,7 +242,7 @@ def _categorical(where: str, body: Mapping[str, Any]) -> CategoricalFeature:
         raise InvalidReferenceError(
             f"{where}: categorical features need 'counts', finite non-negative numbers"
         )
-    return CategoricalFeature({str(k): float(v) for k, v in counts.items()})
+    return CategoricalFeature({str(k): float(v) for k, v in counts.items()}, _missing(where, body))
 
 
 def parse(text: str) -> Reference:
@@ -229,7 +258,7 @@ def parse(text: str) -> Reference:
     if not isinstance(raw, dict) or not raw:
         raise InvalidReferenceError("features: a non-empty object is needed")
     rows = body.get("rows", 0)
-    if not _number(rows) or rows < 0 or not float(rows).is_integer():
+    if not _whole(rows):
         raise InvalidReferenceError("rows: a non-negative whole number is needed")
     features: dict[str, Feature] = {}
     for name, f in raw.items():
