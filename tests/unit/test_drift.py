@@ -353,6 +353,86 @@ def test_too_few_rows_is_inconclusive_and_a_fixed_threshold_is_honoured() -> Non
     assert high.verdict == "NotDrifted"
 
 
+def four_features() -> Reference:
+    return Reference(5000, {name: FEATURE for name in ("amount", "age", "income", "score")})
+
+
+@pytest.mark.parametrize(
+    ("shift", "seen", "verdict", "message"),
+    [
+        (
+            0.0,
+            ("amount", "age", "income", "score"),
+            "NotDrifted",
+            "no feature drifted; highest ks",
+        ),
+        (
+            0.0,
+            ("amount", "age", "income"),
+            "Inconclusive",
+            "no live data for 1 of 4 features: score; without them no all-clear",
+        ),
+        (
+            0.0,
+            ("amount",),
+            "Inconclusive",
+            "no live data for 3 of 4 features: age, income, score; without them no all-clear",
+        ),
+        (
+            1.0,
+            ("amount", "age"),
+            "Drifted",
+            "2 of 2 features drifted (ks >= 0.05",
+        ),
+    ],
+    ids=["all observed", "one unobserved", "most unobserved", "drift in what is seen"],
+)
+def test_features_without_live_data_are_named_and_withhold_not_drifted(
+    shift: float, seen: tuple[str, ...], verdict: str, message: str
+) -> None:
+    """A reference feature without live series was skipped silently, so a window could
+    say NotDrifted while the model's most important input went unobserved."""
+    window = {name: list(live(shift, seed=i)[0]) for i, name in enumerate(seen)}
+    got = assess(four_features(), window, "ks")
+    assert got.verdict == verdict and message in got.message, got.message
+    assert got.unobserved == tuple(n for n in four_features().features if n not in seen)
+    assert {f.name for f in got.features} == set(seen)  # the observed scores are kept
+    if got.unobserved:
+        named = ", ".join(got.unobserved)
+        assert f"no live data for {len(got.unobserved)} of 4 features: {named}" in got.message
+
+
+def test_the_share_of_unobserved_features_allowed_is_a_parameter() -> None:
+    window = {name: list(live(0.0, seed=i)[0]) for i, name in enumerate(("amount", "age"))}
+    half = assess(four_features(), window, "ks", max_unobserved=0.5)
+    assert half.verdict == "NotDrifted"
+    assert half.message.endswith("; no live data for 2 of 4 features: income, score")
+    assert assess(four_features(), window, "ks", max_unobserved=0.25).verdict == "Inconclusive"
+
+
+def test_an_unobserved_feature_makes_the_drifted_condition_unknown_naming_it() -> None:
+    from datetime import UTC, datetime
+
+    from modelship.api.drift import Drift
+    from modelship.decisions.drift import assess_reading, drifted_condition, record
+    from modelship.drift.live import FeatureReading
+
+    ref = four_features()
+    buckets: dict[tuple[str, ...], float] = {}
+    for i, name in enumerate(("amount", "age", "income")):
+        buckets |= exposed(name, FEATURE.edges, live(0.0, seed=i)[0])
+    result = assess_reading(FeatureReading(ref, buckets, None), "ks", None)
+    spec = Drift.model_validate(
+        {"reference": {"configMapRef": {"name": "ref", "key": "reference.json"}}, "method": "ks"}
+    )
+    status, events = record(spec, None, result, datetime(2025, 1, 1, tzinfo=UTC))
+    assert status.verdict == "Inconclusive" and len(status.features) == 3
+    condition, reason, text = drifted_condition(status)
+    assert (condition, reason) == ("Unknown", "DriftUnknown")
+    assert "no live data for 1 of 4 features: score" in text
+    assert [(e.type, e.reason) for e in events] == [("Warning", "DriftUnknown")]
+
+
 @pytest.mark.parametrize("counts", [[1.0] * 9, {"a": 1.0}], ids=["9 bins", "categories"])
 def test_live_counts_that_are_not_the_features_bins_name_it(counts: object) -> None:
     ref = Reference(5000, {"x": FEATURE, "y": FEATURE})

@@ -2,8 +2,9 @@
 
 Every ``spec.drift.interval`` the stable track's inputs over the last ``window`` are
 compared with the reference (``drift.assess``). The result becomes ``status.drift``,
-the ``Drifted`` condition (True: DriftDetected, False: NoDrift, Unknown: too few rows
-or the metrics/reference could not be read) and an Event when the verdict changes.
+the ``Drifted`` condition (True: DriftDetected, False: NoDrift, Unknown: too few rows,
+a reference feature without live data, or the metrics/reference could not be read) and
+an Event when the verdict changes.
 Drifted windows in a row are counted for the retraining trigger; any other verdict
 resets the count.
 """

@@ -13,6 +13,13 @@ A fixed threshold alone is biased at small windows (an undrifted 200-row window 
 Jensen-Shannon distance near 0.1 from sampling noise alone) and uncorrected per-feature
 tests fire on most undrifted windows with 50 features; requiring both avoids both.
 Too few live rows is Inconclusive.
+
+A reference feature without live data (no series: the runtime does not receive or
+export it) is named in every verdict's message, and the window cannot be NotDrifted
+while more than ``MAX_UNOBSERVED`` of the features (by default: any) are unobserved:
+the operator does not know which features matter most, so "no drift" over the
+features it happens to see is no answer for the model. Drift in the features it does
+see is evidence enough, so Drifted stands.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from modelship.drift.scores import Array, scores
 
 ALPHA = 0.01
 MIN_ROWS = 50
+# Share of the reference's features that may lack live data in a NotDrifted window.
+MAX_UNOBSERVED = 0.0
 
 LiveCounts = Mapping[str, "list[float] | Mapping[str, float]"]
 
@@ -50,6 +59,7 @@ class DriftAssessment:
     threshold: float
     features: list[FeatureDrift]
     message: str
+    unobserved: tuple[str, ...] = ()  # reference features without live data
 
 
 def holm(p_values: Array, alpha: float) -> NDArray[np.bool_]:
@@ -113,32 +123,52 @@ def _rows(reference: Reference, live: LiveCounts) -> tuple[list[str], Array, Arr
     return [*names, *cats], ref, liv, pts
 
 
+def _unobserved(reference: Reference, names: list[str]) -> tuple[tuple[str, ...], str]:
+    """The reference's features without live data, and a clause naming them ("" if none)."""
+    seen = set(names)
+    missing = tuple(n for n in reference.features if n not in seen)
+    if not missing:
+        return missing, ""
+    shown = ", ".join(missing[:10]) + (
+        f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+    )
+    return (
+        missing,
+        f"no live data for {len(missing)} of {len(reference.features)} features: {shown}",
+    )
+
+
 def assess(
     reference: Reference,
     live: LiveCounts,
     method: str,
     threshold: float | None = None,
     alpha: float = ALPHA,
+    max_unobserved: float = MAX_UNOBSERVED,
 ) -> DriftAssessment:
     """Live counts per feature (numeric: counts in the reference's bins; categorical:
     counts per category) against the reference, by the method called ``method``
-    (ValueError names the valid ones) at ``threshold``, by default the method's."""
+    (ValueError names the valid ones) at ``threshold``, by default the method's.
+    ``max_unobserved``: the share of features that may lack live data in a NotDrifted
+    window (more is Inconclusive)."""
     default = lookup(method).default_threshold
     bound = default if threshold is None else threshold
     names, ref, liv, pts = _rows(reference, live)
+    unobserved, note = _unobserved(reference, names)
+
+    def verdict(
+        name: Literal["Drifted", "NotDrifted", "Inconclusive"],
+        message: str,
+        features: list[FeatureDrift],
+    ) -> DriftAssessment:
+        return DriftAssessment(name, method, bound, features, message, unobserved)
+
     if not names:
-        return DriftAssessment(
-            "Inconclusive", method, bound, [], "no live data for any reference feature"
-        )
+        return verdict("Inconclusive", "no live data for any reference feature", [])
     rows = liv.sum(axis=1)
     if float(rows.min()) < MIN_ROWS:
-        return DriftAssessment(
-            "Inconclusive",
-            method,
-            bound,
-            [],
-            f"too few live rows: {rows.min():.0f} (need {MIN_ROWS})",
-        )
+        few = f"too few live rows: {rows.min():.0f} (need {MIN_ROWS})"
+        return verdict("Inconclusive", f"{few}; {note}" if note else few, [])
     values, p_values = scores(method, ref, liv, pts)
     significant = holm(p_values, alpha)
     drifted = significant & (values >= bound)
@@ -155,13 +185,18 @@ def assess(
             f"{len(hits)} of {len(features)} features drifted ({method} >= {bound:g} and "
             f"significant, {len(hits) / len(features):.0%} of features): {top}"
         )
-        return DriftAssessment("Drifted", method, bound, features, message)
+        return verdict("Drifted", f"{message}; {note}" if note else message, features)
     worst = max(features, key=lambda f: f.score)
-    return DriftAssessment(
-        "NotDrifted",
-        method,
-        bound,
-        features,
+    calm = (
         f"no feature drifted; highest {method} {worst.score:.3g} "
-        f"({worst.name}, p={worst.p_value:.2g})",
+        f"({worst.name}, p={worst.p_value:.2g})"
     )
+    if len(unobserved) > max_unobserved * len(reference.features):
+        return verdict(
+            "Inconclusive",
+            f"{note}; without them no all-clear (does the runtime receive and export them? "
+            f"--exclude from the reference what the model does not take); "
+            f"the {len(features)} observed: {calm}",
+            features,
+        )
+    return verdict("NotDrifted", f"{calm}; {note}" if note else calm, features)
