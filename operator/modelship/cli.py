@@ -117,12 +117,15 @@ def _reference_build(args: argparse.Namespace) -> int:
                 f,
                 "the file",
                 bins=args.bins,
-                categorical=args.categorical,
-                exclude=args.exclude,
+                categorical=_names(args.categorical),
+                numeric=_names(args.numeric),
+                exclude=_names(args.exclude),
                 prediction=args.prediction,
             )
     except (OSError, InvalidReferenceError) as exc:
         return fail(f"{args.data}: {exc}")
+    for note in reference.notes:
+        print(f"modelship reference build: {note}", file=sys.stderr)
     text = reference.dumps() + "\n"
     if args.configmap:
         configmap = {
@@ -142,6 +145,11 @@ def _reference_build(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         print(f"modelship reference build: {summary(reference)}", file=sys.stderr)
     return 0
+
+
+def _names(values: list[str]) -> list[str]:
+    """Repeated options and comma lists alike: ``--exclude a,b --exclude c``."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
 TESTENV_MISSING = (
@@ -459,15 +467,29 @@ def build_parser() -> argparse.ArgumentParser:
         "categorical column category counts.",
     )
     ref_sub = ref.add_subparsers(dest="reference_command", required=True)
-    build = ref_sub.add_parser("build", help="from a CSV file with a header row")
+    text = "from a CSV file with a header row"
+    build = ref_sub.add_parser(
+        "build",
+        help=text,
+        description="Build a drift reference from a UTF-8 CSV file with a header row. A "
+        "column whose values are all numbers is numeric, one with text values categorical "
+        "(said on stderr); --categorical and --numeric decide instead. Empty cells count "
+        "as missing. Bad data exits 2 with one line naming the line, or column and row.",
+    )
     build.add_argument("data", type=Path, help="training data: CSV with a header row")
     build.add_argument("--bins", type=int, default=10, help="quantile bins per numeric column")
-    build.add_argument(
-        "--categorical", action="append", default=[], metavar="COLUMN", help="repeatable"
-    )
-    build.add_argument(
-        "--exclude", action="append", default=[], metavar="COLUMN", help="repeatable"
-    )
+    for flag, what in (
+        ("--categorical", "categorical, whatever their values"),
+        ("--numeric", "numeric: a text value is an error naming column and row"),
+        ("--exclude", "left out of the reference"),
+    ):
+        build.add_argument(
+            flag,
+            action="append",
+            default=[],
+            metavar="COLUMN[,COLUMN...]",
+            help=f"these columns are {what} (repeatable)",
+        )
     build.add_argument("--prediction", metavar="COLUMN", help="the model's output column")
     build.add_argument("-o", "--output", type=Path, help="write here (default: stdout)")
     build.add_argument(

@@ -12,7 +12,12 @@ import pytest
 
 from modelship.cli import main
 from modelship.drift.builder import build, build_from_csv
-from modelship.drift.reference import InvalidReferenceError, parse
+from modelship.drift.reference import (
+    CategoricalFeature,
+    InvalidReferenceError,
+    NumericFeature,
+    parse,
+)
 
 
 def test_build_parse_round_trip_with_categories_and_prediction() -> None:
@@ -30,13 +35,28 @@ def test_build_parse_round_trip_with_categories_and_prediction() -> None:
     [
         ([], {}, "no data rows"),
         ([["1", ""], ["2", ""]], {}, "column 'b' is empty"),
-        ([["1", "x"]], {}, "column 'b' is not numeric ('x' on data row 1)"),
+        (
+            [["1", "2"], ["1", "x"]],
+            {"numeric": ["b"]},
+            "--numeric column 'b' is not numeric: 'x' on data row 2",
+        ),
+        ([["1", "x"]], {"prediction": "b"}, "the prediction column 'b' is not numeric: 'x' on"),
+        (
+            [["1", "2"]],
+            {"numeric": ["b"], "categorical": ["b"]},
+            "column 'b' is named by both --categorical and --numeric",
+        ),
+        (
+            [["1", "2"]],
+            {"prediction": "b", "exclude": ["b"]},
+            "column 'b' is named by both --prediction and --exclude",
+        ),
         ([["1", "2", "3"]], {}, "line 2: 3 fields, the header has 2"),
         ([["1", "2"]], {"categorical": ["c"]}, "no such column: c"),
     ],
 )
 def test_build_errors_name_the_column(
-    rows: list[list[str]], options: dict[str, list[str]], message: str
+    rows: list[list[str]], options: dict[str, object], message: str
 ) -> None:
     with pytest.raises(
         InvalidReferenceError, match=message.replace("(", r"\(").replace(")", r"\)")
@@ -60,8 +80,6 @@ def test_reference_build_command(tmp_path: Path, capsys: pytest.CaptureFixture[s
     data.write_text(
         "amount,country\n" + "".join(f"{i},{'DE' if i % 2 else 'FR'}\n" for i in range(50))
     )
-    assert main(["reference", "build", str(data)]) == 2
-    assert "column 'country' is not numeric" in capsys.readouterr().err
     out = tmp_path / "cm.yaml"
     argv = [
         "reference",
@@ -218,3 +236,56 @@ def test_the_summary_line_says_which_features_had_empty_cells(
     data.write_text("a,b\n1,2\n3,4\n")
     assert main(["reference", "build", str(data), "-o", str(out)]) == 0
     assert capsys.readouterr().err == f"wrote {out}: 2 rows, 2 features; no empty cells\n"
+
+
+def test_a_text_column_is_inferred_categorical_and_said_so() -> None:
+    header = ["amount", "country", "code"]
+    rows = [[str(i), "DE" if i % 3 else "FR", str(i) if i != 7 else "n/a"] for i in range(30)]
+    ref = build(header, rows, bins=4)
+    assert isinstance(ref.features["amount"], NumericFeature)
+    assert ref.features["country"] == CategoricalFeature({"FR": 10.0, "DE": 20.0})
+    assert isinstance(ref.features["code"], CategoricalFeature)
+    assert ref.notes == (
+        "feature 'country': text values (e.g. 'FR' on data row 1), treated as categorical "
+        "(2 categories); --numeric country to refuse instead",
+        "feature 'code': text values (e.g. 'n/a' on data row 8; 29 of 30 values are "
+        "numbers), treated as categorical (30 categories); --numeric code to refuse instead",
+    )
+    declared = build(header, rows, bins=4, categorical=["country", "code"])
+    assert declared == ref and declared.notes == ()  # said only when inferred
+    forced = build(header, rows, bins=4, categorical=["amount"], exclude=["code"])
+    assert isinstance(forced.features["amount"], CategoricalFeature)
+    with pytest.raises(
+        InvalidReferenceError, match="--numeric column 'code' is not numeric: 'n/a' on data row 8"
+    ):
+        build(header, rows, numeric=["amount", "code"])
+
+
+def test_categorical_and_numeric_flags_take_comma_lists_and_repeat(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text(
+        "amount,country,zip,label\n"
+        + "".join(f"{i},{'DE' if i % 2 else 'FR'},{10000 + i % 5},{i % 2}\n" for i in range(50))
+    )
+    assert main(["reference", "build", str(data), "--exclude", "label"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[0] == (
+        "modelship reference build: feature 'country': text values (e.g. 'FR' on data row "
+        "1), treated as categorical (2 categories); --numeric country to refuse instead"
+    )
+    assert "3 features (1 categorical)" in captured.err
+    assert isinstance(parse(captured.out).features["zip"], NumericFeature)
+    argv = ["reference", "build", str(data), "--categorical", "country,zip", "--exclude", "label"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "text values" not in captured.err and "3 features (2 categorical)" in captured.err
+    ref = parse(captured.out)
+    assert isinstance(ref.features["zip"], CategoricalFeature) and "label" not in ref.features
+    argv = ["reference", "build", str(data), "--numeric", "amount", "--numeric", "country,zip"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"modelship reference build: {data}: --numeric column 'country' is not numeric: "
+        "'FR' on data row 1\n"
+    )

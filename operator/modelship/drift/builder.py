@@ -9,7 +9,6 @@ clear line instead of a traceback.
 from __future__ import annotations
 
 import csv
-import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
@@ -43,21 +42,18 @@ def build(
     *,
     bins: int = 10,
     categorical: Sequence[str] = (),
+    numeric: Sequence[str] = (),
     prediction: str | None = None,
     exclude: Sequence[str] = (),
 ) -> Reference:
-    """A reference from CSV-like rows; numeric unless named in ``categorical``."""
+    """A reference from CSV-like rows. A column named in ``categorical`` is categorical,
+    one named in ``numeric`` (and the ``prediction``) numeric, and any other is inferred
+    from its values: numeric when every non-empty cell is a number, else categorical,
+    which ``Reference.notes`` says (with a text value, and how many cells were numbers,
+    so a numeric column with a few typos is not mistaken for a categorical one)."""
     if bins < 2:
         raise InvalidReferenceError(f"bins must be at least 2, not {bins}")
-    unknown = [
-        c
-        for c in [*categorical, *exclude, *([prediction] if prediction else [])]
-        if c not in header
-    ]
-    if unknown:
-        raise InvalidReferenceError(
-            f"no such column: {', '.join(unknown)} (columns: {', '.join(header)})"
-        )
+    _check_names(header, categorical, numeric, prediction, exclude)
     columns: dict[str, list[str]] = {name: [] for name in header}
     n = 0
     for line, row in enumerate(rows, start=2):
@@ -71,43 +67,103 @@ def build(
     if n == 0:
         raise InvalidReferenceError("no data rows")
     features: dict[str, Feature] = {}
+    notes: list[str] = []
     pred: NumericFeature | None = None
     for name in header:
         if name in exclude:
             continue
         raw = columns[name]
-        present = [v for v in raw if v.strip() != ""]
-        if not present:
+        cells = [(at, v) for at, v in enumerate(raw, start=1) if v.strip() != ""]
+        if not cells:
             raise InvalidReferenceError(f"column {name!r} is empty")
-        missing = n - len(present)  # empty cells: counted, never binned
-        if name in categorical:
-            cats: dict[str, float] = {}
-            for v in present:
-                cats[v] = cats.get(v, 0.0) + 1
-            features[name] = CategoricalFeature(cats, missing)
-            continue
-        values = np.empty(len(present))
-        for i, v in enumerate(present):
-            try:
-                values[i] = float(v)
-            except ValueError:
+        missing = n - len(cells)  # empty cells: counted, never binned
+        parsed = None if name in categorical else _numbers(cells)
+        if isinstance(parsed, tuple):  # a text value
+            (at, text), numbers = parsed
+            if name == prediction or name in numeric:
+                flag = "the prediction column" if name == prediction else "--numeric column"
                 raise InvalidReferenceError(
-                    f"column {name!r} is not numeric ({v!r} on data row {raw.index(v) + 1}); "
-                    f"name it with --categorical or --exclude"
-                ) from None
-            if not math.isfinite(values[i]):
-                raise InvalidReferenceError(
-                    f"column {name!r}: {v!r} on data row {raw.index(v) + 1} is not a finite "
-                    "number (leave the cell empty for a missing value)"
+                    f"{flag} {name!r} is not numeric: {text!r} on data row {at}"
                 )
-        feature = numeric_feature(values, bins, name=name, missing=missing)
-        if name == prediction:
-            pred = feature
-        else:
+            counted = f"; {numbers} of {len(cells)} values are numbers" if numbers else ""
+            feature = _categorical(cells, missing)
+            notes.append(
+                f"feature {name!r}: text values (e.g. {text!r} on data row {at}{counted}), "
+                f"treated as categorical ({len(feature.counts)} categories); "
+                f"--numeric {name} to refuse instead"
+            )
             features[name] = feature
+        elif parsed is None:
+            features[name] = _categorical(cells, missing)
+        else:
+            bad = np.flatnonzero(~np.isfinite(parsed))
+            if len(bad):
+                at, text = cells[int(bad[0])]
+                raise InvalidReferenceError(
+                    f"column {name!r}: {text!r} on data row {at} is not a finite number "
+                    "(leave the cell empty for a missing value)"
+                )
+            number = numeric_feature(parsed, bins, name=name, missing=missing)
+            if name == prediction:
+                pred = number
+            else:
+                features[name] = number
     if not features:
         raise InvalidReferenceError("no feature columns left")
-    return Reference(n, features, pred)
+    return Reference(n, features, pred, notes=tuple(notes))
+
+
+def _check_names(
+    header: Sequence[str],
+    categorical: Sequence[str],
+    numeric: Sequence[str],
+    prediction: str | None,
+    exclude: Sequence[str],
+) -> None:
+    """Every column named exists, and is named for one purpose only."""
+    named = {
+        "--categorical": set(categorical),
+        "--numeric": set(numeric),
+        "--exclude": set(exclude),
+        "--prediction": {prediction} if prediction else set(),
+    }
+    unknown = [c for c in dict.fromkeys(c for cs in named.values() for c in cs) if c not in header]
+    if unknown:
+        raise InvalidReferenceError(
+            f"no such column: {', '.join(unknown)} (columns: {', '.join(header)})"
+        )
+    # The prediction is numeric anyway, so --numeric on it as well is no conflict.
+    for a, b in (
+        ("--categorical", "--numeric"),
+        ("--categorical", "--exclude"),
+        ("--numeric", "--exclude"),
+        ("--prediction", "--categorical"),
+        ("--prediction", "--exclude"),
+    ):
+        if both := sorted(named[a] & named[b]):
+            raise InvalidReferenceError(f"column {both[0]!r} is named by both {a} and {b}")
+
+
+def _numbers(cells: list[tuple[int, str]]) -> np.ndarray | tuple[tuple[int, str], int]:
+    """The cells as floats, or the first text one (data row, value) with how many cells
+    were numbers."""
+    values = np.empty(len(cells))
+    first: tuple[int, str] | None = None
+    numbers = 0
+    for i, (row, v) in enumerate(cells):
+        try:
+            values[i] = float(v)
+            numbers += 1
+        except ValueError:
+            first = first or (row, v)
+    return values if first is None else (first, numbers)
+
+
+def _categorical(cells: list[tuple[int, str]], missing: int) -> CategoricalFeature:
+    counts: dict[str, float] = {}
+    for _, v in cells:
+        counts[v] = counts.get(v, 0.0) + 1
+    return CategoricalFeature(counts, missing)
 
 
 def summary(reference: Reference, most: int = 10) -> str:

@@ -25,7 +25,7 @@ import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeGuard
 
@@ -70,6 +70,9 @@ class Reference:
     rows: int
     features: Mapping[str, Feature]
     prediction: NumericFeature | None = None
+    # What building it decided on its own (a text column taken as categorical), for the
+    # builder to tell its user; not part of the JSON, nor of equality.
+    notes: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @cached_property
     def numeric(self) -> tuple[list[str], np.ndarray, np.ndarray, list[int]]:
