@@ -1,11 +1,12 @@
-"""``modelship reference build``: a reference from training data, and every way the data
-can be wrong ending in one clear line that names the file, line or column and row
-(exit 2), never a traceback."""
+"""Drift references: ``modelship reference build`` from training data, every way the data
+can be wrong ending in one clear line that names the file, line or column and row (exit
+2), never a traceback; and reading a reference's JSON, refused naming the field."""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from modelship.drift.reference import (
     CategoricalFeature,
     InvalidReferenceError,
     NumericFeature,
+    Reference,
     parse,
 )
 
@@ -289,3 +291,95 @@ def test_categorical_and_numeric_flags_take_comma_lists_and_repeat(
         f"modelship reference build: {data}: --numeric column 'country' is not numeric: "
         "'FR' on data row 1\n"
     )
+
+
+# -- reading a reference (parse) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"format": "x"}, "format must be"),
+        ({"format": "modelship.io/reference/v1", "features": {}}, "features: a non-empty"),
+        (
+            {
+                "format": "modelship.io/reference/v1",
+                "features": {"a": {"type": "numeric", "edges": [1], "counts": [1]}},
+            },
+            "features.a: 1 counts for 1 edges",
+        ),
+        (
+            {
+                "format": "modelship.io/reference/v1",
+                "features": {"a": {"type": "numeric", "edges": [2, 1], "counts": [1, 1, 1]}},
+            },
+            "edges must increase",
+        ),
+        (
+            {"format": "modelship.io/reference/v1", "features": {"a": {"type": "text"}}},
+            "features.a.type",
+        ),
+    ],
+)
+def test_parse_rejects_with_the_field(body: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidReferenceError, match=message):
+        parse(json.dumps(body))
+
+
+def numeric_json(edges: str, counts: str = "[1, 1, 1]", extra: str = "") -> str:
+    return (
+        '{"format": "modelship.io/reference/v1", "features": {"amount": '
+        f'{{"type": "numeric", "edges": {edges}, "counts": {counts}}}}}{extra}}}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (numeric_json("[-Infinity, 1]"), "features.amount: edges must be finite numbers"),
+        (numeric_json("[0, NaN]"), "features.amount: edges must be finite numbers"),
+        (numeric_json("[0, 1e999]"), "features.amount: edges must be finite numbers"),
+        (numeric_json('[0, "1"]'), "features.amount: edges must be finite numbers"),
+        (
+            numeric_json("[-1.7e308, 1.7e308]"),
+            "features.amount: edges too close to the float limit",
+        ),
+        (numeric_json("[0, 1]", "[1, Infinity, 1]"), "features.amount: counts must be finite"),
+        (numeric_json("[0, 1]", '[1, "2", 1]'), "features.amount: counts must be finite"),
+        (numeric_json("[0, 1]", extra=', "rows": "many"'), "rows: a non-negative whole number"),
+        (
+            '{"format": "modelship.io/reference/v1", "features": {"country": '
+            '{"type": "categorical", "counts": {"DE": NaN}}}}',
+            "features.country: categorical features need 'counts', finite non-negative",
+        ),
+        (
+            '{"format": "modelship.io/reference/v1", "features": {"country": '
+            '{"type": "categorical", "counts": {"DE": "3"}}}}',
+            "features.country: categorical features need 'counts', finite non-negative",
+        ),
+    ],
+    ids=[
+        "-Infinity edge",
+        "NaN edge",
+        "an edge past the float range",
+        "a string edge",
+        "edges whose bins overflow",
+        "Infinity count",
+        "a string count",
+        "rows not a number",
+        "NaN category count",
+        "a string category count",
+    ],
+)
+def test_parse_rejects_non_finite_or_non_numbers_naming_the_feature(
+    text: str, message: str
+) -> None:
+    """Not a TypeError or an infinite edge deep in the operator: one message, the field."""
+    with pytest.raises(InvalidReferenceError, match=message):
+        parse(text)
+
+
+def test_a_reference_holding_a_non_finite_value_is_never_written_as_json() -> None:
+    bad = Reference(3, {"x": NumericFeature((-math.inf, 1.0), (1.0, 1.0, 1.0))})
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        bad.dumps()
