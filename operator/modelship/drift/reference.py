@@ -139,7 +139,7 @@ class Reference:
 def bin_points(edges: np.ndarray) -> np.ndarray:
     """A representative value per ``le`` bin, open outer bins half a neighbouring width
     beyond the outermost edges. Halved before adding, so edges near the float limit
-    (1.8e308) do not overflow; beyond it a point is infinite (``check_edges``)."""
+    (1.8e308) do not overflow; beyond it a point is infinite (``_check_edges``)."""
     edges = np.asarray(edges, dtype=float)
     if len(edges) == 1:
         return np.array([edges[0] - 0.5, edges[0] + 0.5])
@@ -151,7 +151,7 @@ def bin_points(edges: np.ndarray) -> np.ndarray:
     return np.concatenate([[first], inner, [last]])
 
 
-def check_edges(where: str, edges: Sequence[float]) -> None:
+def _check_edges(where: str, edges: Sequence[float]) -> None:
     """InvalidReferenceError unless the edges and the bins' representative values are
     finite: an infinite edge is no Prometheus bucket, and infinite values would make
     every score meaningless (Wasserstein near 1e308)."""
@@ -173,9 +173,9 @@ def numeric_feature(
     values: np.ndarray, bins: int, *, name: str = "values", missing: int = 0
 ) -> NumericFeature:
     """Quantile edges (distinct) and the counts per ``le`` bucket (``missing``: the
-    empty cells left out of ``values``); InvalidReferenceError
-    naming the feature when the values span more than floats can bin (quantiles of
-    values near +-1e308 overflow to infinity, and so do outer bins beyond them)."""
+    empty cells left out of ``values``); InvalidReferenceError naming the feature when
+    the values span more than floats can bin (quantiles of values near +-1e308
+    overflow to infinity, and so do outer bins beyond them)."""
     with np.errstate(over="ignore", invalid="ignore"):
         qs = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
     edges = np.unique(qs)
@@ -209,13 +209,15 @@ def _numeric(where: str, body: Mapping[str, Any]) -> NumericFeature:
         raise InvalidReferenceError(f"{where}: edges must be finite numbers")
     if not all(map(_number, counts)):
         raise InvalidReferenceError(f"{where}: counts must be finite numbers")
+    if not edges:
+        raise InvalidReferenceError(f"{where}: at least one edge is needed (two bins)")
     if len(counts) != len(edges) + 1:
         raise InvalidReferenceError(
             f"{where}: {len(counts)} counts for {len(edges)} edges (need edges + 1)"
         )
     if any(b <= a for a, b in itertools.pairwise(edges)):
         raise InvalidReferenceError(f"{where}: edges must increase strictly")
-    check_edges(where, edges)
+    _check_edges(where, edges)
     if any(c < 0 for c in counts) or sum(counts) <= 0:
         raise InvalidReferenceError(f"{where}: counts must be non-negative with a positive total")
     return NumericFeature(
