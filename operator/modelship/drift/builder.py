@@ -171,7 +171,8 @@ def summary(reference: Reference, most: int = 10) -> str:
     feature (the largest ``most``), which are in no bin and easy to overlook."""
     cats = sum(isinstance(f, CategoricalFeature) for f in reference.features.values())
     kinds = f" ({cats} categorical)" if cats else ""
-    head = f"{reference.rows} rows, {len(reference.features)} features{kinds}"
+    n = len(reference.features)
+    head = f"{reference.rows} rows, {n} feature{'' if n == 1 else 's'}{kinds}"
     every: dict[str, Feature] = dict(reference.features)
     if reference.prediction is not None:
         every["(prediction)"] = reference.prediction
