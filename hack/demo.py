@@ -245,6 +245,13 @@ def main() -> int:
     if not promotion_demo(kubectl, cluster.kubeconfig, say):
         print(f"demo: the promotion part failed; operator log: {op.log_file}", file=sys.stderr)
         return 1
+    analysis_hint = (
+        ""
+        if skipped
+        else f"""
+  {Path(sys.executable).parent}/modelship status -n {DEMO_NS} fraud-detector
+                                               # the rolled-back canary's evidence"""
+    )
     print(f"""
 The operator keeps running (pid {op.pid}, log {op.log_file}). Try:
 
@@ -259,9 +266,7 @@ The operator keeps running (pid {op.pid}, log {op.log_file}). Try:
   kubectl patch md fraud-scorer --type merge -p '{{"spec":{{"runtime":{{"gpu":{{"count":8}}}}}}}}'
                                                # -> Degraded / InsufficientGPU within seconds
   kubectl get md -w
-
-  {Path(sys.executable).parent}/modelship status -n {DEMO_NS} fraud-detector
-                                               # the rolled-back canary's evidence
+{analysis_hint}
   {Path(sys.executable).parent}/modelship promotion evidence fraud-scorer-to-prod -n ml-prod -o yaml
                                                # who approved, every gate, the target's rollout
   kubectl get mpromo -A                        # promotions; docs/promotion.md
