@@ -1,3 +1,5 @@
+import pytest
+
 from modelship.api.status import Commands
 from modelship.decisions.commands import requested
 from modelship.decisions.rollout import Command
@@ -18,6 +20,28 @@ def test_undo_takes_a_number_and_rejects_the_rest() -> None:
     bad = requested({"modelship.io/undo": "latest"}, Commands())
     assert bad.undo is None and bad.undo_invalid == "latest"
     assert requested({"modelship.io/undo": "3@1700000000"}, asked.handled).undo is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\u00b2",  # a superscript two: str.isdigit() says yes, int() raises (found by fuzzing)
+        "\u00b2@1",
+        "1" * 5000,  # more digits than int() converts: it raised (found by fuzzing)
+        "3" * 4301 + "@x",
+        "\u0661",  # an Arabic-Indic one: a digit, not a revision number as written
+        "0",
+        "-1",
+        "",
+        "@5",
+        "1 ",
+        "9" * 19,
+    ],
+)
+def test_an_undo_that_is_no_revision_number_is_invalid_not_an_error(value: str) -> None:
+    asked = requested({"modelship.io/undo": value}, Commands())
+    assert asked.undo is None and asked.undo_invalid == value
+    assert asked.handled.undo == value, "handled once, like any other value"
 
 
 def test_paused_is_a_level() -> None:

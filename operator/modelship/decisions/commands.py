@@ -9,6 +9,7 @@ field that GitOps owns is touched. ``modelship.io/paused`` is a level instead:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,6 +33,20 @@ _FIELDS = {
 }
 
 
+# A revision number as the undo annotation carries it: ASCII digits, and not more of them
+# than any revision will ever have. str.isdigit() also takes superscripts, which int()
+# refuses, and int() refuses more than 4,300 digits: either raised in every reconcile.
+_REVISION = re.compile(r"[0-9]{1,18}")
+
+
+def revision_number(value: str) -> int | None:
+    """The revision number of an undo value ``N`` or ``N@nonce``; None if it is not one."""
+    number = value.split("@", 1)[0]
+    if not _REVISION.fullmatch(number) or int(number) == 0:
+        return None
+    return int(number)
+
+
 @dataclass(frozen=True)
 class Requested:
     commands: frozenset[Command]
@@ -53,11 +68,8 @@ def requested(annotations: Mapping[str, str], handled: Commands) -> Requested:
     undo_value = annotations.get(UNDO)
     if undo_value is not None and undo_value != handled.undo:
         updates["undo"] = undo_value
-        number = undo_value.split("@", 1)[0]
-        if number.isdigit() and int(number) > 0:
-            undo = int(number)
-        else:
-            invalid = undo_value
+        undo = revision_number(undo_value)
+        invalid = undo_value if undo is None else None
     return Requested(
         commands=frozenset(new),
         undo=undo,
