@@ -5,6 +5,11 @@ queued is a no-op; adding one that is being processed re-queues it once the
 current run ends. Failed runs back off exponentially per key; delayed adds
 (requeue-after) keep only the earliest timer per key.
 
+A run's own requeue-after is held to at least ``min_requeue`` (1 s): a decision that
+asks to look again at once, every time, would otherwise spin a worker for as long as the
+object lives (a 0s drift interval did, before the API refused it; found by fuzzing). A
+timer due sooner fires up to that much late, which no decision depends on.
+
 Two lanes: keys added as ``urgent`` (a user changed the object) are taken before
 the others (a child's status moved, a timer fired), so a burst of child events
 never delays acting on a new spec.
@@ -48,6 +53,7 @@ class WorkQueue(Generic[K]):
         base_backoff: float = 0.5,
         max_backoff: float = 60.0,
         clock: Clock | None = None,
+        min_requeue: float = 1.0,
     ) -> None:
         """``clock`` schedules the delayed adds; None (production) means the running loop."""
         self._worker = worker
@@ -56,6 +62,7 @@ class WorkQueue(Generic[K]):
         self._resync = resync_seconds
         self._base_backoff = base_backoff
         self._max_backoff = max_backoff
+        self._min_requeue = min_requeue
         self._lanes: tuple[deque[K], deque[K]] = (deque(), deque())  # urgent, normal
         self._urgent: set[K] = set()  # dirty keys that asked for the urgent lane
         self._available = asyncio.Semaphore(0)
@@ -136,6 +143,8 @@ class WorkQueue(Generic[K]):
                 requeue = delay
             else:
                 self._failures.pop(key, None)
+                if requeue is not None:
+                    requeue = max(requeue, self._min_requeue)
             finally:
                 self._processing.discard(key)
             if key in self._dirty:

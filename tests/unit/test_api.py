@@ -51,6 +51,14 @@ def test_parse_duration_rejects(text: str) -> None:
     [
         ("negative gpu count", {"runtime": {"image": "i", "gpu": {"count": -1}}}, "count"),
         ("bad interval", {"analysis": {"interval": "soon"}}, "interval"),
+        # A 0s interval asked for a reconcile at once, every time (found by fuzzing).
+        ("analysis interval 0s", {"analysis": {"interval": "0s"}}, "interval"),
+        ("analysis interval under 1s", {"analysis": {"interval": "999ms"}}, "interval"),
+        (
+            "drift interval 0s",
+            {"drift": {"reference": {"configMapRef": {"name": "r", "key": "k"}}, "interval": "0s"}},
+            "interval",
+        ),
         ("weight over 100", {"rollout": {"steps": [{"setWeight": 101}]}}, "setWeight"),
         ("unknown capacity", {"rollout": {"capacity": "lots"}}, "capacity"),
         (

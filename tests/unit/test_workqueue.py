@@ -212,6 +212,37 @@ def test_backoff_is_capped_and_reset_by_a_success() -> None:
     run(main)
 
 
+def test_a_run_asking_to_come_back_at_once_waits_the_floor() -> None:
+    """A decision asking for 0 s (a 0s drift interval did) would spin a worker: the queue
+    holds a run's requeue to min_requeue; backoff after a failure is its own."""
+
+    async def main() -> None:
+        changed = Signal()
+        clock = FakeClock(changed)
+        asked = iter([0.0, 0.2, 7.0])
+        runs: list[float] = []
+
+        async def worker(key: str) -> float | None:
+            runs.append(clock.now)
+            return next(asked)
+
+        q: WorkQueue[str] = WorkQueue(worker, workers=1, min_requeue=1.0, clock=clock)
+        q.start()
+        q.add("k")
+        for step, due in enumerate([1.0, 2.0, 9.0], start=1):
+
+            def settled(n: int = step) -> bool:
+                return len(runs) == n and bool(clock.pending())
+
+            await changed.wait_until(f"run {step} and its timer", settled)
+            assert clock.pending() == [(due, "k")], f"after run {step}"
+            if step < 3:
+                clock.advance(due - clock.now)
+        await q.stop()
+
+    run(main)
+
+
 def test_add_after_keeps_only_the_earliest_timer() -> None:
     async def main() -> None:
         changed = Signal()
@@ -247,15 +278,15 @@ def test_forget_cancels_requeue() -> None:
         async def worker(key: str) -> float | None:
             runs.append(key)
             changed.notify()
-            return 0.25 if key == "k" else None
+            return 2.5 if key == "k" else None
 
         q: WorkQueue[str] = WorkQueue(worker, workers=1, resync_seconds=300, clock=clock)
         q.start()
         q.add("k")
-        await changed.wait_until("k's requeue timer", lambda: clock.pending() == [(0.25, "k")])
+        await changed.wait_until("k's requeue timer", lambda: clock.pending() == [(2.5, "k")])
         q.forget("k")
         assert clock.pending() == [], "forget must cancel the requeue timer"
-        clock.advance(1.0)
+        clock.advance(3.0)
         q.add("sentinel")
         await changed.wait_until("the sentinel", lambda: "sentinel" in runs)
         await q.stop()
@@ -276,7 +307,7 @@ def test_forget_during_a_run_schedules_no_requeue() -> None:
             changed.notify()
             if key == "k":
                 await may_end.wait()
-                return 0.25
+                return 2.5
             return None
 
         q: WorkQueue[str] = WorkQueue(worker, workers=1, resync_seconds=300, clock=clock)

@@ -10,6 +10,7 @@ from modelship.api.types import (
     DNS1123_LABEL,
     ApiModel,
     Duration,
+    Interval,
     Percent,
     Ratio,
     cel,
@@ -135,7 +136,9 @@ class AnalysisSpec(ApiModel):
         )
     }
 
-    interval: Duration = Field(default="30s", description="Time between measurements.")
+    interval: Interval = Field(
+        default="30s", description="Time between measurements (at least 1s)."
+    )
     preset: Literal["modelship", "vllm"] = Field(
         default="modelship",
         description="Metric names of the runtime: modelship (the reference runtime) or vllm.",

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from modelship.api.types import ApiModel, Duration, EmbeddedObject
+from modelship.api.types import ApiModel, Duration, EmbeddedObject, Interval
 from modelship.drift.methods import DEFAULT, METHODS, NAMES, unknown
 
 
@@ -55,7 +55,7 @@ class Drift(ApiModel):
         f"default per method: {_DEFAULTS}.",
     )
     window: Duration = Field(default="1h", description="Live window compared with the reference.")
-    interval: Duration = Field(default="5m", description="Time between evaluations.")
+    interval: Interval = Field(default="5m", description="Time between evaluations (at least 1s).")
 
 
 class RetrainingTrigger(ApiModel):

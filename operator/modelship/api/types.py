@@ -83,6 +83,41 @@ Duration = Annotated[
     ),
 ]
 
+
+# The pace of a measuring loop (an analysis round, a drift window) is at least this: 0s
+# asked the operator to reconcile again at once, every time, for as long as the object
+# lived (found by fuzzing through the API server).
+MIN_INTERVAL = "1s"
+
+
+def _check_interval(value: str) -> str:
+    if parse_duration(value) < parse_duration(MIN_INTERVAL):
+        raise ValueError(f"{value!r} is shorter than {MIN_INTERVAL}")
+    return value
+
+
+# The CEL rule skips a value that is not a duration (the first rule says so); one too
+# long for Go's time.Duration fails in duration() and is refused there, with its path.
+Interval = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    AfterValidator(_check_interval),
+    Field(
+        max_length=32,
+        json_schema_extra=validations(
+            cel(
+                f"self.matches(r'{DURATION_PATTERN}')",
+                "must be a duration such as 30s, 5m or 1h30m",
+            ),
+            cel(
+                f"!self.matches(r'{DURATION_PATTERN}') "
+                f"|| duration(self) >= duration('{MIN_INTERVAL}')",
+                f"must be at least {MIN_INTERVAL}",
+            ),
+        ),
+    ),
+]
+
 Percent = Annotated[int, Field(ge=0, le=100)]
 Ratio = Annotated[float, Field(ge=0, le=1)]
 
