@@ -146,6 +146,14 @@ class ChildCache:
         with self._lock:
             self._forget(self._key(obj))
 
+    def drop_owner(self, namespace: str, owner: str) -> None:
+        """Forget every child of ``owner`` (another shard's ModelDeployment, or one that
+        left this shard)."""
+        with self._lock:
+            for key in list(self._owned.get((namespace, owner), ())):
+                self._forget(key)
+            self._pods.pop((namespace, owner), None)
+
     def children(self, namespace: str, owner: str) -> list[Obj]:
         """Cached objects other than pods labelled as ``owner``'s."""
         with self._lock:

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from modelship import __version__
+from modelship import __version__, shard_cli
 from modelship.decisions.leadership import LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD
 
 
@@ -41,6 +41,10 @@ def _operator(args: argparse.Namespace) -> int:
     import modelship.handlers  # registers the handlers
     from modelship.kube import connect
 
+    shard = shard_cli.shard_of(args)
+    if isinstance(shard, str):
+        print(shard, file=sys.stderr)
+        return 2
     try:
         connect()  # fail here, clearly, rather than inside kopf's startup retries
     except Exception as exc:
@@ -63,6 +67,7 @@ def _operator(args: argparse.Namespace) -> int:
         telemetry.serve(args.metrics_address)
     handlers = modelship.handlers
     handlers.options.health_address = args.health_address
+    handlers.options.shard = shard
     if args.leader_elect:
         from modelship.decisions.leadership import Timing
         from modelship.kube.client import current_namespace
@@ -77,7 +82,7 @@ def _operator(args: argparse.Namespace) -> int:
             return 2
         handlers.options.leader_election = handlers.LeaderElection(
             namespace=args.leader_elect_namespace or current_namespace(),
-            lease_name=args.leader_elect_lease_name,
+            lease_name=shard_cli.lease_name(args, shard),
             timing=timing,
         )
 
@@ -368,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="watch only this namespace (repeatable); default: all namespaces",
     )
+    shard_cli.add_arguments(op)
     op.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     op.add_argument(
         "--health-address",
@@ -389,9 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     op.add_argument(
         "--leader-elect-lease-name",
-        default="modelship-operator",
+        default=None,
         metavar="NAME",
-        help="name of the Lease (default: modelship-operator)",
+        help=shard_cli.LEASE_HELP,
     )
     op.add_argument(
         "--leader-elect-lease-duration",

@@ -9,15 +9,20 @@ readiness and scheduling failures, and hand edits, reach the reconcile quickly.
 
 With leader election (modelship.leader) every replica watches and caches, but only the
 leader's queues run; /healthz and /readyz (modelship.health) say which one leads.
+
+A shard (``-n``, ``-l``: modelship.decisions.shard) watches its ModelDeployments and
+ModelPromotions through the API server's label selector, sorts child events by owner
+(modelship.sharding), and its reconciles leave anything outside it alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
@@ -27,13 +32,18 @@ from modelship import fence, health, telemetry
 from modelship.api import GROUP, PLURAL, VERSION
 from modelship.api.promotion import PROMOTION_PLURAL
 from modelship.cache import ChildCache
-from modelship.controllers.model_deployment import model_deployment_reconcile
+from modelship.controllers.model_deployment import ModelDeploymentController
 from modelship.controllers.model_promotion import model_promotion_reconcile
 from modelship.decisions.leadership import Timing
+from modelship.decisions.promotion_gates import CHECK_INTERVAL
+from modelship.decisions.shard import Shard
+from modelship.kernel.executor import Executor
+from modelship.kernel.loop import Reconcile
 from modelship.kube import connect
 from modelship.leader import LeaderElector
 from modelship.render.labels import MANAGED_BY, MANAGER, MODEL_DEPLOYMENT
 from modelship.render.promotion import PROMOTION
+from modelship.sharding import ChildKeeper, Membership
 from modelship.workqueue import WorkQueue
 
 log = logging.getLogger("modelship")
@@ -57,6 +67,7 @@ class Options:
 
     leader_election: LeaderElection | None = None
     health_address: str | None = None
+    shard: Shard = field(default_factory=Shard)
     stop: asyncio.Event | None = None  # set to stop kopf (leadership lost)
 
 
@@ -66,19 +77,27 @@ options = Options()
 class _Runtime:
     """State shared by the handlers for the life of the operator process."""
 
-    def __init__(self, workers: int = 8) -> None:
+    def __init__(self, shard: Shard, workers: int = 8) -> None:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
         self.cache = ChildCache()
         self.kube = kube = connect(pool_size=workers * 2)
-        self.reconcile = model_deployment_reconcile(kube, self.cache)
+        self.shard = shard
+        self.members = Membership(sharded=shard.selector is not None)
+        controller = ModelDeploymentController(kube, self.cache, shard)
+        self.reconcile = Reconcile(controller, Executor(kube, self.cache))
         self.queue: WorkQueue[Key] = WorkQueue(self._reconcile, workers=workers)
+        self.keeper = ChildKeeper(
+            self.members, self.cache, controller, self.executor, self.queue.add
+        )
         self.seen: dict[Key, tuple[Any, ...]] = {}
         # ModelPromotions: their own queue (a key is a promotion's), and which promotions
         # read or write each ModelDeployment, so its changes reach them at once.
-        self.promote = model_promotion_reconcile(kube)
+        self.promote = model_promotion_reconcile(kube, shard=shard)
         self.promotions: WorkQueue[Key] = WorkQueue(self._promote, workers=2)
         self.promotions_seen: dict[Key, tuple[Any, ...]] = {}
         self.watchers: dict[Key, set[Key]] = {}  # ModelDeployment -> promotions
+        self.reads: dict[Key, set[Key]] = {}  # promotion -> its ModelDeployments
+        self.sweeper: asyncio.Task[None] | None = None
         self.elector: LeaderElector | None = None
         self.election: asyncio.Task[None] | None = None
         self.health: web.AppRunner | None = None
@@ -108,13 +127,24 @@ class _Runtime:
     async def _promote(self, key: Key) -> float | None:
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(self.executor, self.promote, *key)
+        if any(self._unwatched(md) for md in self.reads.get(key, ())):
+            # A ModelDeployment outside this shard (a source in another environment's
+            # shard) sends this operator no events: look at it every check interval.
+            return min(result.requeue_after or CHECK_INTERVAL, CHECK_INTERVAL)
         return result.requeue_after
+
+    def _unwatched(self, md: Key) -> bool:
+        return not self.shard.holds_namespace(md[0]) or not self.members.serves(md)
 
     def watch(self, promotion: Key, deployments: set[Key]) -> None:
         for watched in self.watchers.values():
             watched.discard(promotion)
         for md in deployments:
             self.watchers.setdefault(md, set()).add(promotion)
+        if deployments:
+            self.reads[promotion] = deployments
+        else:
+            self.reads.pop(promotion, None)
 
     def deployment_changed(self, md: Key) -> None:
         for promotion in self.watchers.get(md, ()):
@@ -143,7 +173,15 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # The operator writes its own Events; kopf must not write anything (a standby
     # writes nothing at all).
     settings.posting.enabled = False
-    _state = state = _Runtime()
+    shard = options.shard
+    if shard.selector is not None:
+        # The API server filters these two watches: another shard's objects never arrive,
+        # and one whose labels stop matching arrives as DELETED.
+        for plural in (PLURAL, PROMOTION_PLURAL):
+            settings.watching.label_selectors[GROUP, VERSION, plural] = str(shard.selector)
+    _state = state = _Runtime(shard)
+    if state.members.sharded:
+        state.sweeper = asyncio.create_task(state.keeper.sweep())
     telemetry.LEADER.set(0)
     election = options.leader_election
     if election is None:
@@ -160,7 +198,8 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         state.election.add_done_callback(_election_ended)
     if options.health_address:
         state.health = await health.serve(options.health_address, state.report)
-    log.info("modelship operator started")
+    lease = f"; lease {election.namespace}/{election.lease_name}" if election else ""
+    log.info("modelship operator started: serving %s%s", shard.describe(), lease)
 
 
 def _election_ended(task: asyncio.Task[None]) -> None:
@@ -191,6 +230,8 @@ async def cleanup(**_: Any) -> None:
         telemetry.LEADER.set(0)
     if state.election is not None:
         state.election.cancel()
+    if state.sweeper is not None:
+        state.sweeper.cancel()
     if state.working:
         await state.queue.stop()
         await state.promotions.stop()
@@ -223,6 +264,13 @@ async def model_deployment_event(type: str | None, body: kopf.Body, **_: Any) ->
     if type == "DELETED":
         state.seen.pop(key, None)
         state.queue.forget(key)
+        state.members.leave(key)
+        if state.members.sharded:
+            await state.keeper.left(key)
+        return
+    if state.members.serve(key):
+        state.seen[key] = _essence(body)
+        await state.keeper.prime(key)  # then reconciled
         return
     essence = _essence(body)
     if state.seen.get(key) != essence:
@@ -261,15 +309,19 @@ _CHILD_LABELS: dict[str, Any] = {
 
 
 def _child_changed(type_: str | None, body: kopf.Body) -> None:
-    """Refresh the cache, then enqueue the owner so it sees the refreshed entry."""
+    """Refresh the cache, then enqueue the owner so it sees the refreshed entry; a
+    child of another shard's ModelDeployment is neither (modelship.sharding)."""
     state = _runtime()
+    meta = body["metadata"]
+    owner = (meta.get("labels") or {}).get(MODEL_DEPLOYMENT)
+    verdict = state.members.child((meta["namespace"], owner or ""), time.monotonic())
+    if not verdict.cache:
+        return
     if type_ == "DELETED":
         state.cache.delete(dict(body))
     else:
         state.cache.put(dict(body))
-    meta = body["metadata"]
-    owner = (meta.get("labels") or {}).get(MODEL_DEPLOYMENT)
-    if owner:
+    if owner and verdict.enqueue:
         state.queue.add((meta["namespace"], owner))
 
 
@@ -294,8 +346,9 @@ async def retraining_job_event(type: str | None, body: kopf.Body, **_: Any) -> N
     """A retraining Job started, finished or went: its owner records it (not cached)."""
     meta = body["metadata"]
     owner = (meta.get("labels") or {}).get(MODEL_DEPLOYMENT)
-    if owner:
-        _runtime().queue.add((meta["namespace"], owner))
+    state = _runtime()
+    if owner and state.members.serves((meta["namespace"], owner)):
+        state.queue.add((meta["namespace"], owner))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={MANAGED_BY: MANAGER, PROMOTION: kopf.PRESENT})
@@ -303,8 +356,10 @@ async def evaluation_job_event(type: str | None, body: kopf.Body, **_: Any) -> N
     """A promotion's evaluation Job started, finished or went."""
     meta = body["metadata"]
     owner = (meta.get("labels") or {}).get(PROMOTION)
-    if owner:
-        _runtime().promotions.add((meta["namespace"], owner))
+    state = _runtime()
+    key = (meta["namespace"], owner or "")
+    if owner and (not state.members.sharded or key in state.promotions_seen):
+        state.promotions.add(key)
 
 
 @kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes", labels=_CHILD_LABELS)

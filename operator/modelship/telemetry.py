@@ -90,6 +90,13 @@ LEADER = Gauge(
     "0 for a standby.",
     registry=REGISTRY,
 )
+SHARD_DEPLOYMENTS = Gauge(
+    "modelship_shard_model_deployments",
+    "With --selector: the ModelDeployments this shard serves (served), and the other "
+    "shards' whose children it has seen and keeps no copy of (foreign).",
+    ["state"],
+    registry=REGISTRY,
+)
 
 
 def serve(address: str) -> None:

@@ -11,6 +11,7 @@ from modelship.api import ModelDeploymentStatus
 from modelship.cache import ChildCache
 from modelship.decisions import model_deployment
 from modelship.decisions.model_deployment import Snapshot
+from modelship.decisions.shard import Shard
 from modelship.kernel.executor import Executor
 from modelship.kernel.loop import Reconcile
 from modelship.kernel.plan import CreateOnce, Plan, Target
@@ -23,8 +24,10 @@ log = logging.getLogger(__name__)
 class ModelDeploymentController:
     kind = "ModelDeployment"
 
-    def __init__(self, kube: Kube, cache: ChildCache | None = None) -> None:
-        self.observer = DeploymentObserver(kube, cache)
+    def __init__(
+        self, kube: Kube, cache: ChildCache | None = None, shard: Shard | None = None
+    ) -> None:
+        self.observer = DeploymentObserver(kube, cache, shard)
 
     def target(self, namespace: str, name: str) -> Target | None:
         target = self.observer.target(namespace, name)
@@ -68,7 +71,13 @@ class ModelDeploymentController:
 
 
 def model_deployment_reconcile(
-    kube: Kube, cache: ChildCache | None = None, executor: Executor | None = None
+    kube: Kube,
+    cache: ChildCache | None = None,
+    executor: Executor | None = None,
+    shard: Shard | None = None,
 ) -> Reconcile[Snapshot]:
-    """The reconcile the work queue runs per ModelDeployment key."""
-    return Reconcile(ModelDeploymentController(kube, cache), executor or Executor(kube, cache))
+    """The reconcile the work queue runs per ModelDeployment key; one outside ``shard``
+    is left alone as if it were gone."""
+    return Reconcile(
+        ModelDeploymentController(kube, cache, shard), executor or Executor(kube, cache)
+    )

@@ -10,6 +10,7 @@ from modelship import telemetry
 from modelship.api.promotion_status import ModelPromotionStatus
 from modelship.decisions import promotion
 from modelship.decisions.promotion_types import Snapshot
+from modelship.decisions.shard import Shard
 from modelship.gitops import GitRepos
 from modelship.kernel.executor import Executor
 from modelship.kernel.loop import Reconcile
@@ -23,8 +24,8 @@ log = logging.getLogger(__name__)
 class ModelPromotionController:
     kind = "ModelPromotion"
 
-    def __init__(self, kube: Kube, git: GitRepos) -> None:
-        self.observer = PromotionObserver(kube, git=git)
+    def __init__(self, kube: Kube, git: GitRepos, shard: Shard | None = None) -> None:
+        self.observer = PromotionObserver(kube, git=git, shard=shard)
         # (namespace, name) -> its source, for dropping the checks' scrape history.
         self.sources: dict[tuple[str, str], tuple[str, str]] = {}
 
@@ -57,8 +58,12 @@ class ModelPromotionController:
         telemetry.promotion(ref.namespace, ref.name, snapshot.previous.evidence, status.evidence)
 
 
-def model_promotion_reconcile(kube: Kube, executor: Executor | None = None) -> Reconcile[Snapshot]:
+def model_promotion_reconcile(
+    kube: Kube, executor: Executor | None = None, shard: Shard | None = None
+) -> Reconcile[Snapshot]:
     """The reconcile the work queue runs per ModelPromotion key. One set of Git clones
     serves observing (finding a run's commit) and executing (making it)."""
     git = GitRepos(kube)
-    return Reconcile(ModelPromotionController(kube, git), executor or Executor(kube, git=git))
+    return Reconcile(
+        ModelPromotionController(kube, git, shard), executor or Executor(kube, git=git)
+    )

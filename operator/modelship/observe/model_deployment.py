@@ -26,6 +26,7 @@ from modelship.decisions.drift import window_due
 from modelship.decisions.gpu_capacity import GpuFree, free_gpus
 from modelship.decisions.model_deployment import PRUNED, Snapshot
 from modelship.decisions.revisions import choose, needed
+from modelship.decisions.shard import Shard
 from modelship.drift.live import FeatureResult
 from modelship.kernel.executor import owned_by
 from modelship.kernel.plan import Obj, ObjectRef, Target
@@ -106,16 +107,24 @@ def termination_message(pods: Sequence[Obj]) -> str:
 
 
 class DeploymentObserver:
-    def __init__(self, kube: Kube, cache: ChildCache | None = None) -> None:
+    def __init__(
+        self, kube: Kube, cache: ChildCache | None = None, shard: Shard | None = None
+    ) -> None:
         self.kube = kube
         self.cache = cache
+        self.shard = shard or Shard()
         self.readings = Readings()
         self.references = References(kube)
         self.revisions = RevisionStore(kube)
 
     def target(self, namespace: str, name: str) -> Target | None:
         obj = self.kube.get(API_VERSION, KIND, namespace, name)
-        if obj is None or obj["metadata"].get("deletionTimestamp"):
+        outside = obj is not None and not self.shard.admits_object(obj)
+        if outside:
+            # Relabelled out of this shard (or a stray enqueue): another shard's, so
+            # nothing is written; as if it were gone.
+            log.info("%s/%s: not in this operator's shard, left to its own", namespace, name)
+        if obj is None or outside or obj["metadata"].get("deletionTimestamp"):
             self.readings.forget((namespace, name))
             return None
         status = previous_status(obj).model_dump(mode="json", by_alias=True)
@@ -184,18 +193,24 @@ class DeploymentObserver:
 
     def _children(self, owner: Owner) -> dict[ObjectRef, Obj]:
         """The objects of the pruned kinds this ModelDeployment owns."""
-        found: list[Obj] = []
         if self.cache is not None:
             found = self.cache.children(owner.namespace, owner.name)
         else:
-            for api_version, kind in sorted(PRUNED):
-                if not self.kube.serves(api_version, kind):
-                    continue  # no Gateway API CRDs: nothing of the kind can exist
-                for item in self.kube.list(
-                    api_version, kind, owner.namespace, selector(owner.name)
-                ):
-                    found.append({"apiVersion": api_version, "kind": kind, **item})
+            found = self.read_children(owner.namespace, owner.name, pods=False)
         return {ObjectRef.of(o): o for o in found if o.get("apiVersion") and owned_by(o, owner.uid)}
+
+    def read_children(self, namespace: str, name: str, pods: bool = True) -> list[Obj]:
+        """Its children of the pruned kinds (and pods) from the API server: the path
+        without a cache, and how a shard fills its cache for a ModelDeployment whose
+        children it had not kept (modelship.sharding)."""
+        kinds = sorted(PRUNED) + ([("v1", "Pod")] if pods else [])
+        found: list[Obj] = []
+        for api_version, kind in kinds:
+            if not self.kube.serves(api_version, kind):
+                continue  # no Gateway API CRDs: nothing of the kind can exist
+            for item in self.kube.list(api_version, kind, namespace, selector(name)):
+                found.append({"apiVersion": api_version, "kind": kind, **item})
+        return found
 
     def _live_stable(self, owner: Owner) -> str | None:
         found = self.kube.get("apps/v1", "Deployment", owner.namespace, f"{owner.name}-stable")

@@ -27,6 +27,7 @@ from modelship.decisions.promotion_types import (
     SeenCommit,
     Snapshot,
 )
+from modelship.decisions.shard import Shard
 from modelship.gitops import GitError, GitRepos
 from modelship.kernel.executor import owned_by
 from modelship.kernel.plan import ObjectRef, Target
@@ -74,9 +75,14 @@ def scope(namespace: str, name: str) -> str:
 
 class PromotionObserver:
     def __init__(
-        self, kube: Kube, readings: Readings | None = None, git: GitRepos | None = None
+        self,
+        kube: Kube,
+        readings: Readings | None = None,
+        git: GitRepos | None = None,
+        shard: Shard | None = None,
     ) -> None:
         self.kube = kube
+        self.shard = shard or Shard()
         self.readings = readings or Readings()
         self.revisions = RevisionStore(kube)
         self.git = git or GitRepos(kube)
@@ -84,6 +90,9 @@ class PromotionObserver:
     def target(self, namespace: str, name: str) -> Target | None:
         obj = self.kube.get(API_VERSION, PROMOTION_KIND, namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return None
+        if not self.shard.admits_object(obj):
+            log.info("%s/%s: not in this operator's shard, left to its own", namespace, name)
             return None
         return Target(
             ref=ObjectRef(API_VERSION, PROMOTION_KIND, namespace, name),
@@ -125,7 +134,23 @@ class PromotionObserver:
             )
         source_obj = self.kube.get(API_VERSION, MD_KIND, *source_ref)
         source = self._view(source_obj, stable_model=True)
-        to = self._view(self.kube.get(API_VERSION, MD_KIND, *to_ref))
+        to_obj = self.kube.get(API_VERSION, MD_KIND, *to_ref)
+        if to_obj is not None and not self.shard.admits_object(to_obj):
+            # The promotion would write another shard's ModelDeployment (its spec.model,
+            # its evidence): it belongs to the shard of its target.
+            return Snapshot(
+                target=target,
+                spec=None,
+                invalid=f"spec.to: {to_ref[0]}/{to_ref[1]} is not in this operator's shard "
+                f"({self.shard.describe()}); a promotion is served with its target: give "
+                "it the target's namespace and labels",
+                previous=previous,
+                source_ref=source_ref,
+                to_ref=to_ref,
+                source=None,
+                to=None,
+            )
+        to = self._view(to_obj)
         run = previous.evidence
         running = run is not None and run.outcome == "Running"
         number = run.run if running and run is not None else previous.runs + 1
