@@ -64,6 +64,13 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "approvalPolicy": {"enabled": False},
         "logLevel": "debug",
     },
+    # the second release of a fleet split in two (docs/reliability.md, "Sharding")
+    "shard": {
+        "watchSelector": "modelship.io/shard in (b,c)",
+        "crds": {"install": False},
+        "approvalPolicy": {"enabled": False},
+        "prometheusRule": {"enabled": True},
+    },
     "own-identity": {
         "serviceAccount": {"create": False, "name": "platform-operator"},
         "rbac": {"create": False},
@@ -181,6 +188,7 @@ def test_rendering_matches_its_snapshot(helm: Path, tmp_path: Path, name: str) -
         ({"leaderElection": {"lease": 30}}, "additional properties 'lease' not allowed"),
         ({"watchNamespaces": ["Team A"]}, "at '/watchNamespaces/0'"),
         ({"image": {"digest": "latest"}}, "at '/image/digest'"),
+        ({"watchSelector": "a=b\nc=d"}, "at '/watchSelector'"),
         ({"serviceAccount": {"create": False}}, "serviceAccount.name is required"),
     ],
 )
