@@ -189,7 +189,12 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     else:
         identity = f"{state.kube.instance}_{uuid.uuid4().hex[:10]}"
         state.elector = LeaderElector(
-            state.kube, election.namespace, election.lease_name, identity, election.timing
+            state.kube,
+            election.namespace,
+            election.lease_name,
+            identity,
+            election.timing,
+            scope=shard.key(),
         )
         fence.install(state.elector.may_write)
         state.election = asyncio.create_task(

@@ -11,6 +11,12 @@ a standby rather than carry state from a term that another replica has since cha
 
 The Lease's reads and writes run on a thread of their own, so reconciles that fill the
 worker pool cannot delay a renewal.
+
+The leader stamps the Lease with the shard it serves (``scope``, SCOPE_ANNOTATION): a
+candidate serving another shard that finds it held says so in its log, since it would
+wait as a standby for ever (two namespace shards left with the default Lease name). It
+still waits: during a rolling update that changes the shard, the new replica is
+meant to take over when the old one lets go.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from modelship.errors import AlreadyExistsError, ModelshipError
 from modelship.kube import Kube
 
 log = logging.getLogger("modelship.leader")
+
+SCOPE_ANNOTATION = "modelship.io/shard"
 
 Obj = dict[str, Any]
 
@@ -57,8 +65,11 @@ class LeaderElector:
         identity: str,
         timing: Timing | None = None,
         clock: Callable[[], float] = time.monotonic,
+        scope: str = "",
     ) -> None:
         self.kube = kube
+        self.scope = scope
+        self._warned_about = ""  # the holder last named in a warning about its shard
         self.namespace = namespace
         self.name = name
         self.identity = identity
@@ -156,6 +167,7 @@ class LeaderElector:
             # While leading, another holder in the lease means this term is over,
             # whatever the clock says.
             self._displaced = self._renewed_at is not None
+            self._other_shard(lease, record)
             return False
         stamp = _micro_time(datetime.now(UTC))
         spec: Obj = {
@@ -172,6 +184,8 @@ class LeaderElector:
             "metadata": {"name": self.name, "namespace": self.namespace},
             "spec": {**((lease or {}).get("spec") or {}), **spec},
         }
+        if self.scope:
+            body["metadata"]["annotations"] = {SCOPE_ANNOTATION: self.scope}
         if lease is not None:
             body["metadata"]["resourceVersion"] = lease["metadata"]["resourceVersion"]
         try:
@@ -180,6 +194,27 @@ class LeaderElector:
             return False  # another candidate created it first
         self._seen = (_record(written), self.clock())
         return True
+
+    def _other_shard(self, lease: Obj | None, record: LeaseRecord | None) -> None:
+        """Warn, once per holder, when the lease is held for a shard other than ours."""
+        notes = ((lease or {}).get("metadata") or {}).get("annotations") or {}
+        theirs = str(notes.get(SCOPE_ANNOTATION) or "")
+        holder = record.holder if record else ""
+        if not theirs or not self.scope or theirs == self.scope or not holder:
+            return
+        if holder == self._warned_about:
+            return
+        self._warned_about = holder
+        log.warning(
+            "lease %s/%s is held by %s, which serves %s; this operator serves %s and "
+            "waits for the lease. If both shards are meant to run, give each its own "
+            "--leader-elect-lease-name",
+            self.namespace,
+            self.name,
+            holder,
+            theirs,
+            self.scope,
+        )
 
     def _release(self) -> None:
         lease = self.kube.lease(self.namespace, self.name, timeout=self._timeout())

@@ -3,6 +3,7 @@ how child events are sorted by owner, and the operator refusing a bad selector."
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from modelship.cache import ChildCache
 from modelship.cli import main
 from modelship.decisions.shard import DEFAULT_LEASE, LabelSelector, SelectorError, Shard
+from modelship.leader import SCOPE_ANNOTATION, LeaderElector
 from modelship.sharding import FOREIGN, SERVED, UNKNOWN, Membership
+from tests.unit.test_leadership import Leases
 
 
 @pytest.mark.parametrize(
@@ -128,6 +131,8 @@ def test_lease_names_differ_per_selector_shard_and_stay_put_without_one() -> Non
     name = long.lease_name()
     assert len(name) <= 253 and name == name.lower() and name[-1].isalnum(), name
     assert Shard.of([], "!x").lease_name().startswith("modelship-operator-x-")
+    assert Shard.of(["b", "a"], "s=1").key() == "namespaces=a,b;selector=s=1"
+    assert Shard().key() == "all"
 
 
 def test_child_events_are_sorted_by_owner() -> None:
@@ -184,3 +189,32 @@ def test_the_operator_refuses_a_bad_selector_naming_the_flag(
         "modelship operator: --selector 'tier in gold': tier in: expected '(' and a list of values"
     )
     assert "Traceback" not in err
+
+
+def test_the_lease_says_which_shard_holds_it(caplog: pytest.LogCaptureFixture) -> None:
+    """Two namespace shards left with one Lease name: the second waits as a standby
+    for ever, so it says why; the same shard's standby does not."""
+    leases = Leases()
+    now = [0.0]
+    team_a = Shard.of(["team-a"], None).key()
+    a = LeaderElector(leases, "ns", "l", "a_1", clock=lambda: now[0], scope=team_a)  # type: ignore[arg-type]
+    same = LeaderElector(leases, "ns", "l", "s_1", clock=lambda: now[0], scope=team_a)  # type: ignore[arg-type]
+    b = LeaderElector(
+        leases,  # type: ignore[arg-type]
+        "ns",
+        "l",
+        "b_1",
+        clock=lambda: now[0],
+        scope=Shard.of(["team-b"], None).key(),
+    )
+    assert a._acquire_or_renew()
+    assert leases.obj is not None
+    assert leases.obj["metadata"]["annotations"] == {SCOPE_ANNOTATION: "namespaces=team-a"}
+    with caplog.at_level(logging.WARNING, logger="modelship.leader"):
+        assert not same._acquire_or_renew()
+        assert caplog.records == []
+        for _ in range(3):
+            assert not b._acquire_or_renew()
+    (record,) = caplog.records  # once per holder, not at every retry
+    assert "held by a_1, which serves namespaces=team-a" in record.getMessage()
+    assert "--leader-elect-lease-name" in record.getMessage()

@@ -267,6 +267,13 @@ class Shard:
         meta = obj.get("metadata") or {}
         return self.admits(str(meta.get("namespace") or ""), meta.get("labels") or {})
 
+    def key(self) -> str:
+        """The shard in a few words, as the Lease records it: ``namespaces=a,b``,
+        ``selector=...``, both joined by ``;``, or ``all``."""
+        parts = [f"namespaces={','.join(self.namespaces)}"] if self.namespaces else []
+        parts += [f"selector={self.selector}"] if self.selector else []
+        return ";".join(parts) or "all"
+
     def describe(self) -> str:
         """One line for the log: what this operator serves."""
         where = "namespaces " + ", ".join(self.namespaces) if self.namespaces else "all namespaces"
@@ -280,7 +287,6 @@ class Shard:
         operators without shards have always used, so an upgrade keeps its Lease)."""
         if self.selector is None:
             return base
-        scope = f"{','.join(self.namespaces)};{self.selector}"
-        digest = hashlib.sha256(scope.encode()).hexdigest()[:8]
+        digest = hashlib.sha256(self.key().encode()).hexdigest()[:8]
         slug = _slug(str(self.selector), 40)
         return f"{base}-{slug}-{digest}" if slug else f"{base}-{digest}"
