@@ -35,7 +35,7 @@ from modelship.kube import Kube
 
 log = logging.getLogger("modelship.leader")
 
-SCOPE_ANNOTATION = "modelship.io/shard"
+SCOPE_ANNOTATION = "modelship.io/serves"
 
 Obj = dict[str, Any]
 
