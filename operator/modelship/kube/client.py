@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import time
 from datetime import UTC, datetime
@@ -63,6 +64,22 @@ def collection_path(api_version: str, kind: str, namespace: str | None) -> str:
     if namespace is None:
         return f"{prefix}/{plural}"
     return f"{prefix}/namespaces/{namespace}/{plural}"
+
+
+# What YAML does not read as itself even inside a quoted string: DEL, the C1 controls and
+# U+FFFE/FFFF it refuses ("control characters are not allowed"); NEL, U+2028 and U+2029
+# it takes for line breaks (folded to a space); a BOM. JSON escapes the C0 controls itself.
+_NOT_YAML = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
+def apply_body(obj: Obj) -> bytes:
+    """A server-side apply body. The API server parses it as YAML: JSON is YAML, but not
+    JSON's \\ud83d\\ude80 surrogate escapes for characters outside the BMP (an emoji in a
+    version), so it goes as UTF-8 JSON; and not a raw DEL or C1 control (a model version
+    or env value holding one made every apply fail, found by fuzzing), nor a line
+    separator, so those go as \\u escapes, which YAML reads back as the same characters."""
+    text = json.dumps(obj, ensure_ascii=False)
+    return _NOT_YAML.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()
 
 
 def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
@@ -233,13 +250,10 @@ class Kube:
         object."""
         meta = obj["metadata"]
         path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
-        # Apply bodies are parsed as YAML: JSON is YAML, but not JSON's \ud83d\ude80
-        # surrogate escapes for characters outside the BMP (an emoji in a version), so
-        # the body goes as UTF-8 JSON, serialized here.
         return self._call(
             "PATCH",
             path,
-            body=json.dumps(obj, ensure_ascii=False).encode(),
+            body=apply_body(obj),
             query=[("fieldManager", field_manager), ("force", "true")],
             content_type="application/apply-patch+yaml",
         )
