@@ -54,6 +54,14 @@ def test_parse_duration_rejects(text: str) -> None:
         # A 0s interval asked for a reconcile at once, every time (found by fuzzing).
         ("analysis interval 0s", {"analysis": {"interval": "0s"}}, "interval"),
         ("analysis interval under 1s", {"analysis": {"interval": "999ms"}}, "interval"),
+        # A Deployment's progressDeadlineSeconds is an int32 above 0 (found by fuzzing).
+        ("progress deadline 0s", {"rollout": {"progressDeadline": "0s"}}, "progressDeadline"),
+        ("progress deadline 0.5s", {"rollout": {"progressDeadline": "0.5s"}}, "progressDeadline"),
+        (
+            "progress deadline past int32 seconds",
+            {"rollout": {"progressDeadline": "9999999h"}},
+            "progressDeadline",
+        ),
         (
             "drift interval 0s",
             {"drift": {"reference": {"configMapRef": {"name": "r", "key": "k"}}, "interval": "0s"}},

@@ -14,6 +14,7 @@ from modelship.api.status import ModelDeploymentStatus
 from modelship.api.types import (
     DNS1123_LABEL,
     ApiModel,
+    Deadline,
     Duration,
     Percent,
     cel,
@@ -297,8 +298,10 @@ class Rollout(ApiModel):
         description="Canary plan; absent means one step straight to 100 after analysis passes.",
     )
     traffic_routing: TrafficRouting | None = Field(default=None, description="Traffic split.")
-    progress_deadline: Duration = Field(
-        default="10m", description="A rollout with no progress for this long is aborted."
+    progress_deadline: Deadline = Field(
+        default="10m",
+        description="A rollout with no progress for this long is aborted (1s to 596523h, "
+        "the range of a Deployment's progressDeadlineSeconds).",
     )
     scale_down_delay: Duration = Field(
         default="30s",

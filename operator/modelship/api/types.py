@@ -8,6 +8,7 @@ operator parses them with durationpy, the parser the kubernetes client ships.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -84,36 +85,62 @@ Duration = Annotated[
 ]
 
 
+_IS_DURATION = f"self.matches(r'{DURATION_PATTERN}')"
+_DURATION_RULE = cel(_IS_DURATION, "must be a duration such as 30s, 5m or 1h30m")
+
+
+def _within(least: str, most: str | None = None) -> Callable[[str], str]:
+    """The model's side of a bounded duration (for objects stored before the CRD said so:
+    they become InvalidSpec)."""
+
+    def check(value: str) -> str:
+        seconds = parse_duration(value)
+        if seconds < parse_duration(least):
+            raise ValueError(f"{value!r} is shorter than {least}")
+        if most is not None and seconds > parse_duration(most):
+            raise ValueError(f"{value!r} is longer than {most}")
+        return value
+
+    return check
+
+
+def _bound(op: str, bound: str, message: str) -> dict[str, Any]:
+    """The CRD's side. It skips a value that is not a duration (the Duration rule says
+    so); one too long for Go's time.Duration fails in duration() and is refused there,
+    with the field's path."""
+    return cel(f"!{_IS_DURATION} || duration(self) {op} duration('{bound}')", message)
+
+
 # The pace of a measuring loop (an analysis round, a drift window) is at least this: 0s
 # asked the operator to reconcile again at once, every time, for as long as the object
 # lived (found by fuzzing through the API server).
 MIN_INTERVAL = "1s"
-
-
-def _check_interval(value: str) -> str:
-    if parse_duration(value) < parse_duration(MIN_INTERVAL):
-        raise ValueError(f"{value!r} is shorter than {MIN_INTERVAL}")
-    return value
-
-
-# The CEL rule skips a value that is not a duration (the first rule says so); one too
-# long for Go's time.Duration fails in duration() and is refused there, with its path.
 Interval = Annotated[
     str,
     AfterValidator(_check_duration),
-    AfterValidator(_check_interval),
+    AfterValidator(_within(MIN_INTERVAL)),
     Field(
         max_length=32,
         json_schema_extra=validations(
-            cel(
-                f"self.matches(r'{DURATION_PATTERN}')",
-                "must be a duration such as 30s, 5m or 1h30m",
-            ),
-            cel(
-                f"!self.matches(r'{DURATION_PATTERN}') "
-                f"|| duration(self) >= duration('{MIN_INTERVAL}')",
-                f"must be at least {MIN_INTERVAL}",
-            ),
+            _DURATION_RULE, _bound(">=", MIN_INTERVAL, f"must be at least {MIN_INTERVAL}")
+        ),
+    ),
+]
+
+# Whole seconds a Deployment's progressDeadlineSeconds (an int32 above minReadySeconds,
+# 0) can hold: 0s and 9999999h were accepted, then every apply of the Deployment was
+# refused (found by fuzzing).
+MAX_DEADLINE = "596523h"
+Deadline = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    AfterValidator(_within("1s", MAX_DEADLINE)),
+    Field(
+        max_length=32,
+        json_schema_extra=validations(
+            _DURATION_RULE,
+            _bound(">=", "1s", "must be at least 1s"),
+            _bound("<=", MAX_DEADLINE, f"must be at most {MAX_DEADLINE}"),
         ),
     ),
 ]
