@@ -127,6 +127,10 @@ class _Runtime:
     async def _promote(self, key: Key) -> float | None:
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(self.executor, self.promote, *key)
+        if key not in self.promotions_seen:
+            # Deleted, or relabelled out of this shard: that was its last reconcile.
+            self.promotions.forget(key)
+            return None
         if any(self._unwatched(md) for md in self.reads.get(key, ())):
             # A ModelDeployment outside this shard (a source in another environment's
             # shard) sends this operator no events: look at it every check interval.
