@@ -1,8 +1,8 @@
 """Two operator shards side by side on the real control plane: each reconciles only its
 own ModelDeployments, an object no shard selects is left alone, a dead shard leaves the
 other's objects reconciling and its own untouched until it is back, and an object moves
-between shards with its labels. By label selector (``-l``) and by namespace (``-n``),
-and as two chart releases with the chart's identities.
+between shards with its labels. By label selector (``-l``) and by namespace (``-n``);
+test_chart_shards.py runs two shards as two chart releases.
 
 "Only its own" is checked in the API server's audit log, where each process's writes
 carry its name in their User-Agent (``modelship/<version> (<POD_NAME>)``), not assumed.
@@ -13,7 +13,6 @@ are printed; docs/reliability.md ("Sharding") has them.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 import urllib.request
@@ -30,8 +29,6 @@ from modelship_testenv.cluster import free_port
 from modelship_testenv.harness import OperatorProcess
 from tests.integration.conftest import Kubectl, fresh_namespace, wait_for
 from tests.integration.manifests import dump, model_deployment
-from tests.integration.test_chart import CHART, helm_binary, helm_run
-from tests.integration.test_promotion import user_kubeconfig
 from tests.integration.test_serving import md, wait_ready
 
 pytestmark = pytest.mark.cluster
@@ -174,6 +171,37 @@ class Fleet:
     labels_b: dict[str, str]
 
 
+def shards(
+    kubectl: Kubectl, mode: str, namespace: str, other: str, tmp_path: Path
+) -> Iterator[Fleet]:
+    """Two shards, split by label selector (all in ``namespace``: children of both
+    shards side by side) or by namespace (each its own, with explicit Leases: without a
+    selector the default Lease name is the same for both)."""
+    if mode == "selector":
+        sels = [f"{SHARD_LABEL}=a", f"{SHARD_LABEL}=b"]
+        args, leases = [["-l", sel] for sel in sels], [lease_of(sel) for sel in sels]
+        labels: tuple[dict[str, str], dict[str, str]] = ({SHARD_LABEL: "a"}, {SHARD_LABEL: "b"})
+        where = (namespace, namespace)
+    else:
+        leases = ["shard-a", "shard-b"]
+        where = (namespace, other)
+        args = [
+            ["-n", ns, "--leader-elect-lease-name", lease]
+            for ns, lease in zip(where, leases, strict=True)
+        ]
+        labels = ({}, {})
+    a, b = (
+        shard_operator(kubectl, name, namespace, tmp_path, arg, lease)
+        for name, arg, lease in zip(("shard-a", "shard-b"), args, leases, strict=True)
+    )
+    for op in (a, b):
+        op.proc.start()
+    try:
+        yield Fleet(mode, a, b, *where, *labels)
+    finally:
+        stop_all([a, b])
+
+
 @pytest.fixture(params=["selector", "namespace"])
 def fleet(
     request: pytest.FixtureRequest,
@@ -182,44 +210,8 @@ def fleet(
     namespace: str,
     tmp_path: Path,
 ) -> Iterator[Fleet]:
-    """Two shards, split by label selector (all in ``namespace``: children of both
-    shards side by side) or by namespace (each its own, with explicit Leases: without a
-    selector the default Lease name is the same for both)."""
     with fresh_namespace(kubectl, "shb") as other:
-        if request.param == "selector":
-            sel_a, sel_b = f"{SHARD_LABEL}=a", f"{SHARD_LABEL}=b"
-            a = shard_operator(
-                kubectl, "shard-a", namespace, tmp_path, ["-l", sel_a], lease_of(sel_a)
-            )
-            b = shard_operator(
-                kubectl, "shard-b", namespace, tmp_path, ["-l", sel_b], lease_of(sel_b)
-            )
-            labels = ({SHARD_LABEL: "a"}, {SHARD_LABEL: "b"})
-            fleet = Fleet(request.param, a, b, namespace, namespace, *labels)
-        else:
-            a = shard_operator(
-                kubectl,
-                "shard-a",
-                namespace,
-                tmp_path,
-                ["-n", namespace, "--leader-elect-lease-name", "shard-a"],
-                "shard-a",
-            )
-            b = shard_operator(
-                kubectl,
-                "shard-b",
-                namespace,
-                tmp_path,
-                ["-n", other, "--leader-elect-lease-name", "shard-b"],
-                "shard-b",
-            )
-            fleet = Fleet(request.param, a, b, namespace, other, {}, {})
-        for op in (a, b):
-            op.proc.start()
-        try:
-            yield fleet
-        finally:
-            stop_all([a, b])
+        yield from shards(kubectl, request.param, namespace, other, tmp_path)
 
 
 def lease_of(selector: str) -> str:
@@ -317,15 +309,7 @@ def _received(event: dict[str, Any]) -> float:
 def selector_fleet(
     kubectl: Kubectl, others_stopped: None, namespace: str, tmp_path: Path
 ) -> Iterator[Fleet]:
-    sel_a, sel_b = f"{SHARD_LABEL}=a", f"{SHARD_LABEL}=b"
-    a = shard_operator(kubectl, "shard-a", namespace, tmp_path, ["-l", sel_a], lease_of(sel_a))
-    b = shard_operator(kubectl, "shard-b", namespace, tmp_path, ["-l", sel_b], lease_of(sel_b))
-    for op in (a, b):
-        op.proc.start()
-    try:
-        yield Fleet("selector", a, b, namespace, namespace, {SHARD_LABEL: "a"}, {SHARD_LABEL: "b"})
-    finally:
-        stop_all([a, b])
+    yield from shards(kubectl, "selector", namespace, namespace, tmp_path)
 
 
 def test_an_object_moves_between_shards_with_its_labels(
@@ -368,95 +352,3 @@ def test_an_object_moves_between_shards_with_its_labels(
     kubectl.run("label", "md", "nobody", "-n", ns, f"{SHARD_LABEL}=a")
     wait_ready(kubectl, ns, "nobody")
     assert "nobody" in owners(written(a, kubectl, moved), ns)
-
-
-# ----- the chart: two releases, two shards ---------------------------------------------
-
-
-def release_operator(kubectl: Kubectl, ns: str, release: str, log_dir: Path) -> Operator:
-    """`modelship operator` with the release's Deployment arguments and its
-    ServiceAccount's token: what its pod would run, as a process here."""
-    deployment = kubectl.json(
-        "get", "deployment", "-n", ns, "-l", f"app.kubernetes.io/instance={release}"
-    )["items"][0]
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    args, lease, metrics = [], "", ""
-    for arg in container["args"][1:]:  # [0] is the subcommand
-        if arg.startswith(("--health-address=", "--metrics-address=")):
-            address = f"127.0.0.1:{free_port()}"
-            metrics = address if arg.startswith("--metrics") else metrics
-            arg = arg.split("=")[0] + f"={address}"
-        if arg.startswith("--leader-elect-lease-name="):
-            lease = arg.split("=", 1)[1]
-        args.append(arg)
-    sa = deployment["spec"]["template"]["spec"]["serviceAccountName"]
-    name = f"{release}-op"
-    proc = OperatorProcess(
-        user_kubeconfig(kubectl, ns, sa, log_dir / f"{sa}.kubeconfig"),
-        log_dir / f"{name}.log",
-        args,
-        env={"POD_NAME": name, "MODELSHIP_GIT_CACHE": str(log_dir / name / "git")},
-    )
-    return Operator(name, lease, ns, proc, metrics)
-
-
-def test_two_chart_releases_serve_two_shards(
-    kubectl: Kubectl, others_stopped: None, namespace: str, tmp_path: Path
-) -> None:
-    """Both releases in one namespace, one selector each: nothing they create clashes
-    (names are the release's), each runs with its own identity and Lease, and each
-    serves its shard with nothing refused. The CRDs and approval policy are the
-    session's (crds/), as a first release's would be."""
-    helm = helm_binary()
-    releases = {"shard-a": "a", "shard-b": "b"}
-    with fresh_namespace(kubectl, "mshard") as ns:
-        try:
-            for release, shard in releases.items():
-                helm_run(
-                    helm,
-                    kubectl,
-                    "install",
-                    release,
-                    str(CHART),
-                    "-n",
-                    ns,
-                    "--wait=false",
-                    "--set",
-                    "crds.install=false",
-                    "--set",
-                    "approvalPolicy.enabled=false",
-                    "--set",
-                    f"watchSelector={SHARD_LABEL}={shard}",
-                )
-            ops = [release_operator(kubectl, ns, r, tmp_path) for r in releases]
-            assert len({op.lease for op in ops}) == 2, [op.lease for op in ops]
-            for op in ops:
-                op.proc.start()
-            try:
-                for op in ops:
-                    wait_leading(kubectl, op)
-                for shard in releases.values():
-                    apply_md(kubectl, namespace, f"m{shard}", {SHARD_LABEL: shard})
-                for shard in releases.values():
-                    wait_ready(kubectl, namespace, f"m{shard}")
-                for op, shard in zip(ops, releases.values(), strict=True):
-                    assert owners(written(op, kubectl), namespace) == {f"m{shard}"}
-            finally:
-                stop_all(ops)
-            for op in ops:
-                assert "forbidden" not in op.log().lower(), op.log()[-3000:]
-        finally:
-            for release in releases:
-                subprocess.run(
-                    [
-                        str(helm),
-                        "--kubeconfig",
-                        str(kubectl.kubeconfig),
-                        "uninstall",
-                        release,
-                        "-n",
-                        ns,
-                    ],
-                    capture_output=True,
-                    timeout=120,
-                )
