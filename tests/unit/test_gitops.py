@@ -122,3 +122,14 @@ def test_a_missing_file_or_branch_is_an_error_that_names_it(
     with pytest.raises(GitError, match="git fetch failed"):
         repos(tmp_path).find(GitRemote(remote.url, "no-such-branch"), "x")
     assert len(log(remote, tmp_path)) == 1
+
+
+def test_a_missing_repository_is_named_not_advised_about(tmp_path: Path) -> None:
+    """git ends with advice ("... and the repository exists."), which was all the message
+    said (found by fuzzing promotions through the API server)."""
+    missing = GitRemote(f"file://{tmp_path}/nonexistent/repo.git", "main")
+    with pytest.raises(GitError) as info:
+        repos(tmp_path).find(missing, "x")
+    message = str(info.value)
+    assert "does not appear to be a git repository" in message, message
+    assert "and the repository exists" not in message, message

@@ -261,10 +261,14 @@ def _tracking(remote: GitRemote) -> str:
 
 
 def _last_line(stderr: str) -> str:
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    last = lines[-1] if lines else "no message"
+    """What git says went wrong: its fatal: and error: lines, else its last line. The
+    last line alone was often advice ("and the repository exists.", a missing repository:
+    found by fuzzing), which says nothing of the cause."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    causes = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    said = "; ".join(causes) if causes else (lines[-1] if lines else "no message")
     # With prompts off, git reports refused (or missing) HTTP credentials as a prompt it
     # could not show; say what it means.
-    if "terminal prompts disabled" in last or "Authentication failed" in last:
-        return f"the server refused the credentials (spec.strategy.git.secretRef): {last}"
-    return last
+    if "terminal prompts disabled" in said or "Authentication failed" in said:
+        return f"the server refused the credentials (spec.strategy.git.secretRef): {said}"
+    return said
