@@ -57,6 +57,23 @@ def test_parse_duration_rejects(text: str) -> None:
         # A Deployment's progressDeadlineSeconds is an int32 above 0 (found by fuzzing).
         ("progress deadline 0s", {"rollout": {"progressDeadline": "0s"}}, "progressDeadline"),
         ("progress deadline 0.5s", {"rollout": {"progressDeadline": "0.5s"}}, "progressDeadline"),
+        # The Job renderer walks these levels; a string there raised in every reconcile
+        # (found by fuzzing).
+        (
+            "job template pod spec a string",
+            {"retraining": {"jobTemplate": {"spec": {"template": {"spec": "text"}}}}},
+            "spec.template.spec must be an object",
+        ),
+        (
+            "job template containers not objects",
+            {"retraining": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [1]}}}}}},
+            "spec.template.spec.containers[0] must be an object",
+        ),
+        (
+            "job template labels not strings",
+            {"retraining": {"jobTemplate": {"metadata": {"labels": {"a": 1}}}}},
+            "metadata.labels.a must be a string",
+        ),
         (
             "progress deadline past int32 seconds",
             {"rollout": {"progressDeadline": "9999999h"}},
@@ -82,3 +99,15 @@ def test_invalid_specs_name_the_field(name: str, overrides: dict[str, Any], fiel
     with pytest.raises(ValidationError) as info:
         ModelDeploymentSpec.model_validate(spec_dict(**overrides))
     assert field in str(info.value), name
+
+
+def test_a_promotion_s_evaluation_job_is_shaped_like_a_job_template() -> None:
+    from modelship.api.promotion import ModelPromotionSpec
+
+    spec = {"from": {"name": "a"}, "to": {"name": "b"}}
+    bad = {"spec": {"template": {"spec": {"containers": [{"name": "e", "env": "x"}]}}}}
+    with pytest.raises(ValidationError, match=r"containers\[0\]\.env must be a list"):
+        ModelPromotionSpec.model_validate({**spec, "gates": {"evaluationJob": bad}})
+    kept = {"spec": {"backoffLimit": 2, "template": {"spec": {"containers": [], "x": {}}}}}
+    parsed = ModelPromotionSpec.model_validate({**spec, "gates": {"evaluationJob": kept}})
+    assert parsed.gates.evaluation_job == kept, "everything else is kept as written"

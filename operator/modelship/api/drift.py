@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from modelship.api.types import ApiModel, Duration, EmbeddedObject, Interval
+from modelship.api.types import ApiModel, Duration, Interval, JobTemplate
 from modelship.drift.methods import DEFAULT, METHODS, NAMES, unknown
 
 
@@ -73,7 +73,7 @@ class Retraining(ApiModel):
         default_factory=RetrainingTrigger, description="Trigger condition."
     )
     cooldown: Duration = Field(default="6h", description="Minimum time between two Jobs.")
-    job_template: EmbeddedObject = Field(description="batch/v1 JobTemplateSpec.")
+    job_template: JobTemplate = Field(description="batch/v1 JobTemplateSpec.")
     auto_deploy: bool = Field(
         default=False, description="Roll out a successful Job's version as a canary."
     )

@@ -16,7 +16,7 @@ from modelship.api.promotion_status import ModelPromotionStatus
 from modelship.api.types import (
     ApiModel,
     Duration,
-    EmbeddedObject,
+    JobTemplate,
     cel,
     exactly_one,
     validations,
@@ -134,7 +134,7 @@ class Gates(ApiModel):
         description="The source's latest drift window, evaluated while it served this "
         "revision, is not Drifted and no feature scored above this.",
     )
-    evaluation_job: EmbeddedObject | None = Field(
+    evaluation_job: JobTemplate | None = Field(
         default=None,
         description="batch/v1 JobTemplateSpec of an offline evaluation, created once per "
         "run with the model in env; it must succeed, and its termination message (a JSON "
