@@ -504,6 +504,12 @@ TEXT_POD_SPEC = Case(
     ),
     (Mutation(("spec", "retraining", "jobTemplate", "spec", "template", "spec"), "type", "text"),),
 )  # accepted; the Job renderer would have raised at the first retraining
+NON_ASCII_ENV_NAME = Case(
+    model_deployment(
+        "x", runtime={"image": "runtime", "env": [{"name": "\u0661\U0001f64fm", "value": "1"}]}
+    ),
+    (Mutation(("spec", "runtime", "env", 0, "name"), "string", "\u0661\U0001f64fm"),),
+)  # accepted, then its Deployment refused (not a variable name the API server takes)
 CONTROL_CHARACTERS = Case(
     model_deployment(
         "x",
@@ -526,6 +532,7 @@ def test_fuzzed_model_deployments(env: Env) -> None:
         @example(case=ZERO_DEADLINE)
         @example(case=HUGE_DEADLINE)
         @example(case=TEXT_POD_SPEC)
+        @example(case=NON_ASCII_ENV_NAME)
         def apply_one(case: Case) -> None:
             batch.run(case)
 

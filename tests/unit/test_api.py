@@ -57,6 +57,13 @@ def test_parse_duration_rejects(text: str) -> None:
         # A Deployment's progressDeadlineSeconds is an int32 above 0 (found by fuzzing).
         ("progress deadline 0s", {"rollout": {"progressDeadline": "0s"}}, "progressDeadline"),
         ("progress deadline 0.5s", {"rollout": {"progressDeadline": "0.5s"}}, "progressDeadline"),
+        # The Deployment refuses other variable names (found by fuzzing).
+        (
+            "env name not printable ASCII",
+            {"runtime": {"image": "i", "env": [{"name": "\u0661a", "value": "x"}]}},
+            "env.0.name",
+        ),
+        ("env name with =", {"runtime": {"image": "i", "env": [{"name": "A=B"}]}}, "env.0.name"),
         # The Job renderer walks these levels; a string there raised in every reconcile
         # (found by fuzzing).
         (

@@ -205,7 +205,14 @@ class EnvVar(ApiModel):
         )
     }
 
-    name: str = Field(min_length=1, max_length=256, description="Variable name.")
+    # The API server's own rule for a container's variable names: the Deployment was
+    # refused for any other, after the ModelDeployment was accepted (found by fuzzing).
+    name: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[ -<>-~]+$",
+        description="Variable name: printable ASCII characters other than '='.",
+    )
     value: str | None = Field(default=None, max_length=32768, description="Literal value.")
     value_from: EnvVarSource | None = Field(default=None, description="core/v1 EnvVarSource.")
 
