@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 
 from modelship.decisions.gpu_capacity import GpuFree
@@ -99,14 +101,10 @@ def test_a_larger_canary_pod_under_swap_needs_the_difference_on_one_node() -> No
         choice.message
     )
     assert "3 nvidia.com/gpu free, but no node has 2 free for one pod" in choice.message
-    assert choose_capacity("swap", 1, replace_free(gpu, [2, 1])).fits
+    assert choose_capacity("swap", 1, replace(gpu, free=GpuFree.of([2, 1]))).fits
 
 
 def test_mig_slices_are_pods_of_their_own_resource() -> None:
     gpu = GpuNeed("nvidia.com/mig-1g.10gb", 1, 1, free=GpuFree.of([2, 1]))
     assert choose_capacity("auto", 3, gpu).mode == "surge"
     assert choose_capacity("auto", 4, gpu).mode == "swap"
-
-
-def replace_free(gpu: GpuNeed, free: list[int]) -> GpuNeed:
-    return GpuNeed(gpu.resource, gpu.per_canary_pod, gpu.per_stable_pod, GpuFree.of(free))
