@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= $(HOME)/.local/state/modelship/demo
 
-.PHONY: deps system-deps images crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers bench-idle bench-promotion bench-failover clean
+.PHONY: deps system-deps images crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers bench-idle bench-promotion bench-failover bench-fleet clean
 
 $(STAMP): pyproject.toml testenv/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,9 @@ bench-promotion: $(STAMP) ## approval -> target canary latency, evidence size
 
 bench-failover: $(STAMP) ## leader election: SIGKILL/SIGTERM/SIGSTOP of the leader to a new leader
 	$(PY) bench/failover_bench.py
+
+bench-fleet: $(STAMP) ## 1,000 analysed, drift-monitored models on a real Prometheus (ARGS=--models 100)
+	$(PY) bench/fleet_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache
