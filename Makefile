@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml testenv/pyproject.toml
 
 deps: $(STAMP) ## install Python dependencies into .venv (modelship and testenv/, editable)
 
-system-deps: ## Debian packages the tests, images and demo need (openssl, prometheus, git, buildah, mmdebstrap)
+system-deps: ## Debian packages the tests, images and demo need (openssl, prometheus, git, buildah, mmdebstrap, chromium)
 	bash hack/system-deps.sh
 
 images: $(STAMP) system-deps ## build the operator and runtime images with buildah (root; docs/images.md)

@@ -3,7 +3,8 @@
 # dev cluster's certificates), prometheus (the real Prometheus the demo's analysis and
 # the integration tests scrape runtime processes with) and git (promotions through Git:
 # the operator runs it, the tests serve repositories with git http-backend), buildah and
-# mmdebstrap (the images). Installs what is missing; a no-op when everything is there.
+# mmdebstrap (the images), chromium (the dashboard's browser tests drive it headless).
+# Installs what is missing; a no-op when everything is there.
 # Used by the Makefile and by .ci/run, so a fresh machine gets the same set either way.
 #
 #   system-deps.sh        everything (make test, make images, CI); fails if any is missing
@@ -13,7 +14,7 @@
 set -euo pipefail
 
 case "${1:-all}" in
-  all) required=(openssl prometheus git buildah mmdebstrap) optional=() ;;
+  all) required=(openssl prometheus git buildah mmdebstrap chromium) optional=() ;;
   demo) required=(openssl) optional=(prometheus) ;;
   *) echo "system-deps: unknown set '$1' (demo, or none for everything)" >&2; exit 2 ;;
 esac
