@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= $(HOME)/.local/state/modelship/demo
 
-.PHONY: deps system-deps images crds check-crds lint test test-unit test-cluster demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers bench-idle bench-promotion bench-failover bench-fleet clean
+.PHONY: deps system-deps images crds check-crds lint test test-unit test-cluster test-chaos demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers bench-idle bench-promotion bench-failover bench-fleet clean
 
 $(STAMP): pyproject.toml testenv/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,13 +39,17 @@ lint: $(STAMP) ## ruff, mypy and the import layers (lint-imports)
 
 test: $(STAMP) system-deps ## every test: lint, unit, and the real control plane (built on first use)
 	$(MAKE) lint
-	$(PY) -m pytest tests -ra
+	$(PY) -m pytest tests -ra -m "not chaos_full"
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit -ra
 
 test-cluster: $(STAMP) system-deps
-	$(PY) -m pytest tests/integration -ra
+	$(PY) -m pytest tests/integration -ra -m "not chaos_full"
+
+# `make test` runs a bounded subset of the chaos suite; this runs every kill point and fault.
+test-chaos: $(STAMP) system-deps ## the whole chaos suite (tests marked chaos_full too)
+	$(PY) -m pytest $(wildcard tests/integration/test_chaos*.py) -ra -m "chaos_full or not chaos_full"
 
 dev-cluster: $(STAMP) ## start the local control plane (builds it the first time)
 	$(PY) -m modelship dev-cluster up
