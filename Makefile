@@ -36,6 +36,7 @@ lint: $(STAMP) ## ruff, mypy and the import layers (lint-imports)
 	test -z "$$(gofmt -l hack/argocd-lua hack/podsecurity-check)"
 	$(PY) hack/argocd_cm.py --check
 	$(PY) hack/chart.py --check
+	$(PY) hack/grafana.py --check
 
 test: $(STAMP) system-deps ## every test: lint, unit, and the real control plane (built on first use)
 	$(MAKE) lint
