@@ -275,6 +275,35 @@ def test_scrape_with_every_pod_down_is_a_provider_error() -> None:
         p.increase("modelship_requests_total", {}, 30)
 
 
+def test_scrape_a_pod_serving_garbage_is_one_pod_not_answering() -> None:
+    """A page that is not Prometheus text (a proxy's error page, another program on the
+    port) used to raise the parser's ValueError out of the read: every other pod's
+    read was lost with it. Now it counts like a refused pod (issue 12)."""
+    good, bad = "http://127.100.0.1:8080/metrics", "http://127.100.0.2:8080/metrics"
+    counts = iter(
+        [
+            {"ok": 100, "err": 0, "fast": 90, "all": 100},
+            {"ok": 150, "err": 5, "fast": 130, "all": 155},
+        ]
+    )
+    now = [1000.0]
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == bad:
+            return httpx.Response(200, text="<html>oops</html>\n\x00{{{ 1 2\n")
+        return httpx.Response(200, text=METRICS.format(**next(counts)))
+
+    client = httpx.Client(transport=httpx.MockTransport(handle))
+    p = ScrapeProvider(lambda: [good, bad], client, clock=lambda: now[0])
+    assert p.increase("modelship_requests_total", {"track": "canary"}, 30) is None  # baseline
+    now[0] += 30
+    assert p.increase("modelship_requests_total", {"track": "canary", "code": "~5.."}, 30) == 5
+
+    only_bad = ScrapeProvider(lambda: [bad], client, clock=lambda: now[0])
+    with pytest.raises(ProviderError, match=r"no pod answered: .*not Prometheus text"):
+        only_bad.increase("modelship_requests_total", {}, 30)
+
+
 def test_the_pool_reads_the_pods_each_reconcile_observed_not_the_first_ones() -> None:
     from modelship.metrics.pool import ProviderPool
     from modelship.metrics.scrape import ScrapeProvider

@@ -106,10 +106,18 @@ class ScrapeProvider:
             except httpx.HTTPError as exc:
                 failures.append(f"{url}: {exc}")
                 continue
+            try:
+                values = self._parse(resp.text)
+            except ValueError as exc:
+                # A pod serving something else on its metrics port (a proxy's error page,
+                # another program) is one pod not answering, like a refused connection,
+                # not a provider failure that loses every other pod's read.
+                failures.append(f"{url}: not Prometheus text: {exc}")
+                continue
             history = self._history.setdefault(url, [])
             if not history and (self._first_read is not None or self.count_from_zero):
                 history.append((-math.inf, np.empty(0)))  # a new pod: its counters began at 0
-            history.append((now, self._parse(resp.text)))
+            history.append((now, values))
             old = [i for i, (t, _) in enumerate(history) if t < now - span]
             if old:
                 del history[: old[-1]]  # keep the last read before the kept span as a base
