@@ -94,6 +94,8 @@ class _Runtime:
         # read or write each ModelDeployment, so its changes reach them at once.
         self.promote = model_promotion_reconcile(kube, shard=shard)
         self.promotions: WorkQueue[Key] = WorkQueue(self._promote, workers=2)
+        telemetry.watch_queue("ModelDeployment", self.queue.depth)
+        telemetry.watch_queue("ModelPromotion", self.promotions.depth)
         self.promotions_seen: dict[Key, tuple[Any, ...]] = {}
         self.watchers: dict[Key, set[Key]] = {}  # ModelDeployment -> promotions
         self.reads: dict[Key, set[Key]] = {}  # promotion -> its ModelDeployments

@@ -1,17 +1,26 @@
 """The operator's own metrics (prometheus-client), served with ``--metrics-address``.
 
-Reconciles (count by result, duration), canaries started/promoted/aborted, and each
-analysis check's last value and verdict per ModelDeployment.
+Reconciles (count by result, duration), work queue depth, canaries started/promoted/
+aborted and their set and actual weights, each analysis check's last value and verdict,
+drift scores, retraining Jobs by outcome, per ModelDeployment. The Grafana dashboard
+(hack/grafana.py) reads these names; its unit test fails on a name used there and
+defined nowhere.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from modelship.api.status import AnalysisStatus, DriftStatus, ModelDeploymentStatus
+from modelship.api.status import (
+    AnalysisStatus,
+    DriftStatus,
+    ModelDeploymentStatus,
+    RetrainingStatus,
+)
 
 REGISTRY = CollectorRegistry()
 RECONCILES = Counter(
@@ -69,6 +78,28 @@ PROMOTION_GATE = Gauge(
     ["namespace", "name", "gate", "verdict"],
     registry=REGISTRY,
 )
+QUEUE_DEPTH = Gauge(
+    "modelship_workqueue_depth",
+    "Keys waiting for a worker in a work queue (not those being reconciled, nor timers "
+    "not yet due), by queue: ModelDeployment, ModelPromotion.",
+    ["queue"],
+    registry=REGISTRY,
+)
+CANARY_WEIGHT = Gauge(
+    "modelship_canary_weight",
+    "Percent of traffic on the canary: weight=set (status.canary.weight, what the operator "
+    "asks for) and weight=actual (status.canary.actualWeight, as observed; absent while "
+    "unknown); 0 without a canary.",
+    ["namespace", "name", "weight"],
+    registry=REGISTRY,
+)
+RETRAINING_JOBS = Counter(
+    "modelship_retraining_jobs_total",
+    "Retraining Jobs by outcome: started, succeeded, failed.",
+    ["namespace", "name", "outcome"],
+    registry=REGISTRY,
+)
+RETRAINING_OUTCOMES = ("started", "succeeded", "failed")
 VERDICTS = ("Pass", "Fail", "Inconclusive", "Error")
 GATE_VERDICTS = (*VERDICTS, "Waiting")
 # Label values set per ModelDeployment (namespace and name first), to remove them later.
@@ -156,6 +187,52 @@ def promotion(namespace: str, name: str, before: Any, after: Any) -> None:
             _labels(PROMOTION_GATE, namespace, name, gate.name, verdict, kind=PROMOTION).set(
                 1.0 if verdict == gate.verdict else 0.0
             )
+
+
+def watch_queue(queue: str, depth: Callable[[], int]) -> None:
+    """The depth of work queue ``queue``, read from ``depth`` when scraped (nothing to keep
+    in step on every add)."""
+    QUEUE_DEPTH.labels(queue).set_function(depth)
+
+
+def canary_weights(namespace: str, name: str, status: ModelDeploymentStatus) -> None:
+    """Set and actual canary weight, after every reconcile (not only on a status change:
+    an operator restarted mid-canary shows its weights at once)."""
+    canary = status.canary
+    set_weight, actual = (0, 0) if canary is None else (canary.weight, canary.actual_weight)
+    _labels(CANARY_WEIGHT, namespace, name, "set").set(set_weight)
+    if actual is None:
+        with contextlib.suppress(KeyError):
+            CANARY_WEIGHT.remove(namespace, name, "actual")
+    else:
+        _labels(CANARY_WEIGHT, namespace, name, "actual").set(actual)
+
+
+def retraining_jobs(
+    namespace: str,
+    name: str,
+    before: RetrainingStatus | None,
+    after: RetrainingStatus | None,
+    enabled: bool,
+) -> None:
+    """Count Jobs started (status.retraining.count grew) and finished (a new
+    status.retraining.last). With retraining enabled (``enabled``) every outcome's series
+    exists from the first reconcile, at 0: the first Job is then an increase PromQL sees,
+    and a panel of failures shows 0 rather than nothing."""
+    if enabled:
+        for outcome in RETRAINING_OUTCOMES:
+            _labels(RETRAINING_JOBS, namespace, name, outcome)
+    if after is None:
+        return
+    started = after.count - (before.count if before is not None else 0)
+    if started > 0:
+        _labels(RETRAINING_JOBS, namespace, name, "started").inc(started)
+    last, was = after.last, before.last if before is not None else None
+    if last is not None and (
+        was is None or (was.name, was.finished_at) != (last.name, last.finished_at)
+    ):
+        outcome = "succeeded" if last.outcome == "Succeeded" else "failed"
+        _labels(RETRAINING_JOBS, namespace, name, outcome).inc()
 
 
 def forget(namespace: str, name: str, kind: str = "") -> None:

@@ -97,6 +97,11 @@ class WorkQueue(Generic[K]):
         self._urgent.discard(key)
         return key
 
+    def depth(self) -> int:
+        """Keys waiting for a worker (client-go's workqueue depth): neither those being
+        processed nor timers not yet due."""
+        return len(self._lanes[0]) + len(self._lanes[1])
+
     def add_after(self, key: K, delay: float) -> None:
         clock: Clock = self._clock if self._clock is not None else asyncio.get_running_loop()
         due = clock.time() + delay

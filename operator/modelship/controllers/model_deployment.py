@@ -50,10 +50,25 @@ class ModelDeploymentController:
         for action in plan.actions:
             if isinstance(action, CreateOnce) and action.obj["kind"] == "ControllerRevision":
                 self.observer.revisions.remember(snapshot.owner, action.obj)
-        if plan.status is None or plan.status == dict(snapshot.target.status):
-            return
         ref = snapshot.target.ref
-        status = ModelDeploymentStatus.model_validate(plan.status)
+        unchanged = plan.status is None or plan.status == dict(snapshot.target.status)
+        status = (
+            snapshot.previous
+            if unchanged or plan.status is None
+            else ModelDeploymentStatus.model_validate(plan.status)
+        )
+        # Gauges and zeroed counters after every reconcile, so an operator restarted
+        # mid-canary shows them before anything changes.
+        telemetry.canary_weights(ref.namespace, ref.name, status)
+        telemetry.retraining_jobs(
+            ref.namespace,
+            ref.name,
+            snapshot.previous.retraining,
+            status.retraining,
+            enabled=snapshot.spec is not None and snapshot.spec.retraining is not None,
+        )
+        if unchanged:
+            return
         log.info(
             "%s/%s: phase %s, %s",
             ref.namespace,
