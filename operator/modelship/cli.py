@@ -267,6 +267,74 @@ def _promotion_ctl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from modelship.dashboard.server import serve
+    from modelship.kube import connect
+
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # The watches retry on their own and say why on the page: no urllib3 retry noise.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+    if not 0 <= args.port <= 65535:
+        print("modelship dashboard: --port must be 0-65535", file=sys.stderr)
+        return 2
+    try:
+        # Watches and page reads run in threads beside the actions: room for them all.
+        kube = connect(pool_size=8, kubeconfig=args.kubeconfig, context=args.context)
+    except Exception as exc:
+        print(
+            f"modelship dashboard: cannot load a Kubernetes configuration: {exc}", file=sys.stderr
+        )
+        return 2
+    try:
+        asyncio.run(serve(kube, args.namespace, args.address, args.port, args.open))
+    except OSError as exc:  # the port is taken, the address is not this machine's
+        print(
+            f"modelship dashboard: cannot listen on {args.address}:{args.port}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _add_dashboard_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "dashboard",
+        help="serve a local web dashboard of rollouts, checks, drift and promotions",
+        description="Serve a web dashboard on this machine (http://127.0.0.1:8390/ by "
+        "default; no browser is opened unless --open): every ModelDeployment with its "
+        "phase, versions, weights, verdicts and drift, each rollout's timeline and checks "
+        "per round, drift per feature, promotions as a pipeline, and buttons for promote, "
+        "abort, retry, pause, resume, undo, approve and reject. It talks to the cluster "
+        "with your kubeconfig's credentials and stores no token: you see and do only what "
+        "you may (a refusal shows as Forbidden). Pages update live from a watch. "
+        "See docs/dashboard.md.",
+    )
+    cmd.add_argument(
+        "-n",
+        "--namespace",
+        help="only this namespace (default: every namespace you can list)",
+    )
+    cmd.add_argument("--kubeconfig", help="default: $KUBECONFIG or ~/.kube/config")
+    cmd.add_argument("--context", help="kubeconfig context (default: the current one)")
+    cmd.add_argument(
+        "--address",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: only this machine can connect)",
+    )
+    cmd.add_argument(
+        "--port", type=int, default=8390, help="port to listen on (default 8390; 0: any free one)"
+    )
+    cmd.add_argument("--open", action="store_true", help="open the dashboard in a browser")
+    cmd.add_argument("-v", "--verbose", action="store_true", help="log requests and watches")
+    cmd.set_defaults(func=_dashboard)
+
+
 def _common(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("-n", "--namespace", help="default: the kubeconfig context's namespace")
     cmd.add_argument("--kubeconfig", help="default: $KUBECONFIG or ~/.kube/config")
@@ -506,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(func=_reference_build)
     _add_ctl_commands(sub)
     _add_promotion_commands(sub)
+    _add_dashboard_command(sub)
     return parser
 
 

@@ -28,6 +28,11 @@ API_VERSION = "modelship.io/v1alpha1"
 Obj = dict[str, Any]
 
 
+class ForbiddenError(CtlError):
+    """The API server refused the write with 403 (the approval policy, or RBAC): the
+    command line prints it as any CtlError; the dashboard shows it as Forbidden."""
+
+
 def _status(obj: Obj) -> ModelPromotionStatus:
     return ModelPromotionStatus.model_validate(obj.get("status") or {})
 
@@ -237,4 +242,4 @@ class PromotionCtl:
         except TransientError as exc:  # the approval policy's refusal is a 403
             if " 403 " not in str(exc):
                 raise
-            raise CtlError(str(exc).split(" 403 ", 1)[1]) from None
+            raise ForbiddenError(str(exc).split(" 403 ", 1)[1]) from None

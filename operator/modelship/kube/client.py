@@ -107,17 +107,17 @@ def _kubeconfig(path: str | None) -> str:
     return path or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
 
 
-def connect(pool_size: int = 16, kubeconfig: str | None = None) -> Kube:
+def connect(pool_size: int = 16, kubeconfig: str | None = None, context: str | None = None) -> Kube:
     """``kubeconfig`` if given; else in-cluster config in a pod; else $KUBECONFIG or
-    ~/.kube/config."""
+    ~/.kube/config. ``context``: that kubeconfig context instead of the current one."""
     cfg = client.Configuration()
     try:
-        if kubeconfig:
+        if kubeconfig or context:
             raise config.ConfigException("explicit kubeconfig")
         config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=_kubeconfig(kubeconfig), client_configuration=cfg
+            config_file=_kubeconfig(kubeconfig), context=context, client_configuration=cfg
         )
     cfg.connection_pool_maxsize = pool_size
     return Kube(client.ApiClient(cfg))

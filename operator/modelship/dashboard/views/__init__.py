@@ -1,0 +1,1 @@
+"""Pure renderers of the dashboard: objects in, HTML and SVG strings out, no I/O."""
