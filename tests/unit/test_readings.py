@@ -317,3 +317,46 @@ def test_an_unreachable_backend_is_asked_once_per_round_for_our_own_series() -> 
     assert len(calls) == 1, calls  # each later read would wait out the same timeout
     assert out.status is not None and {c.verdict for c in out.status.checks} == {"Error"}
     assert "unreachable" in out.status.message
+
+
+class Asked(Table):
+    """A table that remembers which metrics were asked for, by track."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[str, str]] = []
+
+    def _answer(self, metric: str, labels: Labels, window: float) -> Any:
+        self.asked.append((labels.get("track", ""), metric))
+        return None
+
+
+@pytest.mark.parametrize(
+    ("checks", "histograms"),
+    [
+        ([{"name": "errors", "errorRate": {"max": 0.01}}], []),
+        (
+            [{"name": "p99", "latency": {"max": "250ms"}}],
+            [("canary", "modelship_request_duration_seconds")],
+        ),
+        (
+            [{"name": "judge", "compare": {"metric": "errorRate"}}],
+            [
+                ("canary", "modelship_request_duration_seconds"),
+                ("stable", "modelship_request_duration_seconds"),
+            ],
+        ),
+    ],
+    ids=["errorRate", "latency", "compare"],
+)
+def test_a_round_reads_a_latency_histogram_only_for_checks_that_use_one(
+    checks: list[dict[str, Any]], histograms: list[tuple[str, str]]
+) -> None:
+    table = Asked()
+    Readings(OnePool(table)).analysis(
+        ("ns", "m"), spec(checks=checks), "m-abc", 30.0, lambda track: []
+    )
+    asked = [a for a in table.asked if a[1] == "modelship_request_duration_seconds"]
+    assert asked == histograms
+    # the request and error counters are read either way: they say whether there is traffic
+    assert ("canary", "modelship_requests_total") in table.asked

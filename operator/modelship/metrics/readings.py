@@ -122,7 +122,12 @@ class Readings:
         checks = spec.checks or []
         prometheus = spec.provider is not None and spec.provider.prometheus is not None
         check_errors = unanswerable(preset, spec)
-        metrics = {"request"} | {c.latency.metric for c in checks if c.latency is not None}
+        metrics = {c.latency.metric for c in checks if c.latency is not None}
+        # Request latency also feeds compare checks and, where the preset counts no
+        # requests, tells whether the canary has traffic yet; otherwise it is not read
+        # (a histogram is the round's largest answer: at fleet scale a third of its cost).
+        if not preset.requests or any(c.compare is not None for c in checks):
+            metrics.add("request")
         histograms = {m: h for m in metrics if (h := preset.histogram(m)) is not None}
         latency: dict[tuple[str, str], dict[float, float] | None] = {}
         requests: dict[str, float | None] = {}
