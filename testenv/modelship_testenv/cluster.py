@@ -470,7 +470,27 @@ class Cluster:
         except FileNotFoundError as exc:
             raise ClusterError(str(exc)) from exc
 
-    def _write_kubeconfig(self, server: str, pki: Path) -> None:
+    def user_kubeconfig(self, user: str, groups: list[str]) -> Path:
+        """A kubeconfig like the admin's for another user (a client certificate with CN
+        ``user`` and O ``groups``): a process run with it is its own identity to RBAC,
+        API Priority and Fairness and the audit log. The user has no rights until a
+        (Cluster)RoleBinding gives it some."""
+        from modelship_testenv.pki import client_cert
+
+        pki = self.dir / "pki"
+        crt, key = client_cert(pki, f"user-{user}", user, groups)
+        path = self.dir / f"kubeconfig-{user}"
+        self._write_kubeconfig(self._server(), pki, cert=crt.name, key=key.name, path=path)
+        return path
+
+    def _write_kubeconfig(
+        self,
+        server: str,
+        pki: Path,
+        cert: str = "admin.crt",
+        key: str = "admin.key",
+        path: Path | None = None,
+    ) -> None:
         def data(name: str) -> str:
             import base64
 
@@ -489,8 +509,8 @@ class Cluster:
                 {
                     "name": "modelship-admin",
                     "user": {
-                        "client-certificate-data": data("admin.crt"),
-                        "client-key-data": data("admin.key"),
+                        "client-certificate-data": data(cert),
+                        "client-key-data": data(key),
                     },
                 }
             ],
@@ -506,8 +526,9 @@ class Cluster:
             ],
             "current-context": "modelship-dev",
         }
-        self.kubeconfig.write_text(yaml.safe_dump(cfg))
-        self.kubeconfig.chmod(0o600)
+        target = path or self.kubeconfig
+        target.write_text(yaml.safe_dump(cfg))
+        target.chmod(0o600)
 
     def _wait(
         self, what: str, ready: Callable[[], bool], timeout: float, procs: list[Process]
@@ -558,22 +579,40 @@ class Cluster:
         if self._pids_file.exists():
             self._pids_file.unlink()
 
-    def restart(self, name: str, timeout: float = 60.0) -> float:
-        """Stop one component (SIGTERM, by pid) and start it again with the same command
-        line, as a control-plane upgrade or crash would; returns the seconds until the
-        API server answered /readyz again (for tests that time recovery)."""
+    def restart(
+        self,
+        name: str,
+        timeout: float = 60.0,
+        *,
+        sig: signal.Signals = signal.SIGTERM,
+        down_for: float = 0.0,
+        edit_args: Callable[[list[str]], list[str]] | None = None,
+    ) -> float:
+        """Stop one component (``sig``, by pid: SIGTERM as an upgrade would, SIGKILL as a
+        crash) and start it again with the same command line (or ``edit_args`` of it,
+        e.g. a flag turned on), after staying down ``down_for`` seconds (an outage of a
+        known length); returns the seconds until the API server answered /readyz again
+        (for tests that time recovery). Any component of COMPONENTS can be restarted:
+        etcd keeps its data directory, so the API server finds everything again."""
         procs = self.processes()
         proc = next(p for p in procs if p.name == name and self.alive(p))
         argv = [
             a.decode() for a in Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0") if a
         ]
-        os.kill(proc.pid, signal.SIGTERM)
+        if edit_args is not None:
+            argv = edit_args(argv)
+        os.kill(proc.pid, sig)
         deadline = time.monotonic() + 15
         while self.alive(proc) and time.monotonic() < deadline:
             time.sleep(0.05)
         if self.alive(proc):
             os.kill(proc.pid, signal.SIGKILL)
         stopped = time.monotonic()
+        child_of_ours = self._children.pop(proc.pid, None)
+        if child_of_ours is not None:
+            child_of_ours.wait(5)  # reaped, so its pid is not a zombie that looks alive
+        if down_for > 0:
+            time.sleep(down_for)
         with open(self.logs / f"{name}.log", "ab") as log:
             child = subprocess.Popen(
                 argv,

@@ -110,3 +110,16 @@ def serving_cert(directory: Path, name: str, dns_names: list[str]) -> tuple[Path
             f"subjectAltName={sans}\nextendedKeyUsage=serverAuth\n",
         )
     return crt, key
+
+
+def client_cert(directory: Path, name: str, user: str, groups: list[str]) -> tuple[Path, Path]:
+    """A client certificate for ``user`` in ``groups`` signed by the CA of
+    ``ensure_pki(directory)``; (certificate, key), made once. The API server takes the
+    CN as the user name and each O as a group, so a process given this certificate is
+    told apart from the admin (RBAC, API Priority and Fairness FlowSchemas)."""
+    ensure_pki(directory)
+    crt, key = directory / f"{name}.crt", directory / f"{name}.key"
+    if not crt.exists():
+        subject = "".join(f"/O={g}" for g in groups) + f"/CN={user}"
+        _signed(directory, name, subject, "extendedKeyUsage=clientAuth\n")
+    return crt, key
