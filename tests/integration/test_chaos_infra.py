@@ -67,6 +67,7 @@ UNDISTURBED: dict[str, Any] = {
         "Progressing": ("False", "RolloutComplete"),
         "Degraded": ("False", "AsExpected"),
     },
+    "recovered": True,
     "observed": True,
     "analysisFailures": 0,
     "route": (100, 0),
@@ -129,11 +130,17 @@ def outcome(kubectl: Kubectl, ns: str, name: str) -> dict[str, Any]:
     st = obj["status"]
     route = get(kubectl, "httproute", name, "-n", ns)
     weights = {r["name"]: r["weight"] for r in route["spec"]["rules"][0]["backendRefs"]}
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in st["conditions"]}
+    # A reconcile that failed (the API server refused a write) leaves its trace, turned
+    # True once a reconcile succeeds again (kernel/executor.py): the one difference a
+    # fault may leave, and only in that recovered form.
+    reconciled = conditions.pop("Reconciled", None)
     return {
         "stable": st["stableRevision"]["modelVersion"],
         "canary": st.get("canary"),
         "history": [(h["modelVersion"], h["outcome"]) for h in st.get("history") or []],
-        "conditions": {c["type"]: (c["status"], c["reason"]) for c in st["conditions"]},
+        "conditions": conditions,
+        "recovered": reconciled in (None, ("True", "ReconcileSucceeded")),
         "observed": all(
             c["observedGeneration"] == obj["metadata"]["generation"] for c in st["conditions"]
         ),
