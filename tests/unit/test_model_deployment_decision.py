@@ -534,3 +534,16 @@ def test_every_kind_a_plan_writes_or_prunes_is_one_the_client_can_address() -> N
     from modelship.kube.client import _KINDS
 
     assert set(_KINDS) >= PRUNED, PRUNED - set(_KINDS)
+
+
+def test_a_due_drift_window_left_unread_is_read_a_second_later_and_keeps_its_status() -> None:
+    # observe leaves a due window unread while it acts on a new spec (a first deploy
+    # here): the plan keeps the drift status as it was and looks again in 1 s, not after a
+    # whole drift interval.
+    drifting = spec(
+        replicas=2,
+        drift={"reference": {"configMapRef": {"name": "ref", "key": "ref.json"}}, "interval": "5m"},
+    )
+    plan = decide(snapshot(drifting), NOW)
+    assert plan.status is not None and plan.status.get("drift") is None
+    assert plan.requeue_after == 1.0

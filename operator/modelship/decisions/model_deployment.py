@@ -77,6 +77,7 @@ PRUNED = frozenset(
         ("autoscaling/v2", "HorizontalPodAutoscaler"),
     }
 )
+UNREAD_WINDOW_RETRY = 1.0  # seconds: a due drift window observe left for the next reconcile
 NO_ROUTES = (
     "spec.rollout.trafficRouting.gatewayAPI is set but this cluster does not serve "
     "HTTPRoute (gateway.networking.k8s.io/v1): install the Gateway API CRDs or "
@@ -490,7 +491,9 @@ def _drift(
         return with_drift(status, None, s.target.generation, now), [], None
     due = window_due(spec.drift, s.previous.drift, now)
     if not due.due or s.drift is None:
-        return with_drift(status, s.previous.drift, s.target.generation, now), [], due.next_in
+        # Due but unread: observe acted on a new spec first; the window is read next.
+        next_in = UNREAD_WINDOW_RETRY if due.due else due.next_in
+        return with_drift(status, s.previous.drift, s.target.generation, now), [], next_in
     result = assess_reading(s.drift, spec.drift.method, spec.drift.threshold)
     drift, events = record(spec.drift, s.previous.drift, result, now)
     return with_drift(status, drift, s.target.generation, now), events, due.next_in

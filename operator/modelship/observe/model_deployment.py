@@ -164,7 +164,10 @@ class DeploymentObserver:
         router = router_for(spec)
         served = all(self.kube.serves(*kind) for kind in router.kinds)
         pod_objs = self._pods(owner)
-        drift = self._drift_window(owner, spec, previous, now, pod_objs)
+        # A new or changed spec is acted on first: the drift window (Prometheus queries,
+        # up to the provider's timeout when it hangs) is read by the next reconcile.
+        acting_on_spec = previous.observed_generation != target.generation
+        drift = None if acting_on_spec else self._drift_window(owner, spec, previous, now, pod_objs)
         snapshot = Snapshot(
             status_repaired=tuple(repaired),
             target=target,
