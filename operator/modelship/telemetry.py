@@ -100,6 +100,7 @@ RETRAINING_JOBS = Counter(
     registry=REGISTRY,
 )
 RETRAINING_OUTCOMES = ("started", "succeeded", "failed")
+ROLLOUT_OUTCOMES = ("started", "promoted", "aborted")
 VERDICTS = ("Pass", "Fail", "Inconclusive", "Error")
 GATE_VERDICTS = (*VERDICTS, "Waiting")
 # Label values set per ModelDeployment (namespace and name first), to remove them later.
@@ -197,7 +198,13 @@ def watch_queue(queue: str, depth: Callable[[], int]) -> None:
 
 def canary_weights(namespace: str, name: str, status: ModelDeploymentStatus) -> None:
     """Set and actual canary weight, after every reconcile (not only on a status change:
-    an operator restarted mid-canary shows its weights at once)."""
+    an operator restarted mid-canary shows its weights at once). The canary outcome
+    counters start here too, at 0: a counter whose first sample is already 1 shows no
+    increase() in PromQL, so the first abort of a ModelDeployment since the operator
+    started would be missed by the chart's ModelshipCanaryAborted alert and by the
+    dashboard."""
+    for outcome in ROLLOUT_OUTCOMES:
+        _labels(ROLLOUTS, namespace, name, outcome)
     canary = status.canary
     set_weight, actual = (0, 0) if canary is None else (canary.weight, canary.actual_weight)
     _labels(CANARY_WEIGHT, namespace, name, "set").set(set_weight)

@@ -66,6 +66,25 @@ def test_canary_weights_set_and_actual(canary: str, expected: dict[str, float | 
     assert weights(name) == {"set": None, "actual": None}
 
 
+def test_canary_outcomes_start_at_zero_so_the_first_abort_is_an_increase() -> None:
+    def outcomes() -> dict[str, float | None]:
+        return {
+            o: sample("modelship_rollouts_total", namespace="ns", name="first", outcome=o)
+            for o in telemetry.ROLLOUT_OUTCOMES
+        }
+
+    telemetry.canary_weights("ns", "first", ModelDeploymentStatus())
+    assert outcomes() == {"started": 0, "promoted": 0, "aborted": 0}
+    progressing = ModelDeploymentStatus(canary=canary_status(REV, T0, weight=10))
+    aborted = ModelDeploymentStatus(canary=canary_status(REV, T0, phase="Aborted"))
+    telemetry.rollout_outcomes("ns", "first", ModelDeploymentStatus(), progressing)
+    telemetry.rollout_outcomes("ns", "first", progressing, aborted)
+    telemetry.canary_weights("ns", "first", aborted)  # zeroing again keeps the counts
+    assert outcomes() == {"started": 1, "promoted": 0, "aborted": 1}
+    telemetry.forget("ns", "first")
+    assert set(outcomes().values()) == {None}
+
+
 def run(name: str, outcome: str = "Running", finished: bool = False) -> RetrainingRun:
     return RetrainingRun(
         name=name,
