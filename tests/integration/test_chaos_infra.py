@@ -270,10 +270,19 @@ def finish_and_compare(kubectl: Kubectl, ns: str, name: str, before: dict[str, A
 
 
 def recovery(audit: Audit, ns: str, name: str, cleared: float, who: Callable[..., bool]) -> float:
-    """Seconds from ``cleared`` (epoch) to the first successful status write after it."""
-    ok = [t for t, code in audit.status_writes(ns, name, who) if t >= cleared and code < 300]
-    assert ok, f"no successful status write after the fault cleared: {audit.events()[-3:]}"
-    return min(ok) - cleared
+    """Seconds from ``cleared`` (epoch) to the first successful status write after the
+    last refused one (0 when a write got through after the last refusal and before the
+    fault was cleared: a throttled operator that still made progress)."""
+    writes = audit.status_writes(ns, name, who)
+    last_refused = max((t for t, code in writes if code >= 300), default=None)
+    start = cleared if last_refused is None else min(cleared, last_refused)
+    ok = [
+        t
+        for t, code in writes
+        if code < 300 and t > start and (last_refused is None or t > last_refused)
+    ]
+    assert ok, f"no successful status write after the fault: {writes[-5:]}"
+    return max(0.0, min(ok) - cleared)
 
 
 def local(kubectl: Kubectl) -> Cluster:
