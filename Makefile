@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= $(HOME)/.local/state/modelship/demo
 
-.PHONY: deps system-deps images crds check-crds lint test test-unit test-cluster test-chaos demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers bench-idle bench-promotion bench-failover bench-fleet clean
+.PHONY: deps system-deps images crds check-crds lint test test-unit test-cluster test-chaos demo demo-down dev-cluster bench bench-judge bench-breach bench-drift bench-providers bench-idle bench-promotion bench-failover bench-fleet bench-dashboard clean
 
 $(STAMP): pyproject.toml testenv/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,9 @@ bench-failover: $(STAMP) ## leader election: SIGKILL/SIGTERM/SIGSTOP of the lead
 
 bench-fleet: $(STAMP) ## 1,000 analysed, drift-monitored models on a real Prometheus (ARGS=--models 100)
 	$(PY) bench/fleet_bench.py $(ARGS)
+
+bench-dashboard: $(STAMP) system-deps ## dashboard page load and live-update latency, 100 models, headless chromium
+	$(PY) bench/dashboard_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache
