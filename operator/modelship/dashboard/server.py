@@ -51,6 +51,7 @@ log = logging.getLogger("modelship.dashboard")
 Obj = dict[str, Any]
 Fragments = dict[str, str]
 NAME = r"[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?"
+COALESCE = 0.1  # seconds of changes gathered into one live update
 HISTORY_NOTE = (
     "Charts of earlier rounds and windows start when this dashboard started: status keeps "
     "only the last analysis round and drift window."
@@ -280,6 +281,9 @@ class Dashboard:
                     continue
                 if first is None:
                     break
+                # Changes come in bursts (a re-list, a fleet's analysis rounds): gather
+                # what arrives within COALESCE seconds into one render.
+                await asyncio.sleep(COALESCE)
                 changes = [first]
                 closing = False
                 while not queue.empty():
