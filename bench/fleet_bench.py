@@ -17,9 +17,12 @@ Ready, no process behind them).
 Phases: create all and wait Ready; bump the version of all at once (apply->canary
 Deployment latency; analysis rounds run); steady state for ``--drift-intervals`` drift
 intervals (operator CPU per interval, API requests/s from the apiserver's
-apiserver_request_total); restart the operator and time until it has reconciled N
-objects again. Operator RSS and CPU come from /proc of its pid. Bounded in time by
-``--timeout`` per phase; prints a Markdown table. Nothing here asserts a threshold.
+apiserver_request_total); ``--steady-applies`` new models created one every 0.5 s into
+the busy fleet (apply->stable Deployment, the product's target); restart the operator
+and time until it has reconciled every object again. ``--without analysis|drift``
+leaves one out of every model, so two runs split the steady cost between them.
+Operator RSS and CPU come from /proc of its pid. Bounded in time by ``--timeout`` per
+phase; prints a Markdown table. Nothing here asserts a threshold.
 """
 
 from __future__ import annotations
@@ -61,8 +64,10 @@ def reference() -> dict[str, Any]:
     return {"format": "modelship.io/reference/v1", "rows": 20000, "features": feats}
 
 
-def manifest(name: str, version: str, prom: str, drift_interval: str) -> dict[str, Any]:
-    return {
+def manifest(
+    name: str, version: str, prom: str, drift_interval: str, without: str = ""
+) -> dict[str, Any]:
+    obj: dict[str, Any] = {
         "apiVersion": "modelship.io/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": name},
@@ -83,6 +88,9 @@ def manifest(name: str, version: str, prom: str, drift_interval: str) -> dict[st
             },
         },
     }
+    if without:  # to split the steady cost between analysis and drift
+        del obj["spec"][without]
+    return obj
 
 
 class Exporter:
@@ -159,15 +167,16 @@ def api_requests(kubectl: list[str]) -> float:
     )
 
 
-def canary_times(
-    api: client.ApiClient, ns: str, got: dict[str, float], stop: threading.Event
+def child_times(
+    api: client.ApiClient, ns: str, got: dict[str, dict[str, float]], stop: threading.Event
 ) -> None:
+    """When each model's track Deployment (``got[track][model]``) first appeared."""
     apps = client.AppsV1Api(api)
     w = watch.Watch()
     for event in w.stream(apps.list_namespaced_deployment, ns, timeout_seconds=3600):
         name = event["object"].metadata.name
-        if name.endswith("-canary"):
-            got.setdefault(name.removesuffix("-canary"), time.monotonic())
+        model, _, track = name.rpartition("-")
+        got.setdefault(track, {}).setdefault(model, time.monotonic())
         if stop.is_set():
             w.stop()
 
@@ -194,6 +203,18 @@ def main() -> int:
     parser.add_argument("--drift-interval", type=int, default=60, help="seconds")
     parser.add_argument("--drift-intervals", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=600, help="seconds per phase")
+    parser.add_argument(
+        "--without",
+        choices=["analysis", "drift"],
+        default="",
+        help="leave analysis or drift out of every model, to split the steady cost",
+    )
+    parser.add_argument(
+        "--steady-applies",
+        type=int,
+        default=20,
+        help="new models created one every 0.5 s in the steady fleet (apply->Deployment)",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     n = args.models
@@ -244,15 +265,15 @@ def main() -> int:
                 "v1alpha1",
                 ns,
                 "modeldeployments",
-                manifest(name, "1.0.0", prom_url, di),
+                manifest(name, "1.0.0", prom_url, di, args.without),
             )
         t = time.monotonic()
         res["ready"] = wait_all(custom, ns, n, ready, args.timeout)
         res["ready_s"] = time.monotonic() - t
         print(f"[fleet] {res['ready']}/{n} Ready in {res['ready_s']:.0f}s", file=sys.stderr)
 
-        got: dict[str, float] = {}
-        threading.Thread(target=canary_times, args=(api, ns, got, stop), daemon=True).start()
+        seen: dict[str, dict[str, float]] = {}
+        threading.Thread(target=child_times, args=(api, ns, seen, stop), daemon=True).start()
         time.sleep(1)
         applied: dict[str, float] = {}
         c0, t0 = cpu_seconds(op.pid), time.monotonic()
@@ -267,6 +288,7 @@ def main() -> int:
             )
             applied[name] = time.monotonic()
         res["paused"] = wait_all(custom, ns, n, paused, args.timeout)
+        got = seen.get("canary", {})
         lat = [(got[k] - applied[k]) * 1000 for k in names if k in got]
         res["canary_p50"] = pct(lat, 50) if lat else float("nan")
         res["canary_p99"] = pct(lat, 99) if lat else float("nan")
@@ -274,15 +296,40 @@ def main() -> int:
         res["bump_s"] = time.monotonic() - t0
         print(f"[fleet] bump: {res}", file=sys.stderr)
 
-        res["drift_seen"] = wait_all(custom, ns, n, has_drift, args.timeout)
+        if args.without != "drift":
+            res["drift_seen"] = wait_all(custom, ns, n, has_drift, args.timeout)
         a0, c0, t0 = api_requests(kubectl), cpu_seconds(op.pid), time.monotonic()
         time.sleep(args.drift_interval * args.drift_intervals)
         a1, c1, t1 = api_requests(kubectl), cpu_seconds(op.pid), time.monotonic()
         res["steady_cpu_per_interval"] = (c1 - c0) / args.drift_intervals
         res["steady_cpu_pct"] = 100 * (c1 - c0) / (t1 - t0)
         res["api_rps"] = (a1 - a0) / (t1 - t0)
-        res["rss"] = peak_rss_mb(op.pid)
         print(f"[fleet] steady: {res}", file=sys.stderr)
+
+        # The product's apply->Deployment target is about one object applied into a busy
+        # fleet, not a burst: new models one every 0.5 s while every round and window runs.
+        created: dict[str, float] = {}
+        for i in range(args.steady_applies):
+            name = f"new-{i:03d}"
+            custom.create_namespaced_custom_object(
+                "modelship.io",
+                "v1alpha1",
+                ns,
+                "modeldeployments",
+                manifest(name, "1.0.0", prom_url, di, args.without),
+            )
+            created[name] = time.monotonic()
+            time.sleep(0.5)
+        stable = seen.setdefault("stable", {})
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline and not all(k in stable for k in created):
+            time.sleep(0.2)
+        lat = [(stable[k] - created[k]) * 1000 for k in created if k in stable]
+        res["apply_n"] = len(lat)
+        res["apply_p50"] = pct(lat, 50) if lat else float("nan")
+        res["apply_p99"] = pct(lat, 99) if lat else float("nan")
+        res["rss"] = peak_rss_mb(op.pid)
+        print(f"[fleet] steady applies: {res}", file=sys.stderr)
 
         op.stop()
         t0 = time.monotonic()
@@ -294,7 +341,7 @@ def main() -> int:
                 count = reconciles(op.metrics_url or "")
             except OSError:
                 count = 0.0
-            if count >= n:
+            if count >= n + args.steady_applies:
                 break
             time.sleep(0.5)
         res["restart_s"] = time.monotonic() - t0
@@ -306,7 +353,8 @@ def main() -> int:
         prom.stop()
         exporter.stop()
         cluster.down(quiet=True)
-    print(f"\nmodelship fleet benchmark, {n} models ({os.cpu_count()} cores)\n")
+    left_out = f", without {args.without}" if args.without else ""
+    print(f"\nmodelship fleet benchmark, {n} models{left_out} ({os.cpu_count()} cores)\n")
     print("| figure | value |")
     print("|---|---|")
 
@@ -330,8 +378,13 @@ def main() -> int:
             f"{g('steady_cpu_per_interval'):.2f} ({g('steady_cpu_pct'):.1f} %)",
         ),
         ("steady: apiserver requests/s (all clients)", f"{g('api_rps'):.1f}"),
+        (
+            "steady: apply->stable Deployment of a new model, p50 / p99 (ms)",
+            f"{g('apply_p50'):.0f} / {g('apply_p99'):.0f} ({g('apply_n')} of "
+            f"{args.steady_applies})",
+        ),
         ("operator peak RSS (MB)", f"{g('rss'):.0f}"),
-        ("restart: to N reconciles (s)", f"{g('restart_s'):.1f}"),
+        ("restart: to every object reconciled (s)", f"{g('restart_s'):.1f}"),
     ]
     for k, v in rows:
         print(f"| {k} | {v} |")
