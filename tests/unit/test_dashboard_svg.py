@@ -129,3 +129,17 @@ def test_names_are_escaped() -> None:
 def test_same_input_same_picture() -> None:
     rounds = [svg.RoundValue(i, i * 0.1, 0.5, "Pass") for i in range(1, 30)]
     assert svg.check_chart("c", rounds) == svg.check_chart("c", rounds)
+
+
+def tick_labels(root: ET.Element) -> list[str]:
+    return [t.text or "" for t in root.iter(f"{NS}text") if t.get("class") == "tick"]
+
+
+def test_rounds_without_any_value_get_a_readable_axis() -> None:
+    # All Inconclusive (no data) and no threshold: the axis is 0-1, not 0 to 1e-09.
+    rounds = [svg.RoundValue(n, None, None, "Inconclusive") for n in (1, 2, 3)]
+    labels = tick_labels(parse(svg.check_chart("judge", rounds)))
+    assert labels and not any("e-" in label for label in labels), labels
+    windows = [svg.WindowScore(t, 0.0, "NotDrifted", False) for t in (0.0, 1.0)]
+    labels = tick_labels(parse(svg.score_chart(windows, None)))
+    assert labels and not any("e-" in label for label in labels), labels

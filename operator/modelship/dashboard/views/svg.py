@@ -202,7 +202,9 @@ def check_chart(name: str, rounds: Sequence[RoundValue]) -> str:
     values = [r.value for r in rounds if r.value is not None]
     values += [r.threshold for r in rounds if r.threshold is not None]
     lo = min([0.0, *values])
-    hi = max([*values, lo + 1e-9]) * 1.15 or 1.0
+    top = max(values, default=lo)
+    # Headroom above the highest point; rounds without any value still get a readable 0-1.
+    hi = top + 0.15 * (top - lo) if top > lo else lo + 1.0
     first, last = rounds[0].round, rounds[-1].round
     x = Scale(first - 0.5, last + 0.5, PAD_LEFT, WIDTH - PAD_RIGHT)
     y = Scale(lo, hi, HEIGHT - PAD_BOTTOM, PAD_TOP)
@@ -311,7 +313,8 @@ def score_chart(windows: Sequence[WindowScore], threshold: float | None) -> str:
     if not windows:
         return _empty(label, "no drift window evaluated yet", attrs)
     scores = [w.score for w in windows if w.score is not None]
-    hi = max([*scores, threshold or 0.0, 1e-9]) * 1.2
+    top = max([*scores, threshold or 0.0])
+    hi = top * 1.2 if top > 0 else 1.0
     n = len(windows)
     x = Scale(-0.5, n - 0.5, PAD_LEFT, WIDTH - PAD_RIGHT)
     y = Scale(0, hi, HEIGHT - PAD_BOTTOM, PAD_TOP)
