@@ -524,8 +524,10 @@ def report(pytestconfig: pytest.Config) -> Iterator[None]:
         )
     text = "\n---- chaos: restart -> reconciled ----\n" + "\n".join(lines)
     terminal = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if terminal is not None:  # shown without -s too
-        terminal.write_line(text)
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    if terminal is not None and capture is not None:  # shown without -s too
+        with capture.global_and_fixture_disabled():
+            terminal.write_line(text)
     else:
         print(text)
     path = os.environ.get("MODELSHIP_CHAOS_REPORT")
