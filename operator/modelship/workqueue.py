@@ -13,6 +13,12 @@ timer due sooner fires up to that much late, which no decision depends on.
 Two lanes: keys added as ``urgent`` (a user changed the object) are taken before
 the others (a child's status moved, a timer fired), so a burst of child events
 never delays acting on a new spec.
+
+Backoff is per key, but a run of failures across keys (``outage_after`` in a row, no
+success between) is a shared cause: the API server down, restarting or throttling. The
+first success after such a run wakes every key still backing off, so the fleet resumes
+when the cause is gone instead of each key at its own doubled delay (up to a minute).
+A key failing alone among succeeding ones never makes such a run, so its backoff holds.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ class WorkQueue(Generic[K]):
         max_backoff: float = 60.0,
         clock: Clock | None = None,
         min_requeue: float = 1.0,
+        outage_after: int = 3,
     ) -> None:
         """``clock`` schedules the delayed adds; None (production) means the running loop."""
         self._worker = worker
@@ -70,6 +77,8 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         self._timers: dict[K, tuple[float, Timer]] = {}
         self._failures: dict[K, int] = {}
+        self._outage_after = outage_after
+        self._failed_in_a_row = 0  # reconciles failed since the last success, any key
         self._forgotten: set[K] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -117,6 +126,17 @@ class WorkQueue(Generic[K]):
         if key not in self._forgotten:
             self.add(key)
 
+    def _wake_backed_off(self, succeeded: K) -> None:
+        """The shared cause of a run of failures is gone: retry every key backing off
+        now. Their failure counts stay, so a key that fails again backs off further."""
+        woken = [k for k in self._failures if k != succeeded and k in self._timers]
+        for key in woken:
+            _, timer = self._timers.pop(key)
+            timer.cancel()
+            self.add(key)
+        if woken:
+            log.info("reconciles succeed again after failures: retrying %d keys now", len(woken))
+
     def forget(self, key: K) -> None:
         """The object is gone: drop timers and backoff state."""
         self._forgotten.add(key)
@@ -146,10 +166,14 @@ class WorkQueue(Generic[K]):
                     exc,
                 )
                 requeue = delay
+                self._failed_in_a_row += 1
             else:
                 self._failures.pop(key, None)
                 if requeue is not None:
                     requeue = max(requeue, self._min_requeue)
+                if self._failed_in_a_row >= self._outage_after:
+                    self._wake_backed_off(key)
+                self._failed_in_a_row = 0
             finally:
                 self._processing.discard(key)
             if key in self._dirty:

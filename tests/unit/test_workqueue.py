@@ -350,3 +350,66 @@ def test_urgent_keys_run_before_waiting_normal_keys() -> None:
         assert order == ["u1", "n3", "n1", "n2", "last"]
 
     run(main)
+
+
+def test_the_first_success_after_a_run_of_failures_wakes_every_key_backing_off() -> None:
+    # The API server throttled or down: every reconcile fails and each key backs off on
+    # its own timer. The first success afterwards (here a new key) retries them all at
+    # once, without waiting for their timers.
+    async def main() -> None:
+        changed = Signal()
+        clock = FakeClock(changed)
+        ran: list[str] = []
+        failing = True
+
+        async def worker(key: str) -> float | None:
+            ran.append(key)
+            changed.notify()
+            if failing and key != "new":
+                raise RuntimeError("429 Too Many Requests")
+            return None
+
+        q: WorkQueue[str] = WorkQueue(worker, workers=1, clock=clock, outage_after=3)
+        q.start()
+        for key in ("a", "b", "c"):
+            q.add(key)
+        await changed.wait_until("three failures", lambda: len(ran) == 3)
+        await changed.wait_until("three backoff timers", lambda: len(clock.pending()) == 3)
+        failing = False
+        q.add("new")
+        await changed.wait_until("the backed-off keys retried", lambda: len(ran) == 7)
+        assert sorted(ran[4:]) == ["a", "b", "c"]
+        assert clock.now == 0.0  # no timer had to fire
+        await q.stop()
+
+    run(main)
+
+
+def test_a_key_failing_alone_among_successes_keeps_its_backoff() -> None:
+    async def main() -> None:
+        changed = Signal()
+        clock = FakeClock(changed)
+        ran: list[str] = []
+
+        async def worker(key: str) -> float | None:
+            ran.append(key)
+            changed.notify()
+            if key == "bad":
+                raise RuntimeError("admission webhook refused")
+            return None
+
+        q: WorkQueue[str] = WorkQueue(worker, workers=1, clock=clock, outage_after=3)
+        q.start()
+        q.add("bad")
+        await changed.wait_until("its failure", lambda: ran == ["bad"])
+        await changed.wait_until("its backoff timer", lambda: len(clock.pending()) == 1)
+        for key in ("ok1", "ok2", "ok3"):
+            q.add(key)
+        # A sentinel: keys run in order, so a wrongly woken "bad" would run before it.
+        q.add("last")
+        await changed.wait_until("the others and the sentinel", lambda: len(ran) == 5)
+        assert ran == ["bad", "ok1", "ok2", "ok3", "last"]
+        assert [k for _, k in clock.pending()].count("bad") == 1
+        await q.stop()
+
+    run(main)
