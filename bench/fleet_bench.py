@@ -28,6 +28,7 @@ phase; prints a Markdown table. Nothing here asserts a threshold.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -36,12 +37,14 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config, watch
+from prometheus_client.parser import text_string_to_metric_families
 
 from apply_bench import fresh_namespace, pct, peak_rss_mb
 from idle_bench import cpu_seconds, reconciles, wait_all
@@ -181,6 +184,18 @@ def child_times(
             w.stop()
 
 
+def queue_depth(metrics_url: str) -> float:
+    """ModelDeployment keys waiting for a reconcile worker (modelship_workqueue_depth)."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as resp:
+        text = resp.read().decode()
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "modelship_workqueue_depth" and s.labels.get("queue") == "ModelDeployment"
+    )
+
+
 def paused(status: dict[str, Any]) -> bool:
     return (status.get("canary") or {}).get("phase") == "Paused"
 
@@ -309,6 +324,19 @@ def main() -> int:
         # The product's apply->Deployment target is about one object applied into a busy
         # fleet, not a burst: new models one every 0.5 s while every round and window runs.
         created: dict[str, float] = {}
+        depths: list[float] = []  # ModelDeployment keys waiting for a worker, sampled
+        sampling = threading.Event()
+
+        url = op.metrics_url or ""
+
+        def sample_depth() -> None:
+            while not sampling.is_set():
+                with contextlib.suppress(OSError):
+                    depths.append(queue_depth(url))
+                time.sleep(0.1)
+
+        sampler = threading.Thread(target=sample_depth, daemon=True)
+        sampler.start()
         for i in range(args.steady_applies):
             name = f"new-{i:03d}"
             custom.create_namespaced_custom_object(
@@ -324,7 +352,11 @@ def main() -> int:
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline and not all(k in stable for k in created):
             time.sleep(0.2)
+        sampling.set()
+        sampler.join()
         lat = [(stable[k] - created[k]) * 1000 for k in created if k in stable]
+        res["queue_depth_mean"] = sum(depths) / len(depths) if depths else float("nan")
+        res["queue_depth_max"] = max(depths, default=float("nan"))
         res["apply_n"] = len(lat)
         res["apply_p50"] = pct(lat, 50) if lat else float("nan")
         res["apply_p99"] = pct(lat, 99) if lat else float("nan")
@@ -382,6 +414,10 @@ def main() -> int:
             "steady: apply->stable Deployment of a new model, p50 / p99 (ms)",
             f"{g('apply_p50'):.0f} / {g('apply_p99'):.0f} ({g('apply_n')} of "
             f"{args.steady_applies})",
+        ),
+        (
+            "steady: ModelDeployment keys waiting for a worker meanwhile, mean / max",
+            f"{g('queue_depth_mean'):.1f} / {g('queue_depth_max'):.0f}",
         ),
         ("operator peak RSS (MB)", f"{g('rss'):.0f}"),
         ("restart: to every object reconciled (s)", f"{g('restart_s'):.1f}"),
