@@ -29,13 +29,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -44,10 +42,10 @@ from typing import Any
 from playwright.sync_api import Page, sync_playwright
 
 from modelship_testenv import Cluster
+from modelship_testenv.dashboard import DashboardProcess
 from modelship_testenv.harness import OperatorProcess, install_crds
 
 CHROMIUM = "/usr/bin/chromium"
-SERVING = re.compile(r"modelship dashboard: serving on (http://127\.0\.0\.1:\d+/)")
 # Stamps every change of a fleet cell: [Date.now(), row key, field, text].
 OBSERVER = """() => {
   window.__changes = [];
@@ -114,53 +112,6 @@ def pct(values: list[float], q: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-
-
-class Dashboard:
-    def __init__(self, kubeconfig: Path, log: Path) -> None:
-        self.log = log.open("w")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "modelship",
-                "dashboard",
-                "--port",
-                "0",
-                "--kubeconfig",
-                str(kubeconfig),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.url = ""
-        found = threading.Event()
-        stdout = self.proc.stdout
-        assert stdout is not None
-
-        def read() -> None:
-            for line in stdout:
-                self.log.write(line)
-                m = SERVING.search(line)
-                if m and not found.is_set():
-                    self.url = m.group(1)
-                    found.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        if not found.wait(60):
-            self.stop()
-            raise RuntimeError(f"no serving line from the dashboard; see {log}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.log.close()
 
 
 def page_loads(browser: Any, url: str, rows: int, loads: int) -> dict[str, list[float]]:
@@ -272,7 +223,8 @@ def main() -> int:
             return all((st[n].get("canary") or {}).get("phase") == "Paused" for n in paused)
 
         wait(f"{len(paused)} canaries paused", canaries, args.timeout, 2)
-        dash = Dashboard(kubeconfig, workdir / "dashboard.log")
+        dash = DashboardProcess(kubeconfig, workdir / "dashboard.log")
+        dash.start()
         url = f"{dash.url}?namespace={ns}"
         with sync_playwright() as p:
             argv = ["--no-sandbox"] if os.geteuid() == 0 else []

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from modelship.kube import connect
+from modelship_testenv.dashboard import DashboardProcess
 from modelship_testenv.loadgen import LoadGenerator
 from modelship_testenv.podrunner import PodRunner
 from modelship_testenv.prometheus import PrometheusProcess
@@ -45,7 +43,7 @@ CHECKS = [
     {"name": "p90-latency", "latency": {"quantile": 0.9, "max": "250ms"}},
     {"name": "errors", "errorRate": {"max": 0.05}},
 ]
-SERVING = re.compile(r"modelship dashboard: serving on (http://127\.0\.0\.1:\d+/)")
+Dashboard = DashboardProcess  # the tests start it as a user does
 
 
 def plain_version(v: str) -> dict[str, Any]:
@@ -315,79 +313,6 @@ def readonly_kubeconfig(kubectl: Kubectl, ns: str, path: Path) -> Path:
 def delete_readonly(kubectl: Kubectl, ns: str) -> None:
     for kind in ("clusterrolebinding", "clusterrole"):
         kubectl.run("delete", kind, f"modelship-viewer-{ns}", check=False)
-
-
-class Dashboard:
-    """`modelship dashboard --port 0` as a user runs it, with the given kubeconfig; the
-    URL is what it prints on its serving line."""
-
-    def __init__(self, kubeconfig: Path, log: Path, *extra: str) -> None:
-        self.log_path = log
-        self.argv = [
-            sys.executable,
-            "-m",
-            "modelship",
-            "dashboard",
-            "--port",
-            "0",
-            "--kubeconfig",
-            str(kubeconfig),
-            *extra,
-        ]
-        self.proc: subprocess.Popen[str] | None = None
-        self.url = ""
-        self._lines: list[str] = []
-
-    def start(self, timeout: float = 30) -> str:
-        self._log: IO[str] = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        found = threading.Event()
-        stdout = self.proc.stdout
-        assert stdout is not None
-
-        def read() -> None:
-            for line in stdout:
-                self._lines.append(line)
-                self._log.write(line)
-                self._log.flush()
-                m = SERVING.search(line)
-                if m and not found.is_set():
-                    self.url = m.group(1)
-                    found.set()
-
-        threading.Thread(target=read, daemon=True).start()
-
-        def serving() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, (
-                f"modelship dashboard exited:\n{self.log_tail()}"
-            )
-            return found.is_set()
-
-        wait_for("the dashboard's serving line", serving, timeout)
-        return self.url
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text()[-chars:]
-        except OSError:
-            return "".join(self._lines)[-chars:]
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if hasattr(self, "_log"):
-            self._log.close()
 
 
 def launch_chromium(playwright: Any) -> Any:

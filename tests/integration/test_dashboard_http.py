@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import queue
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from modelship_testenv.dashboard import DashboardProcess
 from modelship_testenv.harness import OperatorProcess
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, model_deployment
@@ -30,60 +29,22 @@ from tests.integration.test_serving import md
 
 pytestmark = pytest.mark.cluster
 
-SERVING = re.compile(r"^modelship dashboard: serving on (http://127\.0\.0\.1:(\d+)/)$")
+SERVING_LINE = "modelship dashboard: serving on {}"
 
 
 class Dashboard:
-    """`python -m modelship dashboard --port 0`, stopped by pid."""
+    """The dashboard for one namespace, with an HTTP client on its URL."""
 
     def __init__(self, kubeconfig: Path, namespace: str, log: Path) -> None:
-        self.log = log
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "modelship",
-                "dashboard",
-                "--port",
-                "0",
-                "-n",
-                namespace,
-                "--kubeconfig",
-                str(kubeconfig),
-                "-v",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=open(log, "wb"),  # noqa: SIM115 - the child holds it
-            stdin=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
-        lines: queue.Queue[str] = queue.Queue()
-        assert self.proc.stdout is not None
-        out = self.proc.stdout
-
-        def read() -> None:
-            for line in out:
-                lines.put(line)
-
-        threading.Thread(target=read, daemon=True).start()
-        try:
-            first = lines.get(timeout=30)
-        except queue.Empty:
-            self.stop()
-            raise AssertionError(f"no serving line in 30s; log:\n{log.read_text()}") from None
-        m = SERVING.match(first.rstrip("\n"))
-        assert m, f"unexpected first line {first!r}"
-        self.url, self.port = m.group(1), int(m.group(2))
+        self.process = DashboardProcess(kubeconfig, log, "-n", namespace, "-v")
+        self.url = self.process.start(timeout=30)
+        self.port = self.process.port
+        # The serving line is the first and only thing it prints on stdout.
+        assert self.process.lines == [SERVING_LINE.format(self.url)], self.process.lines
         self.client = httpx.Client(base_url=self.url, timeout=20)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        self.process.stop()
 
     def csrf(self, path: str) -> str:
         page = self.client.get(path)
