@@ -37,17 +37,15 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config, watch
-from prometheus_client.parser import text_string_to_metric_families
 
 from apply_bench import fresh_namespace, pct, peak_rss_mb
-from idle_bench import cpu_seconds, reconciles, wait_all
+from idle_bench import cpu_seconds, metric_sum, reconciles, wait_all
 from modelship_testenv import Cluster
 from modelship_testenv import prometheus as prometheus_env
 from modelship_testenv.cluster import free_port
@@ -186,14 +184,7 @@ def child_times(
 
 def queue_depth(metrics_url: str) -> float:
     """ModelDeployment keys waiting for a reconcile worker (modelship_workqueue_depth)."""
-    with urllib.request.urlopen(metrics_url, timeout=5) as resp:
-        text = resp.read().decode()
-    return sum(
-        s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "modelship_workqueue_depth" and s.labels.get("queue") == "ModelDeployment"
-    )
+    return metric_sum(metrics_url, "modelship_workqueue_depth", queue="ModelDeployment")
 
 
 def paused(status: dict[str, Any]) -> bool:

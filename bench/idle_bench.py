@@ -51,15 +51,20 @@ def manifest(name: str, version: str) -> dict[str, Any]:
     }
 
 
-def reconciles(metrics_url: str) -> float:
+def metric_sum(metrics_url: str, name: str, **labels: str) -> float:
+    """The sum of the operator's samples named ``name`` whose labels include ``labels``."""
     with urllib.request.urlopen(metrics_url, timeout=5) as resp:
         text = resp.read().decode()
     return sum(
         s.value
         for family in text_string_to_metric_families(text)
         for s in family.samples
-        if s.name == "modelship_reconcile_total"
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
     )
+
+
+def reconciles(metrics_url: str) -> float:
+    return metric_sum(metrics_url, "modelship_reconcile_total")
 
 
 def cpu_seconds(pid: int) -> float:

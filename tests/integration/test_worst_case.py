@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from modelship_testenv.cluster import free_port
 from modelship_testenv.harness import OperatorProcess
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import model_deployment
+from tests.integration.test_canary import reconciles
 from tests.integration.test_serving import condition, md
 
 pytestmark = pytest.mark.cluster
@@ -61,19 +60,6 @@ def largest(name: str, env_value_chars: int) -> dict[str, Any]:
 
 def size(obj: dict[str, Any]) -> int:
     return len(json.dumps(obj, separators=(",", ":")))
-
-
-def reconciles(op: OperatorProcess) -> float:
-    """How many ModelDeployment reconciles the operator has made, ok or not."""
-    assert op.metrics_url is not None
-    with urllib.request.urlopen(op.metrics_url, timeout=5) as resp:
-        text = resp.read().decode()
-    return sum(
-        s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "modelship_reconcile_total" and s.labels["kind"] == "ModelDeployment"
-    )
 
 
 @pytest.fixture
@@ -149,9 +135,9 @@ def test_the_largest_admitted_spec_is_served_without_a_hot_loop(
 
     # No hot loop: with 1 s pauses and analysis every hour, the operator has at most one
     # step a second to take; a loop on this object's size would be hundreds of reconciles.
-    before, t0 = reconciles(own_operator), time.monotonic()
+    before, t0 = sum(reconciles(own_operator.metrics_url or "").values()), time.monotonic()
     wait_for("20 s to pass", lambda: time.monotonic() - t0 >= 20, timeout=30, interval=1)
-    count = reconciles(own_operator) - before
+    count = sum(reconciles(own_operator.metrics_url or "").values()) - before
     print(f"reconciles of the largest spec over 20 s of its canary: {count}")
     assert count <= 60, count
     degraded = condition(md(kubectl, namespace, "big"), "Degraded")
