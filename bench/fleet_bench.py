@@ -44,6 +44,7 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
+import histograms
 from apply_bench import fresh_namespace, pct, peak_rss_mb
 from idle_bench import cpu_seconds, metric_sum, reconciles, wait_all
 from modelship_testenv import Cluster
@@ -251,6 +252,7 @@ def main() -> int:
         return op
 
     res: dict[str, Any] = {"models": n}
+    phases: dict[str, tuple[histograms.Snapshot, float]] = {}
     op: OperatorProcess | None = None
     stop = threading.Event()
     try:
@@ -304,9 +306,12 @@ def main() -> int:
 
         if args.without != "drift":
             res["drift_seen"] = wait_all(custom, ns, n, has_drift, args.timeout)
+        url = op.metrics_url or ""
+        h0 = histograms.snapshot(url)
         a0, c0, t0 = api_requests(kubectl), cpu_seconds(op.pid), time.monotonic()
         time.sleep(args.drift_interval * args.drift_intervals)
         a1, c1, t1 = api_requests(kubectl), cpu_seconds(op.pid), time.monotonic()
+        phases["steady"] = (histograms.between(h0, histograms.snapshot(url)), t1 - t0)
         res["steady_cpu_per_interval"] = (c1 - c0) / args.drift_intervals
         res["steady_cpu_pct"] = 100 * (c1 - c0) / (t1 - t0)
         res["api_rps"] = (a1 - a0) / (t1 - t0)
@@ -318,15 +323,15 @@ def main() -> int:
         depths: list[float] = []  # ModelDeployment keys waiting for a worker, sampled
         sampling = threading.Event()
 
-        url = op.metrics_url or ""
-
         def sample_depth() -> None:
+            # Every 0.5 s: each read renders all the operator's series, in its process.
             while not sampling.is_set():
                 with contextlib.suppress(OSError):
                     depths.append(queue_depth(url))
-                time.sleep(0.1)
+                time.sleep(0.5)
 
         sampler = threading.Thread(target=sample_depth, daemon=True)
+        h0, t0 = histograms.snapshot(url), time.monotonic()
         sampler.start()
         for i in range(args.steady_applies):
             name = f"new-{i:03d}"
@@ -345,6 +350,10 @@ def main() -> int:
             time.sleep(0.2)
         sampling.set()
         sampler.join()
+        phases["steady applies"] = (
+            histograms.between(h0, histograms.snapshot(url)),
+            time.monotonic() - t0,
+        )
         lat = [(stable[k] - created[k]) * 1000 for k in created if k in stable]
         res["queue_depth_mean"] = sum(depths) / len(depths) if depths else float("nan")
         res["queue_depth_max"] = max(depths, default=float("nan"))
@@ -415,6 +424,9 @@ def main() -> int:
     ]
     for k, v in rows:
         print(f"| {k} | {v} |")
+    for phase, (diff, seconds) in phases.items():
+        print(f"\nwhere the operator's time went, {phase} ({seconds:.0f} s):\n")
+        print("\n".join(histograms.table(diff, seconds)))
     return 0
 
 

@@ -147,6 +147,33 @@ OPERATOR = Row(
             "keep up (more workers, or shard the fleet).",
         ),
         Panel(
+            "Work queue wait",
+            (
+                Target(
+                    "histogram_quantile(0.99, sum by (le, queue, lane) "
+                    f"(rate(modelship_workqueue_queue_duration_seconds_bucket{RATE})))",
+                    "{{queue}} {{lane}} p99",
+                ),
+            ),
+            "p99 of the time a key waited for a worker, by queue and lane (urgent: the "
+            "object itself changed). High for urgent keys: every worker is busy.",
+            unit="s",
+        ),
+        Panel(
+            "API server request latency",
+            quantiles("modelship_kube_request_duration_seconds", "verb"),
+            "p50, p95 and p99 of the operator's requests to the Kubernetes API server, by "
+            "verb. Most of a slow reconcile is usually here.",
+            unit="s",
+        ),
+        Panel(
+            "Metrics provider latency",
+            quantiles("modelship_metrics_query_duration_seconds", "provider"),
+            "p50, p95 and p99 of one metrics read (a PromQL query, a scrape of one pod), "
+            "by provider.",
+            unit="s",
+        ),
+        Panel(
             "Leader",
             (Target("max by (pod) (modelship_leader)", "{{pod}}", instant=True),),
             "1 for the replica that may write (holds the Lease), 0 for standbys.",

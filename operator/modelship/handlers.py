@@ -77,15 +77,24 @@ options = Options()
 class _Runtime:
     """State shared by the handlers for the life of the operator process."""
 
-    def __init__(self, shard: Shard, workers: int = 8) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
+    def __init__(
+        self, shard: Shard, workers: int = 8, urgent_workers: int = 2, promoters: int = 2
+    ) -> None:
+        # A thread for every worker of both queues, so none waits for another's thread.
+        threads = workers + urgent_workers + promoters
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="reconcile")
         self.cache = ChildCache()
-        self.kube = kube = connect(pool_size=workers * 2)
+        self.kube = kube = connect(pool_size=threads + 4, on_request=telemetry.kube_request)
         self.shard = shard
         self.members = Membership(sharded=shard.selector is not None)
         controller = ModelDeploymentController(kube, self.cache, shard)
         self.reconcile = Reconcile(controller, Executor(kube, self.cache))
-        self.queue: WorkQueue[Key] = WorkQueue(self._reconcile, workers=workers)
+        self.queue: WorkQueue[Key] = WorkQueue(
+            self._reconcile,
+            workers=workers,
+            urgent_workers=urgent_workers,
+            on_wait=telemetry.queue_waited("ModelDeployment"),
+        )
         self.keeper = ChildKeeper(
             self.members, self.cache, controller, self.executor, self.queue.add
         )
@@ -93,7 +102,9 @@ class _Runtime:
         # ModelPromotions: their own queue (a key is a promotion's), and which promotions
         # read or write each ModelDeployment, so its changes reach them at once.
         self.promote = model_promotion_reconcile(kube, shard=shard)
-        self.promotions: WorkQueue[Key] = WorkQueue(self._promote, workers=2)
+        self.promotions: WorkQueue[Key] = WorkQueue(
+            self._promote, workers=promoters, on_wait=telemetry.queue_waited("ModelPromotion")
+        )
         telemetry.watch_queue("ModelDeployment", self.queue.depth)
         telemetry.watch_queue("ModelPromotion", self.promotions.depth)
         self.promotions_seen: dict[Key, tuple[Any, ...]] = {}

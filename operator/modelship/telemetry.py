@@ -1,6 +1,7 @@
 """The operator's own metrics (prometheus-client), served with ``--metrics-address``.
 
-Reconciles (count by result, duration), work queue depth, canaries started/promoted/
+Reconciles (count by result, duration), work queue depth and wait, the latency of
+requests to the API server and of metrics reads, canaries started/promoted/
 aborted and their set and actual weights, each analysis check's last value and verdict,
 drift scores, retraining Jobs by outcome, per ModelDeployment. The Grafana dashboard
 (hack/grafana.py) reads these names; its unit test fails on a name used there and
@@ -83,6 +84,29 @@ QUEUE_DEPTH = Gauge(
     "Keys waiting for a worker in a work queue (not those being reconciled, nor timers "
     "not yet due), by queue: ModelDeployment, ModelPromotion.",
     ["queue"],
+    registry=REGISTRY,
+)
+QUEUE_WAIT_SECONDS = Histogram(
+    "modelship_workqueue_queue_duration_seconds",
+    "Time a key waited in a work queue for a worker, by queue and lane (urgent: the "
+    "object's spec or annotations changed; normal: a child moved, a timer fired).",
+    ["queue", "lane"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+KUBE_REQUEST_SECONDS = Histogram(
+    "modelship_kube_request_duration_seconds",
+    "Time one request to the Kubernetes API server took, from sending it to its body "
+    "read, by verb and resource (a plural, with /status for the status subresource).",
+    ["verb", "resource"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+METRICS_QUERY_SECONDS = Histogram(
+    "modelship_metrics_query_duration_seconds",
+    "Time one read of a metrics provider took (a PromQL query; a scrape of one pod), by provider.",
+    ["provider"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
 CANARY_WEIGHT = Gauge(
@@ -194,6 +218,20 @@ def watch_queue(queue: str, depth: Callable[[], int]) -> None:
     """The depth of work queue ``queue``, read from ``depth`` when scraped (nothing to keep
     in step on every add)."""
     QUEUE_DEPTH.labels(queue).set_function(depth)
+
+
+def queue_waited(queue: str) -> Callable[[float, bool], None]:
+    """The work queue's ``on_wait`` for ``queue``: observes the wait by lane."""
+
+    def observe(seconds: float, urgent: bool) -> None:
+        QUEUE_WAIT_SECONDS.labels(queue, "urgent" if urgent else "normal").observe(seconds)
+
+    return observe
+
+
+def kube_request(verb: str, resource: str, seconds: float) -> None:
+    """The Kubernetes client's ``on_request``."""
+    KUBE_REQUEST_SECONDS.labels(verb, resource).observe(seconds)
 
 
 def canary_weights(namespace: str, name: str, status: ModelDeploymentStatus) -> None:

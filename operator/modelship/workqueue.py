@@ -12,7 +12,10 @@ timer due sooner fires up to that much late, which no decision depends on.
 
 Two lanes: keys added as ``urgent`` (a user changed the object) are taken before
 the others (a child's status moved, a timer fired), so a burst of child events
-never delays acting on a new spec.
+never delays acting on a new spec. Taken first is not enough when every worker is busy
+with a slow analysis round (a fleet's rounds take ~0.2 s each, mostly waiting on the
+API server and Prometheus): ``urgent_workers`` more workers take urgent keys only, so a
+new or changed object starts at once instead of waiting for a round to end.
 
 Backoff is per key, but a run of failures across keys (``outage_after`` in a row, no
 success between) is a shared cause: the API server down, restarting or throttling. The
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
@@ -61,8 +65,12 @@ class WorkQueue(Generic[K]):
         clock: Clock | None = None,
         min_requeue: float = 1.0,
         outage_after: int = 3,
+        on_wait: Callable[[float, bool], None] | None = None,
+        urgent_workers: int = 0,
     ) -> None:
-        """``clock`` schedules the delayed adds; None (production) means the running loop."""
+        """``clock`` schedules the delayed adds; None (production) means the running loop.
+        ``on_wait(seconds, urgent)`` is told, as a worker takes a key, how long it waited
+        since it was added (client-go's queue duration)."""
         self._worker = worker
         self._clock = clock
         self._workers = workers
@@ -72,7 +80,8 @@ class WorkQueue(Generic[K]):
         self._min_requeue = min_requeue
         self._lanes: tuple[deque[K], deque[K]] = (deque(), deque())  # urgent, normal
         self._urgent: set[K] = set()  # dirty keys that asked for the urgent lane
-        self._available = asyncio.Semaphore(0)
+        self._urgent_workers = urgent_workers
+        self._idle: list[tuple[bool, asyncio.Future[None]]] = []  # (urgent only, wake-up)
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
         self._timers: dict[K, tuple[float, Timer]] = {}
@@ -81,6 +90,11 @@ class WorkQueue(Generic[K]):
         self._failed_in_a_row = 0  # reconciles failed since the last success, any key
         self._forgotten: set[K] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._on_wait = on_wait
+        self._added: dict[K, float] = {}  # dirty key -> when it became dirty
+
+    def _now(self) -> float:
+        return self._clock.time() if self._clock is not None else time.monotonic()
 
     def add(self, key: K, urgent: bool = False) -> None:
         self._forgotten.discard(key)
@@ -89,21 +103,48 @@ class WorkQueue(Generic[K]):
             if key in self._dirty and key in self._lanes[1]:
                 self._lanes[1].remove(key)  # promote a key already waiting
                 self._lanes[0].append(key)
+                self._wake(urgent=True)
         if key in self._dirty:
             return
         self._dirty.add(key)
+        self._added[key] = self._now()
         if key not in self._processing:
             self._push(key)
 
     def _push(self, key: K) -> None:
-        self._lanes[0 if key in self._urgent else 1].append(key)
-        self._available.release()
+        urgent = key in self._urgent
+        self._lanes[0 if urgent else 1].append(key)
+        self._wake(urgent)
 
-    async def _get(self) -> K:
-        await self._available.acquire()
+    def _wake(self, urgent: bool) -> None:
+        """A key entered a lane (``urgent``: the urgent one)."""
+        # Wake every idle worker that may take it (all, for an urgent key); each looks at
+        # the lanes again and one that finds nothing waits again. Waking only one can
+        # strand a key: woken for it, a general worker may take an urgent key pushed
+        # meanwhile, while the urgent-only worker woken for that one finds nothing.
+        woken = [e for e in self._idle if urgent or not e[0]]
+        self._idle = [e for e in self._idle if e not in woken]
+        for _, waiter in woken:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _get(self, urgent_only: bool = False) -> K:
+        while not self._lanes[0] and (urgent_only or not self._lanes[1]):
+            waiter = asyncio.get_running_loop().create_future()
+            entry = (urgent_only, waiter)
+            self._idle.append(entry)
+            try:
+                await waiter
+            finally:
+                if entry in self._idle:  # cancelled while idle
+                    self._idle.remove(entry)
         lane = self._lanes[0] if self._lanes[0] else self._lanes[1]
         key = lane.popleft()
+        urgent = lane is self._lanes[0]
         self._urgent.discard(key)
+        added = self._added.pop(key, None)
+        if self._on_wait is not None and added is not None:
+            self._on_wait(self._now() - added, urgent)
         return key
 
     def depth(self) -> int:
@@ -145,9 +186,9 @@ class WorkQueue(Generic[K]):
         if timer:
             timer[1].cancel()
 
-    async def _run_one(self) -> None:
+    async def _run_one(self, urgent_only: bool = False) -> None:
         while True:
-            key = await self._get()
+            key = await self._get(urgent_only)
             self._dirty.discard(key)
             self._processing.add(key)
             try:
@@ -183,6 +224,10 @@ class WorkQueue(Generic[K]):
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run_one()) for _ in range(self._workers)]
+        self._tasks += [
+            asyncio.create_task(self._run_one(urgent_only=True))
+            for _ in range(self._urgent_workers)
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:

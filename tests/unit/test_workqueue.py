@@ -413,3 +413,93 @@ def test_a_key_failing_alone_among_successes_keeps_its_backoff() -> None:
         await q.stop()
 
     run(main)
+
+
+def test_each_key_taken_reports_how_long_it_waited_and_its_lane() -> None:
+    async def main() -> None:
+        changed = Signal()
+        clock = FakeClock(changed)
+        waits: list[tuple[float, bool]] = []
+        ran: list[str] = []
+
+        async def worker(key: str) -> float | None:
+            ran.append(key)
+            changed.notify()
+            return None
+
+        q: WorkQueue[str] = WorkQueue(
+            worker, workers=1, clock=clock, on_wait=lambda s, u: waits.append((s, u))
+        )
+        q.add("n")
+        clock.advance(1.5)
+        q.add("u", urgent=True)
+        q.add("n")  # already waiting: its wait still counts from the first add
+        clock.advance(0.5)
+        q.start()
+        await changed.wait_until("both runs", lambda: len(ran) == 2)
+        await q.stop()
+        assert ran == ["u", "n"]
+        assert waits == [(0.5, True), (2.0, False)]
+
+    run(main)
+
+
+def test_urgent_workers_take_an_urgent_key_while_every_other_worker_is_busy() -> None:
+    # Two general workers stuck in slow rounds: a new object (urgent) still runs at once
+    # on the urgent-only worker; a normal key waits for a general one.
+    async def main() -> None:
+        changed = Signal()
+        release = asyncio.Event()
+        started: list[str] = []
+
+        async def worker(key: str) -> float | None:
+            started.append(key)
+            changed.notify()
+            if key.startswith("slow"):
+                await release.wait()
+            return None
+
+        q: WorkQueue[str] = WorkQueue(worker, workers=2, urgent_workers=1, clock=FakeClock(changed))
+        q.start()
+        q.add("slow1")
+        q.add("slow2")
+        await changed.wait_until("both slow rounds", lambda: len(started) == 2)
+        q.add("normal")
+        q.add("new", urgent=True)
+        await changed.wait_until("the urgent key", lambda: "new" in started)
+        # A sentinel urgent key: the reserved worker takes it too, and never the normal
+        # key, which would have started before it had the reserved worker taken it.
+        q.add("new2", urgent=True)
+        await changed.wait_until("the second urgent key", lambda: "new2" in started)
+        assert "normal" not in started
+        release.set()
+        await changed.wait_until("the normal key", lambda: "normal" in started)
+        await q.stop()
+
+    run(main)
+
+
+def test_a_waiting_key_made_urgent_wakes_an_urgent_worker() -> None:
+    async def main() -> None:
+        changed = Signal()
+        release = asyncio.Event()
+        started: list[str] = []
+
+        async def worker(key: str) -> float | None:
+            started.append(key)
+            changed.notify()
+            if key == "slow":
+                await release.wait()
+            return None
+
+        q: WorkQueue[str] = WorkQueue(worker, workers=1, urgent_workers=1, clock=FakeClock(changed))
+        q.start()
+        q.add("slow")
+        await changed.wait_until("the slow round", lambda: started == ["slow"])
+        q.add("k")  # normal: waits for the general worker
+        q.add("k", urgent=True)  # the user changed it meanwhile
+        await changed.wait_until("k on the urgent worker", lambda: "k" in started)
+        release.set()
+        await q.stop()
+
+    run(main)

@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,6 +83,19 @@ def apply_body(obj: Obj) -> bytes:
     return _NOT_YAML.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()
 
 
+def resource_of(path: str) -> str:
+    """The resource a request path names, for the request-latency metric: the plural
+    after the version or namespace (``deployments``), ``/status`` for that subresource;
+    a discovery path (``/apis/apps/v1``) is ``discovery``."""
+    parts = path.strip("/").split("/")
+    rest = parts[2:] if parts[0] == "api" else parts[3:]
+    if rest[:1] == ["namespaces"] and len(rest) > 2:
+        rest = rest[2:]
+    if not rest:
+        return "discovery"
+    return f"{rest[0]}/{rest[2]}" if len(rest) > 2 else rest[0]
+
+
 def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
     return f"{collection_path(api_version, kind, namespace)}/{name}"
 
@@ -107,9 +121,16 @@ def _kubeconfig(path: str | None) -> str:
     return path or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
 
 
-def connect(pool_size: int = 16, kubeconfig: str | None = None, context: str | None = None) -> Kube:
+def connect(
+    pool_size: int = 16,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    on_request: RequestObserver | None = None,
+) -> Kube:
     """``kubeconfig`` if given; else in-cluster config in a pod; else $KUBECONFIG or
-    ~/.kube/config. ``context``: that kubeconfig context instead of the current one."""
+    ~/.kube/config. ``context``: that kubeconfig context instead of the current one.
+    ``on_request(verb, resource, seconds)`` is told of every request (the operator's
+    request-latency metric)."""
     cfg = client.Configuration()
     try:
         if kubeconfig or context:
@@ -120,7 +141,7 @@ def connect(pool_size: int = 16, kubeconfig: str | None = None, context: str | N
             config_file=_kubeconfig(kubeconfig), context=context, client_configuration=cfg
         )
     cfg.connection_pool_maxsize = pool_size
-    return Kube(client.ApiClient(cfg))
+    return Kube(client.ApiClient(cfg), on_request)
 
 
 # How long an answer about which kinds the API server serves is trusted: a CRD
@@ -128,9 +149,13 @@ def connect(pool_size: int = 16, kubeconfig: str | None = None, context: str | N
 DISCOVERY_TTL_SECONDS = 30.0
 
 
+RequestObserver = Callable[[str, str, float], None]
+
+
 class Kube:
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: client.ApiClient, on_request: RequestObserver | None = None) -> None:
         self.api = api
+        self.on_request = on_request
         self.instance = os.environ.get("POD_NAME") or socket.gethostname()
         # The instance in the User-Agent tells two replicas apart in the API server's
         # audit log (the leader election tests count each one's writes there).
@@ -167,6 +192,7 @@ class Kube:
         # Reviews (SelfSubjectReview, ...) are POSTs that change nothing.
         if fenced and method != "GET" and not path.endswith("reviews"):
             fence.check(f"{method} {path}")
+        started = time.perf_counter()
         try:
             method, url, headers, body, post = self.api.param_serialize(
                 method,
@@ -183,6 +209,9 @@ class Kube:
             raw, status = (exc.body or b""), int(exc.status or 0)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransientError(f"{method} {path}: {exc}") from exc
+        finally:
+            if self.on_request is not None:
+                self.on_request(method, resource_of(path), time.perf_counter() - started)
         try:
             data = json.loads(raw or b"{}")
         except ValueError:  # e.g. a plain-text "404 page not found" for an unknown kind
@@ -201,9 +230,14 @@ class Kube:
             raise AlreadyExistsError(message)
         raise TransientError(f"{method} {path}: {status} {message}")
 
-    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+    def get(
+        self, api_version: str, kind: str, namespace: str, name: str, cached: bool = False
+    ) -> Obj | None:
+        """The object, or None. ``cached``: served from the API server's watch cache
+        (resourceVersion=0: cheaper, possibly a moment old), not a quorum read of etcd."""
+        query = [("resourceVersion", "0")] if cached else None
         try:
-            return self._call("GET", object_path(api_version, kind, namespace, name))
+            return self._call("GET", object_path(api_version, kind, namespace, name), query=query)
         except NotFoundError:
             return None
 

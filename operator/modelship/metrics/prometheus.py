@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import httpx
 
+from modelship import telemetry
 from modelship.metrics import BackendUnreachable, Labels, ProviderError
 
 
@@ -36,10 +38,14 @@ class PrometheusProvider:
     def query(self, promql: str) -> list[dict[str, Any]]:
         """An instant query's result vector; ProviderError if it cannot be had or its
         answer is not the shape the HTTP API documents."""
+        started = time.perf_counter()
         try:
             resp = self.client.get(f"{self.address}/api/v1/query", params={"query": promql})
         except httpx.HTTPError as exc:
             raise BackendUnreachable(f"Prometheus at {self.address} unreachable: {exc}") from exc
+        finally:
+            elapsed = time.perf_counter() - started
+            telemetry.METRICS_QUERY_SECONDS.labels(self.name).observe(elapsed)
         try:
             body = resp.json()
         except ValueError as exc:

@@ -24,6 +24,7 @@ import httpx
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
+from modelship import telemetry
 from modelship.metrics import Labels, ProviderError
 
 Series = tuple[str, tuple[tuple[str, str], ...]]
@@ -100,12 +101,16 @@ class ScrapeProvider:
         failures = []
         span = min(self.keep, self._longest_window) if self._longest_window else self.keep
         for url in urls:
+            started = time.perf_counter()
             try:
                 resp = self.client.get(url)
                 resp.raise_for_status()
             except httpx.HTTPError as exc:
                 failures.append(f"{url}: {exc}")
                 continue
+            finally:
+                elapsed = time.perf_counter() - started
+                telemetry.METRICS_QUERY_SECONDS.labels(self.name).observe(elapsed)
             try:
                 values = self._parse(resp.text)
             except ValueError as exc:
