@@ -26,8 +26,11 @@ class ConfigMaps:
             "data": {"reference.json": text},
         }
 
-    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    def get(
+        self, api_version: str, kind: str, namespace: str, name: str, cached: bool = False
+    ) -> dict[str, Any] | None:
         assert (api_version, kind) == ("v1", "ConfigMap")
+        assert cached, "a reference is read from the API server's watch cache"
         return self.items.get(name)
 
 

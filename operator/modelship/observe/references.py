@@ -22,7 +22,9 @@ class References:
         """spec.drift's reference, or why there is none (missing ConfigMap or key,
         or invalid JSON, naming the field)."""
         ref = drift.reference.config_map_ref
-        cm = self.kube.get("v1", "ConfigMap", namespace, ref.name)
+        # From the API server's watch cache (any recent version), not a read through to
+        # etcd: read once per drift window and analysis round of every ModelDeployment.
+        cm = self.kube.get("v1", "ConfigMap", namespace, ref.name, cached=True)
         if cm is None:
             return f"drift reference: ConfigMap {namespace}/{ref.name} not found"
         data = cm.get("data") or {}
