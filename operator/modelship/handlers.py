@@ -23,6 +23,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -87,7 +88,7 @@ class _Runtime:
         self.kube = kube = connect(pool_size=threads + 4, on_request=telemetry.kube_request)
         self.shard = shard
         self.members = Membership(sharded=shard.selector is not None)
-        controller = ModelDeploymentController(kube, self.cache, shard)
+        self.controller = controller = ModelDeploymentController(kube, self.cache, shard)
         self.reconcile = Reconcile(controller, Executor(kube, self.cache))
         self.queue: WorkQueue[Key] = WorkQueue(
             self._reconcile,
@@ -119,6 +120,10 @@ class _Runtime:
     def start_work(self) -> None:
         """Run the queues (this replica leads). Keys kopf enqueued while it was a
         standby are waiting in them: every object is reconciled at once."""
+        if not self.members.sharded:
+            # A shard's ModelDeployment may have moved in from another shard, with the
+            # children that one wrote: a shard reads them as before.
+            self.controller.observer.writing_since = datetime.now(UTC)
         self.queue.start()
         self.promotions.start()
         self.working = True

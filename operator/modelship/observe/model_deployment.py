@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from modelship.api import GROUP, KIND, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
 from modelship.cache import ChildCache
-from modelship.conditions import rfc3339
+from modelship.conditions import parse_time, rfc3339
 from modelship.decisions.analysis import active, plan_round, window_pending
 from modelship.decisions.commands import requested
 from modelship.decisions.drift import window_due
@@ -51,6 +51,9 @@ from modelship.routing import router_for
 log = logging.getLogger(__name__)
 API_VERSION = f"{GROUP}/{VERSION}"
 JOB_NAME = "batch.kubernetes.io/job-name"  # set by the Job controller on its pods
+# An object created this long after this replica began to write is one whose children
+# it alone can have made: the API server's clock and ours may differ by this much.
+CLOCK_SKEW = timedelta(seconds=5)
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -116,6 +119,10 @@ class DeploymentObserver:
         self.readings = Readings()
         self.references = References(kube)
         self.revisions = RevisionStore(kube)
+        # When this replica began to write (the operator started, or won the lease).
+        # Every child it has written since is in the cache and every ControllerRevision
+        # in ``revisions``; a previous leader stopped writing before then (the fence).
+        self.writing_since: datetime | None = None
 
     def target(self, namespace: str, name: str) -> Target | None:
         obj = self.kube.get(API_VERSION, KIND, namespace, name)
@@ -152,9 +159,13 @@ class DeploymentObserver:
         children = self._children(owner)
         live = live_revision(children, owner)
         names = needed(spec, previous, asked) | ({live} if live is not None else set())
-        stored = self.revisions.read(owner, names)
+        # A ModelDeployment created since this replica began to write has no child but
+        # the ones it wrote: what it does not know of does not exist, so its first
+        # reconcile applies the Deployment without two reads answering 404 first.
+        ours = self._created_while_writing(meta)
+        stored = self.revisions.read(owner, names, known_only=ours)
         stable = previous.stable_revision
-        if live is None and (stable is None or stable.name not in stored):
+        if live is None and not ours and (stable is None or stable.name not in stored):
             # The stable revision is to be derived from what runs, and the watch-fed cache
             # may not have seen the stable Deployment yet (an operator just started): ask.
             live = self._live_stable(owner)
@@ -191,6 +202,16 @@ class DeploymentObserver:
         if jobs is None:
             return snapshot
         return replace(snapshot, jobs=tuple(jobs), job_results=results)
+
+    def _created_while_writing(self, meta: Mapping[str, Any]) -> bool:
+        since = self.writing_since
+        created = meta.get("creationTimestamp")
+        if since is None or not created or self.cache is None:
+            return False
+        try:
+            return parse_time(str(created)) >= since + CLOCK_SKEW
+        except ValueError:
+            return False
 
     # ----- children -------------------------------------------------------------------
 

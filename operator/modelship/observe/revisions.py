@@ -21,12 +21,18 @@ class RevisionStore:
         self.kube = kube
         self._kept: dict[tuple[str, str, str], Obj] = {}
 
-    def read(self, owner: Owner, revisions: Iterable[str]) -> dict[str, Obj]:
-        """The stored ControllerRevision of each revision hash that has one."""
+    def read(
+        self, owner: Owner, revisions: Iterable[str], known_only: bool = False
+    ) -> dict[str, Obj]:
+        """The stored ControllerRevision of each revision hash that has one.
+        ``known_only``: only those already known (the owner's every revision was created
+        by this process, and remembered)."""
         out = {}
         for revision in sorted(revisions):
             name = controller_revision_name(owner.name, revision)
             key = (owner.namespace, name, owner.uid)
+            if key not in self._kept and known_only:
+                continue
             if key not in self._kept:
                 found = self.kube.get("apps/v1", "ControllerRevision", owner.namespace, name)
                 if found is None or not owned_by(found, owner.uid):
