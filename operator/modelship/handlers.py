@@ -288,7 +288,9 @@ async def model_deployment_event(type: str | None, body: kopf.Body, **_: Any) ->
     key = (body["metadata"]["namespace"], body["metadata"]["name"])
     # Promotions read its status (stable revision, conditions, drift) and its spec.
     state.deployment_changed(key)
+    observer = state.controller.observer
     if type == "DELETED":
+        observer.gone(*key)
         state.seen.pop(key, None)
         state.queue.forget(key)
         state.members.leave(key)
@@ -299,6 +301,7 @@ async def model_deployment_event(type: str | None, body: kopf.Body, **_: Any) ->
         state.seen[key] = _essence(body)
         await state.keeper.prime(key)  # then reconciled
         return
+    observer.seen(body)
     essence = _essence(body)
     if state.seen.get(key) != essence:
         state.seen[key] = essence

@@ -4,6 +4,8 @@ One created after this replica began to write has no child but those it wrote (t
 are in the cache; its ControllerRevisions are remembered), so nothing is asked that can
 only answer 404. One created before (by anyone, while another replica or process
 wrote) is looked up as before: its stable Deployment and ControllerRevision may exist.
+And an object without status is taken from its watch event for its first reconcile in
+this process, not read again.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ class RecordingKube:
         return []
 
 
-def first_reads(created: datetime, writing_since: datetime | None) -> list[str]:
-    md = {
+def model_deployment(created: datetime) -> dict[str, Any]:
+    return {
         "apiVersion": "modelship.io/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {
@@ -52,7 +54,10 @@ def first_reads(created: datetime, writing_since: datetime | None) -> list[str]:
         },
         "spec": spec_dict(),
     }
-    kube = RecordingKube(md)
+
+
+def first_reads(created: datetime, writing_since: datetime | None) -> list[str]:
+    kube = RecordingKube(model_deployment(created))
     observer = DeploymentObserver(kube, ChildCache())  # type: ignore[arg-type]
     observer.writing_since = writing_since
     target = observer.target("ns", "m")
@@ -73,3 +78,41 @@ def test_an_object_created_before_or_about_when_it_began_is_looked_up() -> None:
     # Within the clock skew allowed between the API server and the operator.
     assert first_reads(since + CLOCK_SKEW / 2, since) == looked_up
     assert first_reads(since, None) == looked_up  # a standby, or not yet writing
+
+
+def test_the_watch_event_of_an_object_without_status_serves_its_first_reconcile() -> None:
+    md = model_deployment(NOW)
+    kube = RecordingKube(md)
+    observer = DeploymentObserver(kube, ChildCache())  # type: ignore[arg-type]
+    observer.seen(md)
+    first = observer.target("ns", "m")
+    assert first is not None and first.uid == "u-1"
+    assert kube.gets == [], "the event's object, not a GET"
+    # Once looked at, an event sent before this process's status write may still arrive
+    # without status: it is not taken for the object.
+    observer.seen(md)
+    assert observer.target("ns", "m") is not None
+    assert kube.gets == ["ModelDeployment"]
+
+
+def test_an_object_with_status_is_always_read_fresh() -> None:
+    md = {**model_deployment(NOW), "status": {"observedGeneration": 1}}
+    kube = RecordingKube(md)
+    observer = DeploymentObserver(kube, ChildCache())  # type: ignore[arg-type]
+    observer.seen(model_deployment(NOW))  # its first event, before its status
+    observer.seen(md)  # the status write's event drops it
+    assert observer.target("ns", "m") is not None
+    assert kube.gets == ["ModelDeployment"]
+
+
+def test_a_deleted_and_recreated_object_is_served_from_its_event_again() -> None:
+    md = model_deployment(NOW)
+    kube = RecordingKube(md)
+    observer = DeploymentObserver(kube, ChildCache())  # type: ignore[arg-type]
+    observer.seen(md)
+    observer.target("ns", "m")
+    observer.gone("ns", "m")
+    observer.seen({**md, "metadata": {**md["metadata"], "uid": "u-2"}})
+    again = observer.target("ns", "m")
+    assert again is not None and again.uid == "u-2"
+    assert kube.gets == []

@@ -9,6 +9,7 @@ when the same pure functions the decision uses say they can change the outcome.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -123,9 +124,22 @@ class DeploymentObserver:
         # Every child it has written since is in the cache and every ControllerRevision
         # in ``revisions``; a previous leader stopped writing before then (the fence).
         self.writing_since: datetime | None = None
+        # Objects without status, as their watch event delivered them (``unreconciled``):
+        # the first reconcile in this process takes its object from there, not a GET.
+        # Status is what a fresh read guards against acting on stale, and these have
+        # none; a newer spec arrives as its own event. Only the first: once this process
+        # has reconciled a key (``looked_at``), an event sent before its status write
+        # may still be on the way. Set on the event loop, taken by a worker thread
+        # (single dict and set operations).
+        self.unreconciled: dict[tuple[str, str], Obj] = {}
+        self.looked_at: set[tuple[str, str]] = set()
 
     def target(self, namespace: str, name: str) -> Target | None:
-        obj = self.kube.get(API_VERSION, KIND, namespace, name)
+        obj = self.unreconciled.pop((namespace, name), None)
+        if obj is None or (namespace, name) in self.looked_at:
+            obj = self.kube.get(API_VERSION, KIND, namespace, name)
+        if obj is not None:
+            self.looked_at.add((namespace, name))
         outside = obj is not None and not self.shard.admits_object(obj)
         if outside:
             # Relabelled out of this shard (or a stray enqueue): another shard's, so
@@ -202,6 +216,21 @@ class DeploymentObserver:
         if jobs is None:
             return snapshot
         return replace(snapshot, jobs=tuple(jobs), job_results=results)
+
+    def seen(self, obj: Mapping[str, Any]) -> None:
+        """A watch event of the object: a copy kept for its first reconcile while it has
+        no status; dropped once it has."""
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if (obj.get("status") or {}).get("observedGeneration") is None:
+            if key not in self.looked_at:
+                self.unreconciled[key] = copy.deepcopy(dict(obj))
+        else:
+            self.unreconciled.pop(key, None)
+
+    def gone(self, namespace: str, name: str) -> None:
+        self.unreconciled.pop((namespace, name), None)
+        self.looked_at.discard((namespace, name))
 
     def _created_while_writing(self, meta: Mapping[str, Any]) -> bool:
         since = self.writing_since
