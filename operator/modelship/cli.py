@@ -208,8 +208,8 @@ def _ctl(args: argparse.Namespace) -> int:
 
     try:
         ctl = Ctl(
-            connect(pool_size=2, kubeconfig=args.kubeconfig),
-            args.namespace or current_namespace(args.kubeconfig),
+            connect(pool_size=2, kubeconfig=args.kubeconfig, context=args.context),
+            args.namespace or current_namespace(args.kubeconfig, args.context),
         )
         if args.command == "get":
             print(ctl.get(args.all_namespaces))
@@ -242,8 +242,8 @@ def _promotion_ctl(args: argparse.Namespace) -> int:
 
     try:
         ctl = PromotionCtl(
-            connect(pool_size=2, kubeconfig=args.kubeconfig),
-            args.namespace or current_namespace(args.kubeconfig),
+            connect(pool_size=2, kubeconfig=args.kubeconfig, context=args.context),
+            args.namespace or current_namespace(args.kubeconfig, args.context),
         )
         if args.command == "promotions":
             print(ctl.listing(args.all_namespaces))
@@ -338,6 +338,7 @@ def _add_dashboard_command(sub: argparse._SubParsersAction[argparse.ArgumentPars
 def _common(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("-n", "--namespace", help="default: the kubeconfig context's namespace")
     cmd.add_argument("--kubeconfig", help="default: $KUBECONFIG or ~/.kube/config")
+    cmd.add_argument("--context", help="kubeconfig context (default: the current one)")
 
 
 def _add_promotion_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -405,8 +406,7 @@ _CTL_HELP = {
 def _add_ctl_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for name, text in _CTL_HELP.items():
         cmd = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
-        cmd.add_argument("-n", "--namespace", help="default: the kubeconfig context's namespace")
-        cmd.add_argument("--kubeconfig", help="default: $KUBECONFIG or ~/.kube/config")
+        _common(cmd)
         if name == "get":
             cmd.add_argument("-A", "--all-namespaces", action="store_true")
         else:

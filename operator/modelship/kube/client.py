@@ -100,19 +100,23 @@ def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
     return f"{collection_path(api_version, kind, namespace)}/{name}"
 
 
-def current_namespace(kubeconfig: str | None = None) -> str:
-    """The namespace of the current kubeconfig context (in a pod: its own), else default."""
+def current_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
+    """The namespace of the current kubeconfig context, or of ``context`` (in a pod, with
+    neither given: its own), else default."""
+    if kubeconfig is None and context is None:
+        try:
+            with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
+                return f.read().strip()
+        except OSError:
+            pass
     try:
-        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
-            return f.read().strip()
-    except OSError:
-        pass
-    try:
-        _, current = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+        contexts, current = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
             config_file=_kubeconfig(kubeconfig)
         )
     except (config.ConfigException, OSError):
         return "default"
+    if context is not None:
+        current = next((c for c in contexts or [] if c.get("name") == context), None)
     return str((current or {}).get("context", {}).get("namespace") or "default")
 
 
