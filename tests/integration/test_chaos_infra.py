@@ -13,8 +13,9 @@ The operator must wait through trouble instead of deciding on it:
   verdicts, a pause once ``inconclusiveLimit`` rounds in a row are not conclusive,
   never an abort or a promotion. test_metrics_faults.py covers the malformed-but-JSON
   answers and the user query paths; these are the transport-level faults.
-- a ModelDeployment deleted mid-canary, or while the operator is down: nothing of ours
-  is left once the real kube-controller-manager's garbage collector has run.
+- a ModelDeployment deleted mid-canary, while the operator is down, or while its
+  retraining Job runs: nothing of ours is left once the real kube-controller-manager's
+  garbage collector has run.
 
 Heavy cases are marked ``chaos_full`` (``make test-chaos``); the default run keeps the
 API server kill, one metrics fault per provider and both deletions.
@@ -43,14 +44,19 @@ import pytest
 from modelship_testenv import Cluster
 from modelship_testenv.cluster import free_port
 from modelship_testenv.harness import OperatorProcess
+from modelship_testenv.kwok import LOCAL_RUN
+from modelship_testenv.podrunner import PodRunner
 from tests.integration.conftest import Kubectl, wait_for
 from tests.integration.manifests import dump, model_deployment
 from tests.integration.test_canary import GATEWAY, set_version, version
+from tests.integration.test_drift import RETRAINING, monitored, send
 from tests.integration.test_metrics_faults import HANG_SECONDS, FakePrometheus, vector
-from tests.integration.test_serving import wait_ready
+from tests.integration.test_real_runtime import runner, trained
+from tests.integration.test_serving import md, wait_ready
 
 pytestmark = pytest.mark.cluster
 chaos_full = pytest.mark.chaos_full
+__all__ = ["runner", "trained"]  # fixtures used by name
 
 REPORT_ENV = "MODELSHIP_CHAOS_REPORT_INFRA"
 LATENCY = {"name": "p90-latency", "latency": {"quantile": 0.9, "max": "80ms"}}
@@ -797,3 +803,64 @@ def test_deleted_while_the_operator_is_down_leaves_nothing(
     wait_ready(kubectl, namespace, "after")
     assert not ours(kubectl, namespace, "orphan", uids), "recreated after the restart"
     report("deleted-operator-down", delete_to_collected_s=round(took, 1), objects=len(uids))
+
+
+# A retraining Job whose pod kwok leaves Running: the local-run label exempts it from
+# kwok's pod-complete stage, and no Job runner is started to run it.
+RUNNING_RETRAINING: dict[str, Any] = {
+    **RETRAINING,
+    "jobTemplate": {
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {"labels": {LOCAL_RUN: "true"}},
+                "spec": {"containers": [{"name": "train", "image": "trainer:1"}]},
+            },
+        }
+    },
+}
+
+
+def test_deleted_while_a_retraining_job_runs_leaves_nothing(
+    kubectl: Kubectl,
+    running_operator: OperatorProcess,
+    namespace: str,
+    trained: Path,
+    runner: PodRunner,
+) -> None:
+    name = "retraining"
+    env = [{"name": "MODELSHIP_FAULT_INPUT_SHIFT", "value": "1.5"}]
+    monitored(kubectl, namespace, name, trained, env, retraining=RUNNING_RETRAINING)
+    stop = threading.Event()
+    sender = threading.Thread(target=send, args=(kubectl, namespace, name, stop), daemon=True)
+    sender.start()
+    try:
+
+        def running_job() -> dict[str, Any] | None:
+            retraining = (md(kubectl, namespace, name).get("status") or {}).get("retraining")
+            jobs = get(kubectl, "jobs", "-n", namespace)["items"]
+            active = [j for j in jobs if (j.get("status") or {}).get("active")]
+            return active[0] if active and (retraining or {}).get("active") else None
+
+        job = wait_for("a retraining Job running, recorded in status", running_job, 120)
+    finally:
+        stop.set()
+        sender.join(15)
+    uids = family(kubectl, namespace, name)
+    kinds = {o.split("/")[0] for o in ours(kubectl, namespace, name, uids)}
+    assert {"Deployment", "Service", "ControllerRevision", "Job", "Pod"} <= kinds, kinds
+    assert job["metadata"]["uid"] in uids
+    asked = time.monotonic()
+    kubectl.run("delete", "md", name, "-n", namespace, "--wait=false")
+    wait_for(
+        "the ModelDeployment, its running Job and its pods gone",
+        lambda: gone(kubectl, namespace, name, uids),
+        90,
+        0.5,
+    )
+    took = time.monotonic() - asked
+    # Still serving, and nothing of the deleted one is started again.
+    kubectl.apply(dump(model_deployment("after")), namespace)
+    wait_ready(kubectl, namespace, "after")
+    assert not ours(kubectl, namespace, name, uids), "recreated after the deletion"
+    report("deleted-retraining", delete_to_collected_s=round(took, 1), objects=len(uids))
