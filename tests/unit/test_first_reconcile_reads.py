@@ -116,3 +116,21 @@ def test_a_deleted_and_recreated_object_is_served_from_its_event_again() -> None
     again = observer.target("ns", "m")
     assert again is not None and again.uid == "u-2"
     assert kube.gets == []
+
+
+def test_once_it_has_status_what_status_names_is_read_as_before() -> None:
+    # A status write whose answer was lost: status names a stable revision this process
+    # never remembered. It is asked for, not taken as missing.
+    since = NOW - timedelta(minutes=10)
+    md = model_deployment(since + CLOCK_SKEW)
+    md["status"] = {
+        "observedGeneration": 1,
+        "stableRevision": {"name": "abc123", "modelVersion": "1.0.0", "number": 1},
+    }
+    kube = RecordingKube(md)
+    observer = DeploymentObserver(kube, ChildCache())  # type: ignore[arg-type]
+    observer.writing_since = since
+    target = observer.target("ns", "m")
+    assert target is not None
+    observer.observe(target, NOW)
+    assert "ControllerRevision" in kube.gets[1:]

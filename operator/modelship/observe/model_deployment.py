@@ -175,8 +175,14 @@ class DeploymentObserver:
         names = needed(spec, previous, asked) | ({live} if live is not None else set())
         # A ModelDeployment created since this replica began to write has no child but
         # the ones it wrote: what it does not know of does not exist, so its first
-        # reconcile applies the Deployment without two reads answering 404 first.
-        ours = self._created_while_writing(meta)
+        # reconcile applies the Deployment without two reads answering 404 first. Only
+        # while it has no status: once one is written (even by a write whose answer was
+        # lost), what it names is read as before.
+        ours = (
+            previous.observed_generation is None
+            and previous.stable_revision is None
+            and self._created_while_writing(meta)
+        )
         stored = self.revisions.read(owner, names, known_only=ours)
         stable = previous.stable_revision
         if live is None and not ours and (stable is None or stable.name not in stored):
