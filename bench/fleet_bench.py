@@ -222,6 +222,9 @@ def main() -> int:
         default=20,
         help="new models created one every 0.5 s in the steady fleet (apply->Deployment)",
     )
+    parser.add_argument(
+        "--workers", type=int, default=8, help="the operator's --workers (reconciles at once)"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     n = args.models
@@ -246,7 +249,11 @@ def main() -> int:
     metrics = f"127.0.0.1:{free_port()}"
 
     def operator() -> OperatorProcess:
-        op = OperatorProcess(kubeconfig, workdir / "operator.log", ["--metrics-address", metrics])
+        op = OperatorProcess(
+            kubeconfig,
+            workdir / "operator.log",
+            ["--metrics-address", metrics, "--workers", str(args.workers)],
+        )
         op.metrics_url = f"http://{metrics}/metrics"
         op.start()
         return op
@@ -386,7 +393,10 @@ def main() -> int:
         exporter.stop()
         cluster.down(quiet=True)
     left_out = f", without {args.without}" if args.without else ""
-    print(f"\nmodelship fleet benchmark, {n} models{left_out} ({os.cpu_count()} cores)\n")
+    print(
+        f"\nmodelship fleet benchmark, {n} models{left_out}, {args.workers} workers "
+        f"({os.cpu_count()} cores)\n"
+    )
     print("| figure | value |")
     print("|---|---|")
 

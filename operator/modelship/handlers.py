@@ -69,6 +69,7 @@ class Options:
     leader_election: LeaderElection | None = None
     health_address: str | None = None
     shard: Shard = field(default_factory=Shard)
+    workers: int = 8  # ModelDeployment reconciles at once, besides the urgent-only ones
     stop: asyncio.Event | None = None  # set to stop kopf (leadership lost)
 
 
@@ -201,7 +202,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         # and one whose labels stop matching arrives as DELETED.
         for plural in (PLURAL, PROMOTION_PLURAL):
             settings.watching.label_selectors[GROUP, VERSION, plural] = str(shard.selector)
-    _state = state = _Runtime(shard)
+    _state = state = _Runtime(shard, workers=options.workers)
     if state.members.sharded:
         state.sweeper = asyncio.create_task(state.keeper.sweep())
     telemetry.LEADER.set(0)
