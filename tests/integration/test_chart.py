@@ -185,6 +185,7 @@ def test_rendering_matches_its_snapshot(helm: Path, tmp_path: Path, name: str) -
             "needs metrics.service.enabled",
         ),
         ({"logLevel": "loud"}, "at '/logLevel': value must be one of"),
+        ({"workers": 0}, "at '/workers'"),
         ({"leaderElection": {"lease": 30}}, "additional properties 'lease' not allowed"),
         ({"watchNamespaces": ["Team A"]}, "at '/watchNamespaces/0'"),
         ({"image": {"digest": "latest"}}, "at '/image/digest'"),

@@ -1,9 +1,11 @@
-"""``--context``: the namespace the commands default to is that context's."""
+"""Command-line options: ``--context`` (the namespace the commands default to is that
+context's) and ``operator --workers``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from modelship.cli import build_parser
@@ -48,3 +50,13 @@ def test_every_command_that_talks_to_the_cluster_takes_a_context() -> None:
     ):
         args = parser.parse_args([*argv, "--context", "prod"])
         assert args.context == "prod", argv
+
+
+def test_operator_workers_out_of_range_is_refused_before_anything_starts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from modelship.cli import main
+
+    assert main(["operator", "--workers", "0"]) == 2
+    assert "--workers must be 1-64" in capsys.readouterr().err
+    assert build_parser().parse_args(["operator"]).workers == 8
