@@ -62,7 +62,9 @@ def first_reads(created: datetime, writing_since: datetime | None) -> list[str]:
     observer.writing_since = writing_since
     target = observer.target("ns", "m")
     assert target is not None
-    observer.observe(target, NOW)
+    snapshot = observer.observe(target, NOW)
+    # Read or not, the decision sees the same: nothing stored, no stable Deployment.
+    assert snapshot.stored == {} and snapshot.live_stable is None
     return kube.gets
 
 

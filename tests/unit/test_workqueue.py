@@ -444,6 +444,21 @@ def test_each_key_taken_reports_how_long_it_waited_and_its_lane() -> None:
     run(main)
 
 
+def slow_rounds(
+    changed: Signal, release: asyncio.Event, started: list[str]
+) -> Callable[[str], Coroutine[Any, Any, float | None]]:
+    """A worker recording each key it starts; keys named slow* hold it until ``release``."""
+
+    async def worker(key: str) -> float | None:
+        started.append(key)
+        changed.notify()
+        if key.startswith("slow"):
+            await release.wait()
+        return None
+
+    return worker
+
+
 def test_urgent_workers_take_an_urgent_key_while_every_other_worker_is_busy() -> None:
     # Two general workers stuck in slow rounds: a new object (urgent) still runs at once
     # on the urgent-only worker; a normal key waits for a general one.
@@ -451,13 +466,7 @@ def test_urgent_workers_take_an_urgent_key_while_every_other_worker_is_busy() ->
         changed = Signal()
         release = asyncio.Event()
         started: list[str] = []
-
-        async def worker(key: str) -> float | None:
-            started.append(key)
-            changed.notify()
-            if key.startswith("slow"):
-                await release.wait()
-            return None
+        worker = slow_rounds(changed, release, started)
 
         q: WorkQueue[str] = WorkQueue(worker, workers=2, urgent_workers=1, clock=FakeClock(changed))
         q.start()
@@ -484,13 +493,7 @@ def test_a_waiting_key_made_urgent_wakes_an_urgent_worker() -> None:
         changed = Signal()
         release = asyncio.Event()
         started: list[str] = []
-
-        async def worker(key: str) -> float | None:
-            started.append(key)
-            changed.notify()
-            if key == "slow":
-                await release.wait()
-            return None
+        worker = slow_rounds(changed, release, started)
 
         q: WorkQueue[str] = WorkQueue(worker, workers=1, urgent_workers=1, clock=FakeClock(changed))
         q.start()
