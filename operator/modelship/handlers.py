@@ -90,7 +90,9 @@ class _Runtime:
         self.shard = shard
         self.members = Membership(sharded=shard.selector is not None)
         self.controller = controller = ModelDeploymentController(kube, self.cache, shard)
-        self.reconcile = Reconcile(controller, Executor(kube, self.cache))
+        self.reconcile = Reconcile(
+            controller, Executor(kube, self.cache, target_writes=controller.observer.bodies)
+        )
         self.queue: WorkQueue[Key] = WorkQueue(
             self._reconcile,
             workers=workers,
@@ -291,18 +293,18 @@ async def model_deployment_event(type: str | None, body: kopf.Body, **_: Any) ->
     state.deployment_changed(key)
     observer = state.controller.observer
     if type == "DELETED":
-        observer.gone(*key)
+        observer.bodies.gone(*key)
         state.seen.pop(key, None)
         state.queue.forget(key)
         state.members.leave(key)
         if state.members.sharded:
             await state.keeper.left(key)
         return
+    observer.bodies.seen(body)
     if state.members.serve(key):
         state.seen[key] = _essence(body)
         await state.keeper.prime(key)  # then reconciled
         return
-    observer.seen(body)
     essence = _essence(body)
     if state.seen.get(key) != essence:
         state.seen[key] = essence

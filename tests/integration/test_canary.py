@@ -332,6 +332,68 @@ def test_killed_mid_canary_resumes_at_the_same_step(
         restarted.stop()
 
 
+def model_deployment_gets(metrics_url: str) -> float:
+    """GETs of ModelDeployments the operator made (modelship_kube_request_duration_seconds)."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as resp:
+        text = resp.read().decode()
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "modelship_kube_request_duration_seconds_count"
+        and s.labels == {"verb": "GET", "resource": "modeldeployments"}
+    )
+
+
+def test_analysis_rounds_take_their_object_from_the_watch_not_a_get(
+    kubectl: Kubectl, running_operator: OperatorProcess, namespace: str, tmp_path: Path
+) -> None:
+    """Every round writes status; the next one takes the object from that write's watch
+    event instead of reading it again (observe/watched.py). Own operator, this namespace
+    only, so its counters are this object's."""
+    running_operator.kill()  # the running_operator fixture restarts it later
+    address = f"127.0.0.1:{free_port()}"
+    url = f"http://{address}/metrics"
+    own = OperatorProcess(
+        kubectl.kubeconfig,
+        tmp_path / "operator.log",
+        ["-n", namespace, "--metrics-address", address],
+    )
+    own.start()
+    nowhere = f"http://127.0.0.1:{free_port()}"  # every round an Error, and written
+    analysis = {
+        "interval": "2s",
+        "provider": {"prometheus": {"address": nowhere}},
+        "checks": [{"name": "errors", "errorRate": {"max": 0.05}}],
+        "inconclusiveLimit": 100,
+    }
+
+    def rounds() -> int:
+        assert own.alive(), "operator exited:\n" + own.log_tail()
+        return int(
+            (md(kubectl, namespace, "watched").get("status", {}).get("analysis") or {}).get(
+                "rounds", 0
+            )
+        )
+
+    try:
+        deploy(
+            kubectl, namespace, "watched", 1, [{"setWeight": 50}, {"pause": {}}], analysis=analysis
+        )
+        set_version(kubectl, namespace, "watched", "2.0.0")
+        wait_for("two analysis rounds", lambda: rounds() >= 2, 60)
+        done, gets, start = reconciles(url).get("ok", 0), model_deployment_gets(url), rounds()
+        wait_for("five more rounds", lambda: rounds() >= start + 5, 60)
+        done, gets = reconciles(url).get("ok", 0) - done, model_deployment_gets(url) - gets
+        assert done >= 5, f"{done} reconciles over five rounds"
+        # One GET allowed: a round may come before its previous write's event on a busy
+        # machine (then it reads, as it must). Before the watch was used: one per round.
+        assert gets <= 1, f"{gets:.0f} GETs of the object in {done:.0f} reconciles"
+        assert reconciles(url).get("error", 0) == 0, own.log_tail()
+    finally:
+        own.stop()
+
+
 def mig_pods_running(kubectl: Kubectl) -> int:
     pods = kubectl.json("get", "pods", "-A", "--field-selector", "spec.nodeName=gpu-mig-0")
     return sum(1 for p in pods["items"] if p["status"].get("phase") not in ("Succeeded", "Failed"))

@@ -86,13 +86,13 @@ def test_the_watch_event_of_an_object_without_status_serves_its_first_reconcile(
     md = model_deployment(NOW)
     kube = RecordingKube(md)
     observer = DeploymentObserver(kube, ChildCache())  # type: ignore[arg-type]
-    observer.seen(md)
+    observer.bodies.seen(md)
     first = observer.target("ns", "m")
     assert first is not None and first.uid == "u-1"
     assert kube.gets == [], "the event's object, not a GET"
     # Once looked at, an event sent before this process's status write may still arrive
     # without status: it is not taken for the object.
-    observer.seen(md)
+    observer.bodies.seen(md)
     assert observer.target("ns", "m") is not None
     assert kube.gets == ["ModelDeployment"]
 
@@ -101,8 +101,8 @@ def test_an_object_with_status_is_always_read_fresh() -> None:
     md = {**model_deployment(NOW), "status": {"observedGeneration": 1}}
     kube = RecordingKube(md)
     observer = DeploymentObserver(kube, ChildCache())  # type: ignore[arg-type]
-    observer.seen(model_deployment(NOW))  # its first event, before its status
-    observer.seen(md)  # the status write's event drops it
+    observer.bodies.seen(model_deployment(NOW))  # its first event, before its status
+    observer.bodies.seen(md)  # the status write's event drops it
     assert observer.target("ns", "m") is not None
     assert kube.gets == ["ModelDeployment"]
 
@@ -111,10 +111,10 @@ def test_a_deleted_and_recreated_object_is_served_from_its_event_again() -> None
     md = model_deployment(NOW)
     kube = RecordingKube(md)
     observer = DeploymentObserver(kube, ChildCache())  # type: ignore[arg-type]
-    observer.seen(md)
+    observer.bodies.seen(md)
     observer.target("ns", "m")
-    observer.gone("ns", "m")
-    observer.seen({**md, "metadata": {**md["metadata"], "uid": "u-2"}})
+    observer.bodies.gone("ns", "m")
+    observer.bodies.seen({**md, "metadata": {**md["metadata"], "uid": "u-2"}})
     again = observer.target("ns", "m")
     assert again is not None and again.uid == "u-2"
     assert kube.gets == []

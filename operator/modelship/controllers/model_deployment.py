@@ -93,6 +93,6 @@ def model_deployment_reconcile(
 ) -> Reconcile[Snapshot]:
     """The reconcile the work queue runs per ModelDeployment key; one outside ``shard``
     is left alone as if it were gone."""
-    return Reconcile(
-        ModelDeploymentController(kube, cache, shard), executor or Executor(kube, cache)
-    )
+    controller = ModelDeploymentController(kube, cache, shard)
+    writes = controller.observer.bodies
+    return Reconcile(controller, executor or Executor(kube, cache, target_writes=writes))

@@ -48,6 +48,24 @@ RECONCILE_SUCCEEDED: Final = "ReconcileSucceeded"
 WriteHook = Callable[[str], None]
 
 
+class TargetWrites(Protocol):
+    """Told of every write of a reconciled object itself (its status): before it, and
+    with the API server's answer (observe/watched.py: when the watched object includes
+    this process's last write, a reconcile need not read it again)."""
+
+    def writing(self, ref: ObjectRef) -> None: ...
+
+    def written(self, ref: ObjectRef, answer: Obj) -> None: ...
+
+
+class NoTargetWrites:
+    def writing(self, ref: ObjectRef) -> None:
+        pass
+
+    def written(self, ref: ObjectRef, answer: Obj) -> None:
+        pass
+
+
 class GitWriter(Protocol):
     """Makes a plan's Commit (modelship.gitops.GitRepos); returns its SHA."""
 
@@ -79,11 +97,13 @@ class Executor:
         cache: ChildCache | None = None,
         before_write: WriteHook | None = None,
         git: GitWriter | None = None,
+        target_writes: TargetWrites | None = None,
     ) -> None:
         self.kube = kube
         self.cache = cache
         self.before_write = before_write
         self.git = git or NoGit()
+        self.target_writes = target_writes or NoTargetWrites()
 
     def _write(self, what: str) -> None:
         if self.before_write is not None:
@@ -172,9 +192,13 @@ class Executor:
         return written
 
     def _patch_status(self, target: Target, status: Mapping[str, Any], what: str) -> None:
-        self._write(what)
         ref = target.ref
-        self.kube.patch_status(ref.api_version, ref.kind, ref.namespace, ref.name, dict(status))
+        self.target_writes.writing(ref)
+        self._write(what)
+        answer = self.kube.patch_status(
+            ref.api_version, ref.kind, ref.namespace, ref.name, dict(status)
+        )
+        self.target_writes.written(ref, answer)
 
     def report_error(self, target: Target, error: Exception, now: datetime) -> None:
         """The deferred status write after a failure: the observed status, plus

@@ -9,7 +9,6 @@ when the same pure functions the decision uses say they can change the outcome.
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -36,6 +35,7 @@ from modelship.metrics.pool import DRIFT_SCOPE
 from modelship.metrics.readings import Readings
 from modelship.observe.references import References
 from modelship.observe.revisions import RevisionStore
+from modelship.observe.watched import WatchedBodies
 from modelship.observed import JobState, PodState
 from modelship.render.labels import (
     MANAGED_BY,
@@ -124,22 +124,14 @@ class DeploymentObserver:
         # Every child it has written since is in the cache and every ControllerRevision
         # in ``revisions``; a previous leader stopped writing before then (the fence).
         self.writing_since: datetime | None = None
-        # Objects without status, as their watch event delivered them (``unreconciled``):
-        # the first reconcile in this process takes its object from there, not a GET.
-        # Status is what a fresh read guards against acting on stale, and these have
-        # none; a newer spec arrives as its own event. Only the first: once this process
-        # has reconciled a key (``looked_at``), an event sent before its status write
-        # may still be on the way. Set on the event loop, taken by a worker thread
-        # (single dict and set operations).
-        self.unreconciled: dict[tuple[str, str], Obj] = {}
-        self.looked_at: set[tuple[str, str]] = set()
+        # The object as its watch last delivered it, taken instead of a GET when it
+        # includes this process's last write (observe/watched.py).
+        self.bodies = WatchedBodies()
 
     def target(self, namespace: str, name: str) -> Target | None:
-        obj = self.unreconciled.pop((namespace, name), None)
-        if obj is None or (namespace, name) in self.looked_at:
+        obj = self.bodies.take(namespace, name)
+        if obj is None:
             obj = self.kube.get(API_VERSION, KIND, namespace, name)
-        if obj is not None:
-            self.looked_at.add((namespace, name))
         outside = obj is not None and not self.shard.admits_object(obj)
         if outside:
             # Relabelled out of this shard (or a stray enqueue): another shard's, so
@@ -222,21 +214,6 @@ class DeploymentObserver:
         if jobs is None:
             return snapshot
         return replace(snapshot, jobs=tuple(jobs), job_results=results)
-
-    def seen(self, obj: Mapping[str, Any]) -> None:
-        """A watch event of the object: a copy kept for its first reconcile while it has
-        no status; dropped once it has."""
-        meta = obj["metadata"]
-        key = (meta["namespace"], meta["name"])
-        if (obj.get("status") or {}).get("observedGeneration") is None:
-            if key not in self.looked_at:
-                self.unreconciled[key] = copy.deepcopy(dict(obj))
-        else:
-            self.unreconciled.pop(key, None)
-
-    def gone(self, namespace: str, name: str) -> None:
-        self.unreconciled.pop((namespace, name), None)
-        self.looked_at.discard((namespace, name))
 
     def _created_while_writing(self, meta: Mapping[str, Any]) -> bool:
         since = self.writing_since
