@@ -169,6 +169,16 @@ def api_requests(kubectl: list[str]) -> float:
     )
 
 
+def apiserver_histograms(kubectl: list[str]) -> histograms.Snapshot:
+    """The API server's own request latency for the objects a new model's path writes
+    (its ModelDeployment and Deployments): the server's share of apply->stable."""
+    text = subprocess.run(
+        [*kubectl, "get", "--raw", "/metrics"], capture_output=True, text=True, check=True
+    ).stdout
+    keep = {"resource": {"deployments", "modeldeployments"}, "subresource": {""}}
+    return histograms.parse(text, "apiserver_request_duration_seconds", keep)
+
+
 def child_times(
     api: client.ApiClient, ns: str, got: dict[str, dict[str, float]], stop: threading.Event
 ) -> None:
@@ -339,6 +349,7 @@ def main() -> int:
 
         sampler = threading.Thread(target=sample_depth, daemon=True)
         h0, t0 = histograms.snapshot(url), time.monotonic()
+        server0 = apiserver_histograms(kubectl)
         sampler.start()
         for i in range(args.steady_applies):
             name = f"new-{i:03d}"
@@ -361,7 +372,13 @@ def main() -> int:
             histograms.between(h0, histograms.snapshot(url)),
             time.monotonic() - t0,
         )
+        phases["steady applies, the API server's side"] = (
+            histograms.between(server0, apiserver_histograms(kubectl)),
+            time.monotonic() - t0,
+        )
         lat = [(stable[k] - created[k]) * 1000 for k in created if k in stable]
+        res["apply_p90"] = pct(lat, 90) if lat else float("nan")
+        res["apply_slowest"] = sorted(lat)[-5:]
         res["queue_depth_mean"] = sum(depths) / len(depths) if depths else float("nan")
         res["queue_depth_max"] = max(depths, default=float("nan"))
         res["apply_n"] = len(lat)
@@ -424,6 +441,10 @@ def main() -> int:
             "steady: apply->stable Deployment of a new model, p50 / p99 (ms)",
             f"{g('apply_p50'):.0f} / {g('apply_p99'):.0f} ({g('apply_n')} of "
             f"{args.steady_applies})",
+        ),
+        (
+            "steady: ... p90, and the five slowest (ms)",
+            f"{g('apply_p90'):.0f}; " + ", ".join(f"{v:.0f}" for v in res.get("apply_slowest", [])),
         ),
         (
             "steady: ModelDeployment keys waiting for a worker meanwhile, mean / max",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import urllib.request
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -53,12 +54,19 @@ Snapshot = dict[tuple[str, Labels], Series]
 def snapshot(metrics_url: str, prefix: str = "modelship_") -> Snapshot:
     """Every histogram named ``prefix...`` in the operator's /metrics, by name and labels."""
     with urllib.request.urlopen(metrics_url, timeout=5) as resp:
-        text = resp.read().decode()
+        return parse(resp.read().decode(), prefix)
+
+
+def parse(text: str, prefix: str, keep: Mapping[str, Collection[str]] | None = None) -> Snapshot:
+    """The histograms named ``prefix...`` in a /metrics text; with ``keep``, only series
+    whose label ``k`` is one of ``keep[k]`` (the API server's have thousands)."""
     found: Snapshot = {}
     for family in text_string_to_metric_families(text):
         if family.type != "histogram" or not family.name.startswith(prefix):
             continue
         for sample in family.samples:
+            if keep and any(sample.labels.get(k) not in v for k, v in keep.items()):
+                continue
             labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
             series = found.setdefault((family.name, labels), Series())
             if sample.name.endswith("_count"):
