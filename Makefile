@@ -49,8 +49,8 @@ test-cluster: $(STAMP) system-deps
 	$(PY) -m pytest tests/integration -ra -m "not chaos_full"
 
 # `make test` runs a bounded subset of the chaos suite; this runs every kill point and fault.
-test-chaos: $(STAMP) system-deps ## the whole chaos suite (tests marked chaos_full too)
-	$(PY) -m pytest $(wildcard tests/integration/test_chaos*.py) -ra -m "chaos_full or not chaos_full"
+test-chaos: $(STAMP) system-deps ## the whole chaos suite (tests marked chaos_full too; ARGS=--durations=0)
+	$(PY) -m pytest $(wildcard tests/integration/test_chaos*.py) -ra -m "chaos_full or not chaos_full" $(ARGS)
 
 dev-cluster: $(STAMP) ## start the local control plane (builds it the first time)
 	$(PY) -m modelship dev-cluster up
