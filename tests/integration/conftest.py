@@ -133,9 +133,13 @@ def fresh_namespace(kubectl: Kubectl, prefix: str = "t") -> Iterator[str]:
     """A new namespace with its default ServiceAccount, deleted afterwards."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     kubectl.run("create", "namespace", name)
+    # The controller manager makes it. After a test restarted the API server, its watches
+    # come back only when client-go's backoff lets them (doubling up to 30 s, jittered up
+    # to twice that): the chaos suite's 429 case once saw it 63 s after the namespace.
     wait_for(
         "the namespace's default ServiceAccount",
         lambda: kubectl.run("get", "sa", "default", "-n", name, check=False).returncode == 0,
+        150,
     )
     try:
         yield name
