@@ -157,14 +157,18 @@ class Exporter:
         self.server.shutdown()
 
 
-def api_requests(kubectl: list[str]) -> float:
-    """All requests the apiserver has served (apiserver_request_total summed)."""
-    text = subprocess.run(
+def apiserver_metrics(kubectl: list[str]) -> str:
+    """The API server's /metrics text."""
+    return subprocess.run(
         [*kubectl, "get", "--raw", "/metrics"], capture_output=True, text=True, check=True
     ).stdout
+
+
+def api_requests(kubectl: list[str]) -> float:
+    """All requests the apiserver has served (apiserver_request_total summed)."""
     return sum(
         float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
+        for line in apiserver_metrics(kubectl).splitlines()
         if line.startswith("apiserver_request_total{")
     )
 
@@ -172,11 +176,8 @@ def api_requests(kubectl: list[str]) -> float:
 def apiserver_histograms(kubectl: list[str]) -> histograms.Snapshot:
     """The API server's own request latency for the objects a new model's path writes
     (its ModelDeployment and Deployments): the server's share of apply->stable."""
-    text = subprocess.run(
-        [*kubectl, "get", "--raw", "/metrics"], capture_output=True, text=True, check=True
-    ).stdout
     keep = {"resource": {"deployments", "modeldeployments"}, "subresource": {""}}
-    return histograms.parse(text, "apiserver_request_duration_seconds", keep)
+    return histograms.parse(apiserver_metrics(kubectl), "apiserver_request_duration_seconds", keep)
 
 
 def child_times(
